@@ -1,0 +1,1 @@
+"""hwnas nas package (see shared DESIGN.md); filled in by later issues."""

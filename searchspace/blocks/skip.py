@@ -1,0 +1,34 @@
+"""``skip``: identity when stride 1 and cin == cout, else 1x1 conv (stride) + BN.
+
+As a searchable choice it lets a layer vanish (ProxylessNAS' zero op, FBNet's
+skip) without changing the stage's shape contract.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from searchspace.blocks.base import BlockType
+from searchspace.ops import BatchNorm, Conv, Op
+
+if TYPE_CHECKING:
+    from searchspace.architecture import Block
+    from searchspace.spec import LayerChoices
+
+
+class Skip(BlockType):
+    name = "skip"
+    uses = frozenset()
+    summary = "identity, or 1x1 conv + BN where the shape changes"
+
+    def ops(self, block: Block) -> list[Op]:
+        if block.stride == 1 and block.cin == block.cout:
+            return []
+        return [Conv("conv", block.cin, block.cout, 1, block.stride), BatchNorm("bn", block.cout)]
+
+    def options(
+        self, choices: LayerChoices, cin: int, cout: int, stride: int, shortcut: bool, divisor: int
+    ) -> list[Block]:
+        from searchspace.architecture import Block
+
+        return [Block(type="skip", cin=cin, cout=cout, stride=stride)]

@@ -1,0 +1,1 @@
+"""hwnas service package (see shared DESIGN.md); filled in by later issues."""
