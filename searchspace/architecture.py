@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from searchspace.blocks import block_type_names, get_block_type
 from searchspace.errors import ArchitectureError
 from searchspace.ops import ActName, GateName, conv_out_size
-from searchspace.validation import describe_validation_error
+from searchspace.validation import validate_model
 
 ARCH_FORMAT = "hwnas.architecture"
 ARCH_VERSION = 1
@@ -172,12 +173,7 @@ class Architecture(BaseModel):
             raise ArchitectureError(
                 f"format: expected {ARCH_FORMAT!r}, got {fmt!r} (is this an architecture file?)"
             )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ArchitectureError(
-                "invalid architecture:\n" + describe_validation_error(exc)
-            ) from None
+        return validate_model(cls, data, ArchitectureError, "invalid architecture")
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Architecture:
@@ -193,7 +189,10 @@ class Architecture(BaseModel):
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ArchitectureError(f"cannot read architecture file {path}: {exc.strerror}") from None
-        return cls.from_json(text)
+        try:
+            return cls.from_json(text)
+        except ArchitectureError as exc:
+            raise ArchitectureError(f"{path}: {exc}") from None
 
     @classmethod
     def decode(cls, text: str) -> Architecture:
@@ -201,6 +200,15 @@ class Architecture(BaseModel):
         from searchspace.encoding import decode
 
         return decode(text)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Architecture:
+        """A validated copy with ``update`` applied (and its own, fresh ``arch_id``).
+
+        Pydantic's copy would skip validation and carry over the cached id.
+        """
+        data: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
+        data.update(update or {})
+        return validate_model(type(self), data, ArchitectureError, "invalid architecture")
 
     # ----------------------------------------------------------------- writing
     def to_dict(self) -> dict[str, Any]:

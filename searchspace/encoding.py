@@ -175,7 +175,7 @@ def _decode_block(text: str, cin: int, where: str) -> Block:
         and provisional["cout"] == cin
         and not no_residual
     )
-    return validate_model(Block, fields, ArchitectureError, f"{where} ({text!r})")
+    return validate_model(Block, fields, ArchitectureError, f"invalid block {text!r}", root=where)
 
 
 def decode(text: str) -> Architecture:
@@ -235,4 +235,4 @@ def _decode_head(text: str) -> Head:
             last = name
     if "classes" not in fields:
         raise ArchitectureError(f"head: {text!r} has no number of classes (n<classes>)")
-    return validate_model(Head, fields, ArchitectureError, "head")
+    return validate_model(Head, fields, ArchitectureError, f"invalid head {text!r}", root="head")

@@ -21,6 +21,8 @@ def resolve_architecture(ref: str) -> Architecture:
     path = Path(ref)
     if path.is_file():
         return Architecture.load(path)
+    if path.suffix.lower() == ".json" or "/" in ref:
+        raise ArchitectureError(f"architecture file {ref} does not exist")
     raise ArchitectureError(
         f"{ref!r} is not a known net ({', '.join(KNOWN)}), an existing JSON file, "
         "or an architecture string like 'r224_i3|conv_k3_s2_c32_relu6|...|head_n1000'"

@@ -46,9 +46,9 @@ def describe_validation_error(exc: ValidationError, root: str = "") -> str:
     return "\n".join(lines)
 
 
-def validate_model(model: type[M], data: Any, error: type[Exception], context: str) -> M:
-    """``model.model_validate(data)``, raising ``error`` with readable field paths."""
+def validate_model(model: type[M], data: Any, error: type[Exception], context: str, root: str = "") -> M:
+    """``model.model_validate(data)``, raising ``error`` with readable field paths under ``root``."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise error(f"{context}:\n" + describe_validation_error(exc)) from None
+        raise error(f"{context}:\n" + describe_validation_error(exc, root)) from None
