@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from searchspace.architecture import Architecture, Block
+from searchspace.architecture import Architecture, Block, Head
 from searchspace.blocks import get_block_type
 from searchspace.ops import BatchNorm, Conv, SqueezeExcite, conv_out_size
 
@@ -75,15 +75,8 @@ def block_cost(block: Block, size: int) -> tuple[int, int, int, int]:
     return params, macs, peak, s
 
 
-def count_cost(arch: Architecture) -> Cost:
-    """Params, MACs and peak activations of ``arch`` (see module docstring)."""
-    layers = []
-    for name, block, size in arch.layers():
-        p, m, a, out = block_cost(block, size)
-        layers.append(LayerCost(name, block, size, out, p, m, a))
-    size = arch.final_size
-    chans = arch.blocks[-1].cout if arch.blocks else arch.stem.cout
-    h = arch.head
+def head_cost(h: Head, chans: int, size: int) -> tuple[int, int, int]:
+    """(params, macs, peak activations) of the head on a ``chans x size x size`` input."""
     p = m = a = 0
     if h.conv:
         p += chans * h.conv + 2 * h.conv
@@ -99,6 +92,18 @@ def count_cost(arch: Architecture) -> Cost:
     p += feats * h.classes + h.classes
     m += feats * h.classes
     a = max(a, feats + h.classes)
+    return p, m, a
+
+
+def count_cost(arch: Architecture) -> Cost:
+    """Params, MACs and peak activations of ``arch`` (see module docstring)."""
+    layers = []
+    for name, block, size in arch.layers():
+        p, m, a, out = block_cost(block, size)
+        layers.append(LayerCost(name, block, size, out, p, m, a))
+    size = arch.final_size
+    chans = arch.blocks[-1].cout if arch.blocks else arch.stem.cout
+    p, m, a = head_cost(arch.head, chans, size)
     layers.append(LayerCost("head", None, size, 1, p, m, a))
     return Cost(
         params=sum(lc.params for lc in layers),

@@ -64,7 +64,7 @@ def _default_residual(block: Block) -> bool:
     return get_block_type(block.type).residual and block.stride == 1 and block.cin == block.cout
 
 
-def _encode_block(block: Block) -> str:
+def encode_block(block: Block) -> str:
     tokens = [block.type]
     kind = get_block_type(block.type)
     if "k" in kind.uses:
@@ -99,25 +99,29 @@ def _encode_block(block: Block) -> str:
 
 
 def encode(arch: Architecture) -> str:
-    parts = [f"r{arch.resolution}_i{arch.in_channels}", _encode_block(arch.stem)]
-    parts += [_encode_block(b) for b in arch.blocks]
+    parts = [f"r{arch.resolution}_i{arch.in_channels}", encode_block(arch.stem)]
+    parts += [encode_block(b) for b in arch.blocks]
+    parts.append(encode_head(arch.head))
+    return "|".join(parts)
+
+
+def encode_head(h: Head, dropout: bool = True) -> str:
+    """``head_c1280_relu6_d0.2_n1000``; ``dropout=False`` leaves out what inference does not run."""
     head = ["head"]
-    h = arch.head
     if h.conv:
         head += [f"c{h.conv}", str(h.act)]
     if h.hidden:
         head += [f"h{h.hidden}", str(h.hidden_act)]
-    if h.dropout:
+    if h.dropout and dropout:
         head.append(f"d{_fmt(h.dropout)}")
     head.append(f"n{h.classes}")
-    parts.append("_".join(head))
-    return "|".join(parts)
+    return "_".join(head)
 
 
 _TOKEN = re.compile(r"^(k|s|e|m|n|g|se|q|c)" + _NUM + "$")
 
 
-def _decode_block(text: str, cin: int, where: str) -> Block:
+def decode_block(text: str, cin: int, where: str) -> Block:
     tokens = text.strip().split("_")
     btype = tokens[0]
     if btype not in block_type_names():
@@ -191,19 +195,19 @@ def decode(text: str) -> Architecture:
     if not m:
         raise ArchitectureError(f"header: expected 'r<resolution>_i<in channels>', got {parts[0]!r}")
     resolution, in_ch = int(m.group(1)), int(m.group(2))
-    stem = _decode_block(parts[1], in_ch, "stem")
+    stem = decode_block(parts[1], in_ch, "stem")
     blocks = []
     prev = stem.cout
     for i, part in enumerate(parts[2:-1]):
-        block = _decode_block(part, prev, f"blocks[{i}]")
+        block = decode_block(part, prev, f"blocks[{i}]")
         blocks.append(block)
         prev = block.cout
-    head = _decode_head(parts[-1])
+    head = decode_head(parts[-1])
     data = {"resolution": resolution, "in_channels": in_ch, "stem": stem, "blocks": tuple(blocks), "head": head}
     return validate_model(Architecture, data, ArchitectureError, "invalid architecture")
 
 
-def _decode_head(text: str) -> Head:
+def decode_head(text: str) -> Head:
     tokens = text.split("_")
     if tokens[0] != "head":
         raise ArchitectureError(f"head: the last part must start with 'head', got {text!r}")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from latency_tables.errors import LatencyTableError
 from searchspace import (
     Architecture,
     SearchSpaceError,
@@ -213,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["onnx", "json", "pytorch"], required=True)
     p.add_argument("-o", "--output", required=True, help="output file")
 
+    from service import cli_lut
+
+    cli_lut.add_commands(sub, add)
+
     p = add("serve", cmd_serve, "run the service and its dashboard")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -224,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (SearchSpaceError, CliError) as exc:
+    except (SearchSpaceError, LatencyTableError, CliError) as exc:
         message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"hwnas: error: {message}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,90 @@
+"""From a raw sum of isolated layer latencies to a calibrated net latency.
+
+Isolated layers miss what a whole net shares or adds: one call's fixed cost,
+and per-layer effects (caches, int8 quantize/dequantize at every isolated
+boundary that vanish inside a net). Three models are fitted on the whole
+nets a table measured end to end, and the one with the lowest 5-fold
+cross-validated MAPE wins:
+
+- ``raw``: the sum itself;
+- ``affine``: intercept + scale * sum;
+- ``per-kind``: intercept + per-layer cost * layers + a scale per layer kind
+  (stem, ibn, fused, tucker, dsconv, conv, skip, head) times that kind's sum,
+  with ridge shrinkage of every scale toward 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from latency_tables.table import Calibration
+
+KINDS = ("stem", "ibn", "fused", "tucker", "dsconv", "conv", "skip", "head")
+KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
+
+
+def apply(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray) -> np.ndarray:
+    """Calibrated latency for arrays of nets: raw sums (n,), layer counts (n,), per-kind sums (n, kinds)."""
+    if cal.model == "raw":
+        return raw.astype(float)
+    if cal.model == "affine":
+        return cal.intercept_ms + cal.scale * raw
+    scales = np.array([cal.kind_scales.get(k, 1.0) for k in KINDS])
+    # kind_sums exclude the once-per-net call cost that raw includes; the intercept absorbs it
+    return cal.intercept_ms + cal.per_layer_ms * layers + kind_sums @ scales
+
+
+def _design(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray) -> np.ndarray:
+    ones = np.ones_like(raw)
+    if model == "affine":
+        return np.column_stack([ones, raw])
+    return np.column_stack([ones, layers, kind_sums])
+
+
+def _fit_one(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray,
+             ridge: float = 1e-3) -> Calibration:
+    if model == "raw":
+        return Calibration(model="raw")
+    x = _design(model, raw, layers, kind_sums)
+    prior = np.zeros(x.shape[1])
+    prior[1 if model == "affine" else 2:] = 1.0  # scales toward 1, offsets toward 0
+    # relative error matters, so weight each net by 1 / y
+    w = 1.0 / np.maximum(y, 1e-9)
+    xw, yw = x * w[:, None], y * w
+    scale = np.maximum(np.abs(xw).mean(axis=0), 1e-12)
+    lam = ridge * len(y)
+    beta = np.linalg.solve(xw.T @ xw + lam * np.diag(scale**2), xw.T @ yw + lam * scale**2 * prior)
+    if model == "affine":
+        return Calibration(model="affine", intercept_ms=float(beta[0]), scale=float(beta[1]))
+    return Calibration(
+        model="per-kind", intercept_ms=float(beta[0]), per_layer_ms=float(beta[1]),
+        kind_scales={k: float(v) for k, v in zip(KINDS, beta[2:], strict=True) if np.any(kind_sums[:, KIND_INDEX[k]])},
+    )
+
+
+def _mape(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.abs(apply(cal, raw, layers, kind_sums) - y) / y))
+
+
+def fit(raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray, folds: int = 5,
+        seed: int = 0) -> Calibration:
+    """Choose and fit the calibration model with the lowest cross-validated MAPE."""
+    n = len(y)
+    if n < 2 * folds:
+        cal = _fit_one("affine", raw, layers, kind_sums, y) if n >= 3 else Calibration(model="raw")
+        return cal.model_copy(update={"fitted_on": n, "note": f"only {n} nets measured: cross-validation skipped"})
+    order = np.random.default_rng(seed).permutation(n)
+    parts = np.array_split(order, folds)
+    scores = {}
+    for model in ("raw", "affine", "per-kind"):
+        errs = []
+        for k in range(folds):
+            test = parts[k]
+            train = np.concatenate([parts[j] for j in range(folds) if j != k])
+            cal = _fit_one(model, raw[train], layers[train], kind_sums[train], y[train])
+            errs.append(_mape(cal, raw[test], layers[test], kind_sums[test], y[test]))
+        scores[model] = float(np.mean(errs))
+    best = min(scores, key=lambda m: scores[m])
+    cal = _fit_one(best, raw, layers, kind_sums, y)
+    note = "cross-validated MAPE: " + ", ".join(f"{m} {100 * s:.2f}%" for m, s in scores.items())
+    return cal.model_copy(update={"fitted_on": n, "cv_mape": scores[best], "note": note})

@@ -1,0 +1,283 @@
+"""Predicting a net's latency from a table: sum its layers, then calibrate.
+
+``predict_many`` scores many nets at once: each distinct (block, input size)
+is looked up once and cached as an index, a batch becomes index arrays, and
+the sums and the calibration are numpy operations.
+
+A layer the table lacks is, depending on ``missing``:
+``measure``: measured now and added to the table (only where the table's host
+is this host); ``estimate``: estimated from a per-kind regression on the
+table's entries (MACs and memory traffic), and every result that used one is
+flagged ``estimated``; ``error``: a MissingEntryError naming the layers and
+the command that measures them. ``auto`` measures on the table's host and
+raises elsewhere.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from latency_tables import calibration
+from latency_tables.errors import MissingEntryError
+from latency_tables.profiles import HostInfo
+from latency_tables.signatures import Layer, block_key, head_key, parse_key
+from latency_tables.table import LatencyTable
+from searchspace.architecture import Architecture, Block, Head
+from searchspace.cost import block_cost, head_cost
+
+Missing = Literal["auto", "measure", "estimate", "error"]
+
+
+@dataclass(frozen=True)
+class LayerLatency:
+    name: str
+    key: str
+    kind: str
+    latency_ms: float
+    macs: int
+    estimated: bool
+
+
+@dataclass(frozen=True)
+class Prediction:
+    total_ms: float
+    raw_sum_ms: float
+    profile: str
+    table: str
+    estimated: bool
+    layers: tuple[LayerLatency, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "total_ms": self.total_ms, "raw_sum_ms": self.raw_sum_ms, "profile": self.profile, "table": self.table,
+            "estimated": self.estimated,
+            "blocks": [
+                {"name": lyr.name, "key": lyr.key, "kind": lyr.kind, "latency_ms": lyr.latency_ms, "macs": lyr.macs,
+                 "estimated": lyr.estimated}
+                for lyr in self.layers
+            ],
+        }
+
+
+def _layer_features(layer: Layer) -> tuple[float, float]:
+    """(MACs, activation elements in + out) of a layer, for the estimator."""
+    if layer.block is not None:
+        _, macs, _, out = block_cost(layer.block, layer.size)
+        traffic = layer.cin * layer.size**2 + layer.block.cout * out**2
+    else:
+        assert layer.head is not None
+        _, macs, traffic = head_cost(layer.head, layer.cin, layer.size)
+    return float(macs), float(traffic)
+
+
+class LatencyPredictor:
+    """Latency of architectures on one device profile, from one table."""
+
+    def __init__(self, table: LatencyTable, path: str | Path | None = None, *, missing: Missing = "auto") -> None:
+        self.table = table
+        self.path = Path(path) if path else None
+        self.missing = missing
+        diffs = table.host.differences(HostInfo.current())
+        self.same_host = not diffs
+        self.host_warning = (
+            f"table {table.name} was measured on another host ({'; '.join(diffs)}); "
+            "its latencies describe that host, not this one"
+            if diffs else None
+        )
+        if self.host_warning:
+            warnings.warn(self.host_warning, stacklevel=2)
+        # index 0 is the free identity layer
+        self._keys: dict[str, int] = {"": 0}
+        self._layers: list[Layer | None] = [None]
+        self._latency: list[float] = [0.0]
+        self._kind: list[int] = [calibration.KIND_INDEX["skip"]]
+        self._estimated: list[bool] = [False]
+        self._blocks: dict[tuple[Block, int, bool], tuple[int, int]] = {}
+        self._by_id: dict[tuple[int, int], tuple[int, int]] = {}
+        self._alive: list[Block] = []
+        self._heads: dict[tuple[Head, int, int], int] = {}
+        self._estimator: dict[str, np.ndarray] | None = None
+        for key in table.entries:
+            self._add(parse_key(key))
+
+    # ------------------------------------------------------------ indexing
+    def _add(self, layer: Layer, kind: str | None = None) -> int:
+        idx = self._keys.get(layer.key)
+        if idx is not None:
+            return idx
+        idx = len(self._latency)
+        self._keys[layer.key] = idx
+        self._layers.append(layer)
+        entry = self.table.entries.get(layer.key)
+        self._latency.append(entry.median_ms if entry else float("nan"))
+        self._kind.append(calibration.KIND_INDEX[kind or layer.kind])
+        self._estimated.append(False)
+        return idx
+
+    def _block_index(self, block: Block, size: int, stem: bool) -> tuple[int, int]:
+        cached = self._blocks.get((block, size, stem))
+        if cached is None:
+            _, _, _, out = block_cost(block, size)
+            if block.is_identity:
+                cached = (0, out)
+            else:
+                key = block_key(block, size)
+                cached = (self._add(Layer(key, size, block.cin, block=block), "stem" if stem else None), out)
+            self._blocks[(block, size, stem)] = cached
+        if not stem:
+            # Nets sampled from one space share Block objects: later lookups go by identity
+            # (an int hash) instead of by value (a pydantic hash, ~1 us). Holding the block
+            # keeps it alive, so its id cannot be reused by another object.
+            self._by_id[(id(block), size)] = cached
+            self._alive.append(block)
+        return cached
+
+    def _head_index(self, head: Head, channels: int, size: int) -> int:
+        cached = self._heads.get((head, channels, size))
+        if cached is None:
+            key = head_key(head, channels, size)
+            cached = self._add(Layer(key, size, channels, head=head.model_copy(update={"dropout": 0.0})))
+            self._heads[(head, channels, size)] = cached
+        return cached
+
+    def indices(self, arch: Architecture) -> list[int]:
+        """Table indices of the net's layers, in order (0 = identity)."""
+        idx, size = self._block_index(arch.stem, arch.resolution, True)
+        out = [idx]
+        fast = self._by_id.get
+        for block in arch.blocks:
+            hit = fast((id(block), size))
+            idx, size = hit if hit is not None else self._block_index(block, size, False)
+            out.append(idx)
+        channels = arch.blocks[-1].cout if arch.blocks else arch.stem.cout
+        out.append(self._head_index(arch.head, channels, size))
+        return out
+
+    # ------------------------------------------------------------ missing
+    def _resolve_missing(self, idx: np.ndarray) -> None:
+        lat = np.asarray(self._latency)
+        todo = [int(i) for i in np.unique(idx[np.isnan(lat[idx])])]
+        if not todo:
+            return
+        layers = [self._layers[i] for i in todo]
+        mode = self.missing
+        if mode == "auto":
+            mode = "measure" if self.same_host else "error"
+        if mode == "measure" and not self.same_host:
+            raise MissingEntryError([lyr.key for lyr in layers if lyr], self.table.profile.id, self._command())
+        if mode == "error":
+            raise MissingEntryError([lyr.key for lyr in layers if lyr], self.table.profile.id, self._command())
+        if mode == "measure":
+            from latency_tables.profiler import build_table
+
+            build_table(self.table, [lyr for lyr in layers if lyr], self.path)
+            for i in todo:
+                layer = self._layers[i]
+                assert layer is not None
+                self._latency[i] = self.table.entries[layer.key].median_ms
+            return
+        for i in todo:
+            layer = self._layers[i]
+            assert layer is not None
+            self._latency[i] = self._estimate(layer)
+            self._estimated[i] = True
+
+    def _command(self) -> str:
+        return f"hwnas lut build --profile {self.table.profile.id} --space SPACE (or hwnas lut export-kit)"
+
+    def _estimate(self, layer: Layer) -> float:
+        """Per-kind least squares of latency on [1, MACs, traffic] over the table's measured entries."""
+        if self._estimator is None:
+            rows: dict[str, list[tuple[float, float, float]]] = {}
+            for key, entry in self.table.entries.items():
+                lyr = parse_key(key)
+                macs, traffic = _layer_features(lyr)
+                rows.setdefault(lyr.kind, []).append((macs, traffic, entry.median_ms))
+            every = [r for v in rows.values() for r in v]
+            self._estimator = {}
+            for kind, data in list(rows.items()) + [("*", every)]:
+                arr = np.asarray(data)
+                if len(arr) < 3:
+                    continue
+                x = np.column_stack([np.ones(len(arr)), arr[:, 0], arr[:, 1]])
+                beta, *_ = np.linalg.lstsq(x, arr[:, 2], rcond=None)
+                self._estimator[kind] = beta
+            if "*" not in self._estimator:
+                raise MissingEntryError([layer.key], self.table.profile.id, self._command())
+        beta = self._estimator.get(layer.kind, self._estimator["*"])
+        macs, traffic = _layer_features(layer)
+        return float(max(beta[0] + beta[1] * macs + beta[2] * traffic, 0.0))
+
+    # ------------------------------------------------------------ predicting
+    def predict_many(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Calibrated latency (ms) of every net, as one array."""
+        per_arch = [self.indices(a) for a in archs]
+        counts = np.fromiter((len(i) for i in per_arch), dtype=np.int64, count=len(per_arch))
+        flat = np.fromiter((i for idx in per_arch for i in idx), dtype=np.int64, count=int(counts.sum()))
+        self._resolve_missing(flat)
+        lat = self._net_latency()[flat]
+        kinds = np.asarray(self._kind)[flat]
+        owner = np.repeat(np.arange(len(archs)), counts)
+        n_kinds = len(calibration.KINDS)
+        kind_sums = np.bincount(owner * n_kinds + kinds, weights=lat, minlength=len(archs) * n_kinds)
+        kind_sums = kind_sums.reshape(len(archs), n_kinds)
+        raw = kind_sums.sum(axis=1) + self.table.call_overhead_ms
+        layers = np.bincount(owner, weights=(flat != 0).astype(float), minlength=len(archs))
+        return calibration.apply(self.table.calibration, raw, layers, kind_sums)
+
+    def _net_latency(self) -> np.ndarray:
+        """Entries with the per-call fixed cost taken out (it is added once per net)."""
+        lat = np.asarray(self._latency) - self.table.call_overhead_ms
+        lat[0] = 0.0
+        return np.maximum(lat, 0.0)
+
+    def estimated_mask(self, archs: Sequence[Architecture]) -> np.ndarray:
+        est = np.asarray(self._estimated)
+        return np.array([bool(est[self.indices(a)].any()) for a in archs])
+
+    def predict(self, arch: Architecture) -> Prediction:
+        """Calibrated total and the per-layer breakdown next to each layer's MACs."""
+        from searchspace.cost import count_cost
+
+        idx = self.indices(arch)
+        total = float(self.predict_many([arch])[0])
+        costs = count_cost(arch).layers
+        layers = []
+        for i, lc in zip(idx, costs, strict=True):
+            layer = self._layers[i]
+            kind = calibration.KINDS[self._kind[i]]
+            layers.append(LayerLatency(lc.name, layer.key if layer else "identity", kind, float(self._latency[i]),
+                                       lc.macs, bool(self._estimated[i])))
+        return Prediction(
+            total_ms=total, raw_sum_ms=float(sum(lyr.latency_ms for lyr in layers)), profile=self.table.profile.id,
+            table=self.table.name, estimated=any(lyr.estimated for lyr in layers), layers=tuple(layers),
+        )
+
+    # ------------------------------------------------------------ calibration
+    def features(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(raw sums, layer counts, per-kind sums) as calibration reads them."""
+        per_arch = [self.indices(a) for a in archs]
+        flat = np.asarray([i for idx in per_arch for i in idx], dtype=np.int64)
+        self._resolve_missing(flat)
+        lat = self._net_latency()
+        kind = np.asarray(self._kind)
+        sums = np.zeros((len(archs), len(calibration.KINDS)))
+        layers = np.zeros(len(archs))
+        for n, idx in enumerate(per_arch):
+            arr = np.asarray(idx)
+            np.add.at(sums[n], kind[arr], lat[arr])
+            layers[n] = np.count_nonzero(arr)
+        return sums.sum(axis=1) + self.table.call_overhead_ms, layers, sums
+
+    def calibrate(self) -> None:
+        """Fit the table's calibration on its end-to-end measured nets."""
+        archs = [Architecture.decode(n.arch) for n in self.table.networks]
+        y = np.asarray([n.median_ms for n in self.table.networks])
+        raw, layers, sums = self.features(archs)
+        self.table.calibration = calibration.fit(raw, layers, sums, y)

@@ -1,0 +1,127 @@
+"""Device profiles (how latency is measured) and host descriptions (where)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from latency_tables.errors import LatencyTableError
+
+_PROFILE_ID = re.compile(
+    r"^(?P<runtime>[a-z0-9]+)-(?P<provider>cpu|cuda)-(?P<precision>fp32|int8)-t(?P<threads>\d+)(?:-b(?P<batch>\d+))?$"
+)
+
+
+class DeviceProfile(BaseModel):
+    """How a latency is measured: runtime, execution provider, precision, threads, batch size.
+
+    Its id reads ``ort-cpu-fp32-t1`` (``-b8`` appended for batch 8).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runtime: str = Field(pattern=r"^[a-z0-9]+$")
+    provider: Literal["cpu", "cuda"] = "cpu"
+    precision: Literal["fp32", "int8"] = "fp32"
+    threads: int = Field(default=1, ge=1, le=256)
+    batch: int = Field(default=1, ge=1, le=1024)
+
+    @property
+    def id(self) -> str:
+        suffix = f"-b{self.batch}" if self.batch != 1 else ""
+        return f"{self.runtime}-{self.provider}-{self.precision}-t{self.threads}{suffix}"
+
+    @classmethod
+    def parse(cls, profile_id: str) -> DeviceProfile:
+        m = _PROFILE_ID.match(profile_id.strip())
+        if not m:
+            raise LatencyTableError(
+                f"profile: {profile_id!r} is not a profile id; expected "
+                "<runtime>-<cpu|cuda>-<fp32|int8>-t<threads>[-b<batch>], e.g. ort-cpu-fp32-t1"
+            )
+        from latency_tables.runtimes import runtime_names
+
+        if m["runtime"] not in runtime_names():
+            raise LatencyTableError(
+                f"profile: unknown runtime {m['runtime']!r} in {profile_id!r}; "
+                f"known runtimes: {', '.join(runtime_names())}"
+            )
+        return cls(
+            runtime=m["runtime"], provider=m["provider"], precision=m["precision"],  # type: ignore[arg-type]
+            threads=int(m["threads"]), batch=int(m["batch"] or 1),
+        )
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("onnxruntime", "onnx", "torch", "numpy"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+class HostInfo(BaseModel):
+    """The machine a table was measured on. Latency belongs to a host, not to a profile alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpu: str
+    cores: int
+    machine: str
+    system: str
+    versions: dict[str, str] = Field(default_factory=dict)
+    date: str = ""
+
+    @classmethod
+    def current(cls) -> HostInfo:
+        return cls(
+            cpu=_cpu_model(), cores=os.cpu_count() or 1, machine=platform.machine(), system=platform.system(),
+            versions=_versions(), date=time.strftime("%Y-%m-%d", time.gmtime()),
+        )
+
+    def differences(self, other: HostInfo) -> list[str]:
+        """What makes latencies measured on ``self`` not transferable to ``other`` (empty = same kind)."""
+        diffs = [
+            f"{name}: {mine!r} vs {theirs!r}"
+            for name, mine, theirs in (
+                ("cpu", self.cpu, other.cpu),
+                ("cores", self.cores, other.cores),
+                ("machine", self.machine, other.machine),
+            )
+            if mine != theirs
+        ]
+        for runtime in ("onnxruntime", "torch"):
+            a, b = self.versions.get(runtime), other.versions.get(runtime)
+            if a and b and a.split(".")[:2] != b.split(".")[:2]:
+                diffs.append(f"{runtime}: {a} vs {b}")
+        return diffs
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe name for the host kind, e.g. ``amd-epyc-2c``."""
+        words = re.sub(r"\(.*?\)|@.*$|\bcpu\b|\bprocessor\b", " ", self.cpu.lower())
+        base = "-".join(re.findall(r"[a-z0-9]+", words))[:40].strip("-") or "host"
+        return f"{base}-{self.cores}c"

@@ -1,0 +1,50 @@
+"""The contract of a measurement runtime (one subclass per file)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from latency_tables.profiles import DeviceProfile
+    from latency_tables.signatures import Layer
+    from searchspace.architecture import Architecture
+
+
+class Runtime(ABC):
+    """Turns a layer or a whole net into a zero-argument callable that runs one inference.
+
+    The profiler times those callables (:func:`latency_tables.timing.time_calls`);
+    a runtime never times anything itself, so every runtime is measured the
+    same way. Adding one (TensorRT, OpenVINO, TFLite) = a subclass in a new
+    file + one line in ``runtimes/__init__.py``.
+    """
+
+    name: ClassVar[str]
+    providers: ClassVar[tuple[str, ...]] = ("cpu",)
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+
+    def unavailable(self, profile: DeviceProfile) -> str | None:
+        """Why ``profile`` cannot be measured on this host, or None if it can."""
+        if profile.provider not in self.providers:
+            return f"runtime {self.name} has no provider {profile.provider!r} (has: {', '.join(self.providers)})"
+        if profile.precision not in self.precisions:
+            return f"runtime {self.name} has no precision {profile.precision!r} (has: {', '.join(self.precisions)})"
+        return None
+
+    @abstractmethod
+    def prepare_layer(self, layer: Layer, profile: DeviceProfile) -> Callable[[], object]:
+        """A callable that runs ``layer`` once on a fixed input."""
+
+    def prepare_overhead(self, profile: DeviceProfile) -> Callable[[], object] | None:
+        """A call that does (almost) nothing: its time is the fixed cost every isolated layer paid.
+
+        The predictor counts that cost once per net instead of once per layer.
+        None where the runtime has no meaningful fixed cost to measure.
+        """
+        return None
+
+    @abstractmethod
+    def prepare_network(self, arch: Architecture, profile: DeviceProfile) -> Callable[[], object]:
+        """A callable that runs the whole net once on a fixed input."""

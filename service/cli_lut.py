@@ -1,0 +1,212 @@
+"""``hwnas lut ...`` and ``hwnas latency``: latency tables from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from searchspace import load_space, resolve_architecture
+from service.progress import ProgressBar
+from service.tables import human, render_table
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def calibration_archs(space_names: list[str], per_space: int, seed: int) -> list[tuple[str, Any]]:
+    """Seeded random nets for calibration (a seed stream of their own, apart from validation's)."""
+    out = []
+    for name in space_names:
+        space = load_space(name)
+        rng = random.Random(f"hwnas-calibrate:{name}:{seed}")
+        archs: list[Any] = []
+        while len(archs) < per_space:
+            arch = space.sample(rng)
+            if arch.resolution == space.resolution:
+                archs.append(arch)
+        out += [(name, a) for a in archs]
+    return out
+
+
+def cmd_lut_build(args: argparse.Namespace) -> None:
+    from latency_tables.api import writable_copy_path
+    from latency_tables.errors import LatencyTableError
+    from latency_tables.predictor import LatencyPredictor
+    from latency_tables.profiler import build_table, measure_networks
+    from latency_tables.profiles import DeviceProfile, HostInfo
+    from latency_tables.signatures import Layer, arch_layers, space_layers
+    from latency_tables.table import LatencyTable, find_table, user_table_dir
+
+    profile = DeviceProfile.parse(args.profile)
+    if not args.space and not args.arch:
+        raise LatencyTableError("lut build: name what to cover with --space SPACE and/or --arch ARCH")
+    layers: dict[str, Layer] = {}
+    for name in args.space or []:
+        layers.update(space_layers(load_space(name), args.resolution))
+    for ref in args.arch or []:
+        layers.update({lyr.key: lyr for _, lyr in arch_layers(resolve_architecture(ref)) if not lyr.is_identity})
+    host = HostInfo.current()
+    if args.table:
+        path = Path(args.table)
+        table = LatencyTable.load(path) if path.exists() else LatencyTable(profile=profile, host=host)
+    else:
+        try:
+            found, table = find_table(profile, host)
+            path = writable_copy_path(found, table)
+            if table.host.differences(host):
+                raise LatencyTableError("no table of this host")
+        except LatencyTableError:
+            table = LatencyTable(profile=profile, host=host)
+            path = user_table_dir() / table.default_filename()
+    if table.profile != profile:
+        raise LatencyTableError(f"table {path} is for profile {table.profile.id}, not {profile.id}")
+    diffs = table.host.differences(host)
+    if diffs:
+        raise LatencyTableError(
+            f"table {path} was measured on another host ({'; '.join(diffs)}); measure into a new table with --table"
+        )
+    if not table.note:
+        table.note = (
+            f"Measured on {host.cpu} ({host.cores} cores, {host.machine}, {host.system}) with "
+            f"{profile.runtime} {host.versions.get('onnxruntime' if profile.runtime == 'ort' else 'torch', '')}: "
+            "these latencies describe that host."
+        )
+    missing = sum(1 for k in layers if k not in table.entries)
+    print(f"{profile.id}: {len(layers)} layers, {missing} not yet in {path}")
+    build_table(table, layers.values(), path, progress=ProgressBar("layers"), passes=args.passes)
+    if args.calibrate:
+        nets = calibration_archs(args.space or [], args.calibrate, args.seed)
+        if not nets:
+            raise LatencyTableError("lut build --calibrate needs --space (calibration nets are sampled from spaces)")
+        measure_networks(table, nets, path, progress=ProgressBar("networks"), rounds=args.rounds)
+        predictor = LatencyPredictor(table, path)
+        predictor.calibrate()
+        table.save(path)
+        cal = table.calibration
+        print(f"calibration: {cal.model} on {cal.fitted_on} nets ({cal.note})")
+    print(f"table {table.name}: {len(table.entries)} entries, {len(table.networks)} nets -> {path}")
+
+
+def _table_summary(path: Path, table: Any) -> dict[str, Any]:
+    cal = table.calibration
+    return {
+        "name": table.name, "profile": table.profile.id, "host": table.host.slug, "cpu": table.host.cpu,
+        "entries": len(table.entries), "networks": len(table.networks), "calibration": cal.model,
+        "cv_mape": cal.cv_mape, "path": str(path), "updated": table.updated,
+    }
+
+
+def cmd_lut_list(args: argparse.Namespace) -> None:
+    from latency_tables.table import list_tables
+
+    rows = [_table_summary(p, t) for p, t in list_tables()]
+    if args.json:
+        _print_json(rows)
+        return
+    if not rows:
+        print("no latency tables; build one with: hwnas lut build --profile ort-cpu-fp32-t1 --space SPACE")
+        return
+    print(render_table(
+        ["table", "entries", "nets", "calibration", "CV MAPE", "path"],
+        [[r["name"], r["entries"], r["networks"], r["calibration"],
+          f"{100 * r['cv_mape']:.1f}%" if r["cv_mape"] is not None else "-", r["path"]] for r in rows],
+        {1, 2, 4},
+    ))
+
+
+def _load_table_ref(ref: str) -> tuple[Path, Any]:
+    from latency_tables.table import LatencyTable, find_table
+
+    path = Path(ref)
+    if path.exists():
+        return path, LatencyTable.load(path)
+    return find_table(ref)
+
+
+def cmd_lut_show(args: argparse.Namespace) -> None:
+    path, table = _load_table_ref(args.table)
+    from latency_tables.signatures import parse_key
+
+    kinds = Counter(parse_key(k).kind for k in table.entries)
+    spread = [e.p90_ms / e.median_ms for e in table.entries.values() if e.median_ms > 0]
+    info = {
+        **_table_summary(path, table), "note": table.note, "host_info": table.host.model_dump(),
+        "call_overhead_ms": table.call_overhead_ms, "entries_by_kind": dict(sorted(kinds.items())),
+        "calibration_detail": table.calibration.model_dump(),
+        "median_p90_over_median": float(np.median(spread)) if spread else None,
+        "networks_by_space": dict(Counter(n.space for n in table.networks)),
+    }
+    if args.json:
+        _print_json(info)
+        return
+    print(f"{table.name}  ({path})")
+    print(f"  {table.note}")
+    print(f"  host: {table.host.cpu}, {table.host.cores} cores, {table.host.machine}; versions "
+          + ", ".join(f"{k} {v}" for k, v in table.host.versions.items()) + f"; measured {table.host.date}")
+    print(f"  entries: {len(table.entries)} (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")")
+    if spread:
+        print(f"  spread: median p90/median {info['median_p90_over_median']:.3f}; "
+              f"call overhead {table.call_overhead_ms * 1000:.1f} us")
+    cal = table.calibration
+    print(f"  calibration: {cal.model} fitted on {cal.fitted_on} nets; {cal.note or 'not fitted'}")
+
+
+def cmd_latency(args: argparse.Namespace) -> None:
+    from latency_tables.api import load_predictor
+
+    arch = resolve_architecture(args.arch)
+    predictor = load_predictor(args.profile, args.table, missing="estimate" if args.estimate else "auto")
+    pred = predictor.predict(arch)
+    if args.json:
+        _print_json({"arch_id": arch.arch_id, **pred.as_dict(), "host_warning": predictor.host_warning})
+        return
+    rows = [[lyr.name, lyr.kind, f"{lyr.latency_ms:.4f}" + ("*" if lyr.estimated else ""), human(lyr.macs),
+             f"{100 * lyr.latency_ms / pred.raw_sum_ms:.1f}%" if pred.raw_sum_ms else "-", lyr.key]
+            for lyr in pred.layers]
+    print(render_table(["layer", "kind", "ms", "MACs", "share", "signature"], rows, {2, 3, 4}))
+    print(f"predicted {pred.total_ms:.3f} ms on {pred.profile} (raw sum {pred.raw_sum_ms:.3f} ms, "
+          f"calibration {predictor.table.calibration.model}, table {pred.table})")
+    if pred.estimated:
+        print("* estimated from the table's regression, not measured")
+
+
+def add_commands(sub: Any, add: Any) -> None:
+    lut = sub.add_parser("lut", help="latency lookup tables: build, validate, list, show, export-kit, import",
+                         description="latency lookup tables")
+    lsub = lut.add_subparsers(dest="lut_command", required=True, metavar="SUBCOMMAND")
+
+    p = lsub.add_parser("build", help="measure the layers of spaces or nets on this host into a table")
+    p.add_argument("--profile", required=True, help="device profile id, e.g. ort-cpu-fp32-t1")
+    p.add_argument("--space", action="append", help="cover every layer of this space (repeatable)")
+    p.add_argument("--arch", action="append", help="cover the layers of this net (repeatable)")
+    p.add_argument("--resolution", type=int, help="input size (default: each space's default)")
+    p.add_argument("--table", help="table file to extend or create (default: this host's table)")
+    p.add_argument("--passes", type=int, default=2, help="measurements per layer at different times (default 2)")
+    p.add_argument("--calibrate", type=int, default=0, metavar="N",
+                   help="also measure N random whole nets per space and fit the calibration")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per calibration net (default 3)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_lut_build)
+
+    p = lsub.add_parser("list", help="tables on the search path")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lut_list)
+
+    p = lsub.add_parser("show", help="one table: host, entries, calibration")
+    p.add_argument("table", help="a table file or a profile id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lut_show)
+
+    p = add("latency", cmd_latency, "predicted latency of an architecture, with the per-layer breakdown")
+    p.add_argument("arch", help="a known net name, a JSON file, or an architecture string")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--table", help="table file (default: this host's table for the profile)")
+    p.add_argument("--estimate", action="store_true", help="estimate layers the table lacks instead of failing")
+    p.add_argument("--json", action="store_true")

@@ -1,0 +1,272 @@
+"""Profiles, table files, the profiler (resumable, locked), calibration and the predictor."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import searchspace as ss
+from latency_tables import calibration
+from latency_tables.errors import LatencyTableError, MissingEntryError
+from latency_tables.predictor import LatencyPredictor
+from latency_tables.profiler import build_table, lock_path, measure_networks
+from latency_tables.profiles import DeviceProfile, HostInfo
+from latency_tables.signatures import arch_keys, parse_key, space_layers
+from latency_tables.table import Calibration, Entry, LatencyTable, list_tables
+
+FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")
+
+
+# ------------------------------------------------------------------ profiles
+def test_profile_ids_round_trip() -> None:
+    for pid in ("ort-cpu-fp32-t1", "ort-cpu-int8-t4", "torch-cuda-fp32-t1-b8"):
+        assert DeviceProfile.parse(pid).id == pid
+    assert DeviceProfile.parse("ort-cpu-fp32-t2-b4").batch == 4
+
+
+@pytest.mark.parametrize(
+    ("pid", "message"),
+    [
+        ("ort-cpu-fp16-t1", "expected <runtime>-<cpu|cuda>-<fp32|int8>-t<threads>"),
+        ("tflite-cpu-fp32-t1", "unknown runtime 'tflite'.*known runtimes: ort, torch"),
+        ("ort-gpu-fp32-t1", "is not a profile id"),
+    ],
+)
+def test_bad_profile_ids(pid: str, message: str) -> None:
+    with pytest.raises(LatencyTableError, match=message):
+        DeviceProfile.parse(pid)
+
+
+def test_unavailable_providers_are_explained() -> None:
+    from latency_tables.errors import RuntimeUnavailableError
+    from latency_tables.profiler import check_available
+
+    if "CUDAExecutionProvider" not in __import__("onnxruntime").get_available_providers():
+        with pytest.raises(RuntimeUnavailableError, match="no CUDAExecutionProvider"):
+            check_available(DeviceProfile.parse("ort-cuda-fp32-t1"))
+    with pytest.raises(RuntimeUnavailableError, match="no precision 'int8'"):
+        check_available(DeviceProfile.parse("torch-cpu-int8-t1"))
+
+
+def test_host_differences() -> None:
+    here = HostInfo.current()
+    assert here.differences(here) == []
+    other = here.model_copy(update={"cpu": "Cortex-A76", "cores": 4})
+    assert any("cpu" in d for d in here.differences(other))
+    assert here.slug.endswith(f"-{here.cores}c")
+
+
+# ---------------------------------------------------------------- signatures
+def test_space_layers_cover_every_sample(tiny_space: ss.SearchSpace) -> None:
+    layers = space_layers(tiny_space)
+    for seed in range(200):
+        for key in arch_keys(tiny_space.sample(seed)):
+            assert key in layers
+            assert parse_key(key).key == key
+
+
+def test_bad_keys() -> None:
+    for key in ("nonsense", "16x8:", "axb:conv_k3_c8_relu", "16x8:ibn_k4_c8_relu"):
+        with pytest.raises(LatencyTableError, match="is not a layer key"):
+            parse_key(key)
+
+
+# -------------------------------------------------------------------- tables
+def _fake_table(entries: dict[str, float], host: HostInfo | None = None) -> LatencyTable:
+    return LatencyTable(
+        profile=FP32, host=host or HostInfo.current(),
+        entries={k: Entry(median_ms=v, p10_ms=v, p90_ms=v, runs=10) for k, v in entries.items()},
+    )
+
+
+def test_table_round_trip_and_format_checks(tmp_path: Path) -> None:
+    table = _fake_table({"16x8:conv_k3_c8_relu": 0.5})
+    for name in ("t.json", "t.json.gz"):
+        path = table.save(tmp_path / name)
+        again = LatencyTable.load(path)
+        assert again.entries == table.entries and again.profile == table.profile
+    raw = gzip.decompress((tmp_path / "t.json.gz").read_bytes())
+    data = json.loads(raw)
+    data["version"] = 9
+    (tmp_path / "future.json").write_text(json.dumps(data))
+    with pytest.raises(LatencyTableError, match="version 9 is not supported .*upgrade hwnas"):
+        LatencyTable.load(tmp_path / "future.json")
+    (tmp_path / "other.json").write_text(json.dumps({"format": "something"}))
+    with pytest.raises(LatencyTableError, match="format must be 'hwnas.latency-table'"):
+        LatencyTable.load(tmp_path / "other.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(LatencyTableError, match="not a JSON"):
+        LatencyTable.load(tmp_path / "broken.json")
+    data["version"] = 1
+    data["entries"]["16x8:conv_k3_c8_relu"]["median_ms"] = -1
+    (tmp_path / "neg.json").write_text(json.dumps(data))
+    with pytest.raises(LatencyTableError, match=r"entries\.16x8:conv_k3_c8_relu\.median_ms"):
+        LatencyTable.load(tmp_path / "neg.json")
+
+
+def test_merge_refuses_other_hosts_and_profiles() -> None:
+    a = _fake_table({"k1": 1.0})
+    b = _fake_table({"k1": 2.0, "k2": 3.0})
+    assert a.merge(b) == 1 and a.entries["k1"].median_ms == 1.0
+    other = _fake_table({}, HostInfo.current().model_copy(update={"cpu": "elsewhere"}))
+    with pytest.raises(LatencyTableError, match="different hosts"):
+        a.merge(other)
+
+
+# ------------------------------------------------------------------ profiler
+def test_build_is_incremental_resumable_and_multi_pass(tiny_space: ss.SearchSpace, tmp_path: Path) -> None:
+    layers = list(space_layers(tiny_space).values())
+    path = tmp_path / "t.json.gz"
+    table = LatencyTable(profile=FP32, host=HostInfo.current())
+
+    def stop_after(n: int):  # noqa: ANN202
+        def progress(done: int, total: int, item: str) -> None:
+            if done == n and done < total:
+                raise KeyboardInterrupt
+        return progress
+
+    with pytest.raises(KeyboardInterrupt):
+        build_table(table, layers, path, progress=stop_after(5), passes=1)
+    saved = LatencyTable.load(path)
+    assert len(saved.entries) == 5  # what was finished is on disk
+    assert saved.call_overhead_ms > 0
+    assert build_table(saved, layers, path, passes=1) == len(layers) - 5
+    first = dict(saved.entries)
+    assert build_table(saved, layers, path, passes=1) == 0  # nothing left to do
+    assert saved.entries == first
+    build_table(saved, layers, path, passes=2)
+    for key, entry in saved.entries.items():
+        assert entry.passes == 2
+        assert entry.median_ms <= first[key].median_ms + 1e-12  # the least-disturbed pass is kept
+
+
+def test_measurements_wait_for_each_other(tmp_path: Path) -> None:
+    marker = tmp_path / "holder.log"
+    code = (
+        "import time, pathlib\n"
+        "from latency_tables.profiler import measurement_lock\n"
+        f"m = pathlib.Path({str(marker)!r})\n"
+        "with measurement_lock():\n"
+        "    m.write_text('start')\n"
+        "    time.sleep(1.5)\n"
+        "    m.write_text('start end')\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    try:
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        from latency_tables.profiler import measurement_lock
+
+        with measurement_lock(quiet=True):
+            assert marker.read_text() == "start end"  # we only got in after the holder left
+    finally:
+        holder.wait(timeout=30)
+    assert lock_path() == tmp_path / "measure.lock"
+
+
+# --------------------------------------------------------------- calibration
+def test_calibration_recovers_a_per_kind_model() -> None:
+    rng = np.random.default_rng(0)
+    n = 80
+    kind_sums = rng.uniform(0.1, 2.0, (n, len(calibration.KINDS)))
+    layers = rng.integers(10, 30, n).astype(float)
+    true = Calibration(model="per-kind", intercept_ms=0.2, per_layer_ms=0.01,
+                       kind_scales={k: 0.8 + 0.05 * i for i, k in enumerate(calibration.KINDS)})
+    y = calibration.apply(true, kind_sums.sum(1), layers, kind_sums)
+    cal = calibration.fit(kind_sums.sum(1), layers, kind_sums, y)
+    assert cal.model == "per-kind"
+    assert cal.cv_mape is not None and cal.cv_mape < 0.01
+    pred = calibration.apply(cal, kind_sums.sum(1), layers, kind_sums)
+    assert np.max(np.abs(pred - y) / y) < 0.01
+
+
+def test_calibration_prefers_raw_when_sums_are_right() -> None:
+    rng = np.random.default_rng(1)
+    kind_sums = rng.uniform(0.1, 2.0, (40, len(calibration.KINDS)))
+    raw = kind_sums.sum(1)
+    y = raw * rng.normal(1.0, 0.02, len(raw))
+    cal = calibration.fit(raw, np.full(40, 20.0), kind_sums, y)
+    assert cal.cv_mape is not None and cal.cv_mape < 0.03
+    assert "raw" in cal.note and "per-kind" in cal.note
+
+
+# ----------------------------------------------------------------- predictor
+def test_prediction_is_the_sum_of_entries(tiny_space: ss.SearchSpace) -> None:
+    keys = space_layers(tiny_space)
+    values = {k: 0.01 * (i + 1) for i, k in enumerate(sorted(keys))}
+    table = _fake_table(values)
+    table.call_overhead_ms = 0.002
+    predictor = LatencyPredictor(table)
+    archs = [tiny_space.sample(s) for s in range(50)]
+    batch = predictor.predict_many(archs)
+    for arch, total in zip(archs, batch, strict=True):
+        ks = arch_keys(arch)
+        want = sum(values[k] - 0.002 for k in ks) + 0.002
+        assert total == pytest.approx(want)
+        one = predictor.predict(arch)
+        assert one.total_ms == pytest.approx(want)
+        assert [lyr.key for lyr in one.layers if lyr.key != "identity"] == ks
+        assert sum(lyr.macs for lyr in one.layers) == ss.count_cost(arch).macs
+    decoded = [ss.Architecture.decode(a.encode()) for a in archs]  # unshared Block objects
+    np.testing.assert_allclose(LatencyPredictor(table).predict_many(decoded), batch)
+
+
+def test_missing_entries_elsewhere_error_or_estimate(tiny_space: ss.SearchSpace) -> None:
+    keys = sorted(space_layers(tiny_space))
+    values = {k: 0.05 for k in keys}
+    elsewhere = HostInfo.current().model_copy(update={"cpu": "Cortex-A76"})
+    arch = tiny_space.sample(3)
+    gone = arch_keys(arch)[1]
+    table = _fake_table({k: v for k, v in values.items() if k != gone}, host=elsewhere)
+    with pytest.warns(UserWarning, match="measured on another host"):
+        predictor = LatencyPredictor(table)
+    with pytest.raises(MissingEntryError, match=f"{gone}.*hwnas lut build --profile ort-cpu-fp32-t1"):
+        predictor.predict(arch)
+    with pytest.warns(UserWarning):
+        estimating = LatencyPredictor(table, missing="estimate")
+    pred = estimating.predict(arch)
+    assert pred.estimated
+    assert [lyr.key for lyr in pred.layers if lyr.estimated] == [gone]
+    assert estimating.estimated_mask([arch, tiny_space.sample(4)]).dtype == bool
+
+
+def test_missing_entries_here_are_measured_and_saved(tiny_space: ss.SearchSpace, tmp_path: Path) -> None:
+    path = tmp_path / "t.json.gz"
+    table = LatencyTable(profile=FP32, host=HostInfo.current())
+    arch = tiny_space.sample(5)
+    predictor = LatencyPredictor(table, path)
+    total = predictor.predict_many([arch])[0]
+    assert total > 0
+    saved = LatencyTable.load(path)
+    assert set(arch_keys(arch)) <= set(saved.entries)
+
+
+def test_calibrating_on_measured_nets(tiny_space: ss.SearchSpace, tmp_path: Path) -> None:
+    path = tmp_path / "t.json.gz"
+    table = LatencyTable(profile=FP32, host=HostInfo.current())
+    build_table(table, space_layers(tiny_space).values(), path, passes=1)
+    unique = {a.arch_id: a for a in (tiny_space.sample(s) for s in range(40))}
+    nets = [("tiny", a) for a in list(unique.values())[:12]]
+    assert measure_networks(table, nets, path, rounds=1) == 12
+    assert measure_networks(table, nets, path, rounds=2) == 0
+    assert all(n.rounds == 2 for n in table.networks)
+    predictor = LatencyPredictor(table, path)
+    predictor.calibrate()
+    assert table.calibration.fitted_on == 12
+    assert table.calibration.model in ("raw", "affine", "per-kind")
+    assert np.all(predictor.predict_many([a for _, a in nets]) > 0)
+
+
+def test_list_tables_searches_user_then_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = _fake_table({"16x8:conv_k3_c8_relu": 0.5})
+    table.save(tmp_path / "luts" / table.default_filename())
+    names = [t.name for _, t in list_tables()]
+    assert table.name in names

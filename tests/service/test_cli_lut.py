@@ -1,0 +1,64 @@
+"""``hwnas lut build/list/show`` and ``hwnas latency`` (validate and the kit are tested with their modules)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import searchspace as ss
+from service.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HWNAS_LUT_DIR", str(tmp_path / "luts"))
+    monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(tmp_path / "measure.lock"))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_build_then_predict(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    arch = ss.known_architecture("mobilenet_v3_small", classes=10).model_copy(update={"resolution": 32})
+    code, out, err = run(capsys, "lut", "build", "--profile", "ort-cpu-fp32-t1", "--arch", arch.encode(),
+                         "--passes", "1")
+    assert code == 0, err
+    assert "layers [" in err  # the progress bar
+    from latency_tables.signatures import arch_keys
+
+    distinct = len(set(arch_keys(arch)))  # blocks 4 and 5 of v3-small are the same layer
+    assert distinct == 11 and f"{distinct} entries" in out
+    code, out, _ = run(capsys, "latency", arch.encode(), "--profile", "ort-cpu-fp32-t1", "--json")
+    data = json.loads(out)
+    assert data["total_ms"] > 0 and len(data["blocks"]) == 13
+    assert data["total_ms"] == pytest.approx(data["raw_sum_ms"], rel=0.5)
+    code, out, _ = run(capsys, "latency", arch.encode(), "--profile", "ort-cpu-fp32-t1")
+    assert "predicted" in out and "blocks.10" in out
+    code, out, _ = run(capsys, "lut", "list", "--json")
+    [row] = json.loads(out)
+    assert row["profile"] == "ort-cpu-fp32-t1" and row["entries"] == distinct
+    assert Path(row["path"]).parent == tmp_path / "luts"
+    code, out, _ = run(capsys, "lut", "show", "ort-cpu-fp32-t1")
+    assert "these latencies describe that host" in out and "call overhead" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["lut", "build", "--profile", "ort-cpu-fp99-t1", "--space", "fbnet"], "is not a profile id"),
+        (["lut", "build", "--profile", "ort-cpu-fp32-t1"], "name what to cover with --space"),
+        (["lut", "build", "--profile", "ort-cpu-fp32-t1", "--space", "nope"], "unknown search space 'nope'"),
+        (["latency", "mobilenet_v2", "--profile", "ort-cpu-fp32-t7"], "no latency table for profile ort-cpu-fp32-t7"),
+        (["lut", "show", "ort-cpu-int8-t9"], "no latency table for profile ort-cpu-int8-t9"),
+    ],
+)
+def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("hwnas: error: ") and err.count("\n") == 1, err
+    assert message in err
