@@ -10,8 +10,15 @@ from latency_tables.table import LatencyTable, find_table, user_table_dir
 
 
 def writable_copy_path(path: Path, table: LatencyTable) -> Path:
-    """Where a table may be extended: in place if writable, else a copy in the user table folder."""
-    if path.parent.is_dir() and _writable(path):
+    """Where a table may be extended: in place if it is a user's writable file, else a copy in the user folder.
+
+    Shipped tables (in the package) are never written implicitly: layers
+    measured on demand go to the user's copy, which shadows the shipped one.
+    """
+    from latency_tables import table as table_module
+
+    shipped = path.resolve().is_relative_to(table_module.PACKAGE_DATA.resolve())
+    if not shipped and path.parent.is_dir() and _writable(path):
         return path
     return user_table_dir() / table.default_filename()
 
@@ -23,7 +30,7 @@ def _writable(path: Path) -> bool:
 
 
 def load_predictor(profile: str | DeviceProfile, table: str | Path | None = None,
-                   missing: Missing = "auto") -> LatencyPredictor:
+                   missing: Missing = "auto", space: str | None = None) -> LatencyPredictor:
     """The predictor for ``profile`` from ``table`` (a path) or the best table on the search path."""
     if table is not None:
         path = Path(table)
@@ -35,4 +42,4 @@ def load_predictor(profile: str | DeviceProfile, table: str | Path | None = None
             raise LatencyTableError(f"table {path} is for profile {lut.profile.id}, not {pid}")
     else:
         path, lut = find_table(profile)
-    return LatencyPredictor(lut, writable_copy_path(path, lut), missing=missing)
+    return LatencyPredictor(lut, writable_copy_path(path, lut), missing=missing, space=space)

@@ -27,7 +27,7 @@ from latency_tables import calibration
 from latency_tables.errors import MissingEntryError
 from latency_tables.profiles import HostInfo
 from latency_tables.signatures import Layer, block_key, head_key, parse_key
-from latency_tables.table import LatencyTable
+from latency_tables.table import Calibration, LatencyTable
 from searchspace.architecture import Architecture, Block, Head
 from searchspace.cost import block_cost, head_cost
 
@@ -79,8 +79,13 @@ def _layer_features(layer: Layer) -> tuple[float, float]:
 class LatencyPredictor:
     """Latency of architectures on one device profile, from one table."""
 
-    def __init__(self, table: LatencyTable, path: str | Path | None = None, *, missing: Missing = "auto") -> None:
+    def __init__(
+        self, table: LatencyTable, path: str | Path | None = None, *, missing: Missing = "auto",
+        space: str | None = None,
+    ) -> None:
         self.table = table
+        #: the space the nets come from: selects its calibration when the table has one
+        self.space = space
         self.path = Path(path) if path else None
         self.missing = missing
         diffs = table.host.differences(HostInfo.current())
@@ -229,7 +234,11 @@ class LatencyPredictor:
         kind_sums = kind_sums.reshape(len(archs), n_kinds)
         raw = kind_sums.sum(axis=1) + self.table.call_overhead_ms
         layers = np.bincount(owner, weights=(flat != 0).astype(float), minlength=len(archs))
-        return calibration.apply(self.table.calibration, raw, layers, kind_sums)
+        return calibration.apply(self.calibration, raw, layers, kind_sums)
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.table.calibration_for(self.space)
 
     def _net_latency(self) -> np.ndarray:
         """Entries with the per-call fixed cost taken out (it is added once per net)."""
@@ -275,9 +284,22 @@ class LatencyPredictor:
             layers[n] = np.count_nonzero(arr)
         return sums.sum(axis=1) + self.table.call_overhead_ms, layers, sums
 
-    def calibrate(self) -> None:
-        """Fit the table's calibration on its end-to-end measured nets."""
-        archs = [Architecture.decode(n.arch) for n in self.table.networks]
-        y = np.asarray([n.median_ms for n in self.table.networks])
+    def calibrate(self, min_space_nets: int = 10) -> None:
+        """Fit the table's calibrations on its end-to-end measured nets: one over all, one per space.
+
+        Spaces differ in what isolated measurement misses (FBNet's grouped
+        convs and shuffles, 32x32 nets' fixed costs), so a space with at
+        least ``min_space_nets`` measured nets gets its own (model chosen by
+        cross-validation as for the global one).
+        """
+        nets = self.table.networks
+        archs = [Architecture.decode(n.arch) for n in nets]
+        y = np.asarray([n.median_ms for n in nets])
         raw, layers, sums = self.features(archs)
         self.table.calibration = calibration.fit(raw, layers, sums, y)
+        spaces = np.asarray([n.space for n in nets])
+        self.table.space_calibrations = {}
+        for name in sorted(set(spaces) - {""}):
+            mask = spaces == name
+            if mask.sum() >= min_space_nets:
+                self.table.space_calibrations[name] = calibration.fit(raw[mask], layers[mask], sums[mask], y[mask])

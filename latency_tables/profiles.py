@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from latency_tables.errors import LatencyTableError
+from latency_tables.portable import cpu_model, host_slug
 
 _PROFILE_ID = re.compile(
     r"^(?P<runtime>[a-z0-9]+)-(?P<provider>cpu|cuda)-(?P<precision>fp32|int8)-t(?P<threads>\d+)(?:-b(?P<batch>\d+))?$"
@@ -60,17 +61,6 @@ class DeviceProfile(BaseModel):
         return self.id
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -98,7 +88,7 @@ class HostInfo(BaseModel):
     @classmethod
     def current(cls) -> HostInfo:
         return cls(
-            cpu=_cpu_model(), cores=os.cpu_count() or 1, machine=platform.machine(), system=platform.system(),
+            cpu=cpu_model(), cores=os.cpu_count() or 1, machine=platform.machine(), system=platform.system(),
             versions=_versions(), date=time.strftime("%Y-%m-%d", time.gmtime()),
         )
 
@@ -122,6 +112,4 @@ class HostInfo(BaseModel):
     @property
     def slug(self) -> str:
         """A file-name-safe name for the host kind, e.g. ``amd-epyc-2c``."""
-        words = re.sub(r"\(.*?\)|@.*$|\bcpu\b|\bprocessor\b", " ", self.cpu.lower())
-        base = "-".join(re.findall(r"[a-z0-9]+", words))[:40].strip("-") or "host"
-        return f"{base}-{self.cores}c"
+        return host_slug(self.cpu, self.cores)

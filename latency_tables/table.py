@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from latency_tables.errors import LatencyTableError
+from latency_tables.portable import write_atomic
 from latency_tables.profiles import DeviceProfile, HostInfo
 
 TABLE_FORMAT = "hwnas.latency-table"
@@ -93,6 +93,11 @@ class LatencyTable(BaseModel):
     entries: dict[str, Entry] = Field(default_factory=dict)
     networks: list[NetMeasurement] = Field(default_factory=list)
     calibration: Calibration = Field(default_factory=Calibration)
+    #: per-space calibrations, fitted where a space has enough measured nets; the global one is the fallback
+    space_calibrations: dict[str, Calibration] = Field(default_factory=dict)
+
+    def calibration_for(self, space: str | None) -> Calibration:
+        return self.space_calibrations.get(space or "", self.calibration)
 
     @property
     def name(self) -> str:
@@ -141,20 +146,12 @@ class LatencyTable(BaseModel):
     def save(self, path: str | Path) -> Path:
         """Write atomically; ``.gz`` paths are gzipped (stable bytes: no timestamp in the header)."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
         self.updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         data = self.model_dump(mode="json")
         data["entries"] = dict(sorted(data["entries"].items()))
         text = json.dumps(data, indent=1, sort_keys=False).encode("utf-8")
         blob = gzip.compress(text, mtime=0) if p.suffix == ".gz" else text
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(blob)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(p, blob)
         return p
 
     def merge(self, other: LatencyTable) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from latency_tables.kit import calibration_archs
 from searchspace import load_space, resolve_architecture
 from service.progress import ProgressBar
 from service.tables import human, render_table
@@ -18,21 +18,6 @@ from service.tables import human, render_table
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
-
-
-def calibration_archs(space_names: list[str], per_space: int, seed: int) -> list[tuple[str, Any]]:
-    """Seeded random nets for calibration (a seed stream of their own, apart from validation's)."""
-    out = []
-    for name in space_names:
-        space = load_space(name)
-        rng = random.Random(f"hwnas-calibrate:{name}:{seed}")
-        archs: list[Any] = []
-        while len(archs) < per_space:
-            arch = space.sample(rng)
-            if arch.resolution == space.resolution:
-                archs.append(arch)
-        out += [(name, a) for a in archs]
-    return out
 
 
 def cmd_lut_build(args: argparse.Namespace) -> None:
@@ -89,9 +74,40 @@ def cmd_lut_build(args: argparse.Namespace) -> None:
         predictor = LatencyPredictor(table, path)
         predictor.calibrate()
         table.save(path)
-        cal = table.calibration
-        print(f"calibration: {cal.model} on {cal.fitted_on} nets ({cal.note})")
+        for name, cal in [("all spaces", table.calibration), *table.space_calibrations.items()]:
+            print(f"calibration ({name}): {cal.model} on {cal.fitted_on} nets ({cal.note})")
     print(f"table {table.name}: {len(table.entries)} entries, {len(table.networks)} nets -> {path}")
+
+
+def cmd_lut_validate(args: argparse.Namespace) -> None:
+    """Predicted vs measured latency of random nets, next to the measurement noise (both measured here)."""
+    from latency_tables.api import load_predictor
+    from latency_tables.errors import LatencyTableError
+    from latency_tables.profiles import DeviceProfile
+    from latency_tables.validate import validate
+
+    if args.samples < 1 or args.rounds < 1:
+        raise LatencyTableError(
+            f"lut validate: --samples and --rounds must be at least 1, got {args.samples} and {args.rounds}"
+        )
+    profile = DeviceProfile.parse(args.profile)
+    space = load_space(args.space)
+    predictor = load_predictor(profile, args.table, space=space.name)
+    rounds = f"{args.rounds} interleaved round{'s' if args.rounds != 1 else ''}"
+    print(f"{profile.id} / {space.name}: {args.samples} nets, each measured twice ({rounds} per pass), "
+          f"table {predictor.table.name} (calibration {predictor.calibration.model})")
+    result = validate(predictor, space, args.samples, seed=args.seed, rounds=args.rounds,
+                      progress=ProgressBar("validate"))
+    print(render_table(["", "prediction", "raw sum", "noise (meas. 2 vs 1)"], result.metric_rows(), {1, 2, 3}))
+    print(f"prediction: {result.predict_us_per_net:.2f} us/net; {result.layers_measured} layers measured on demand; "
+          f"measuring took {result.measure_s:.0f} s")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"validate-{profile.id}-{space.name}"
+    json_path = out / f"{stem}.json"
+    json_path.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    png_path = result.save_plot(out / f"{stem}.png")
+    print(f"wrote {json_path} and {png_path}")
 
 
 def _table_summary(path: Path, table: Any) -> dict[str, Any]:
@@ -140,6 +156,7 @@ def cmd_lut_show(args: argparse.Namespace) -> None:
         **_table_summary(path, table), "note": table.note, "host_info": table.host.model_dump(),
         "call_overhead_ms": table.call_overhead_ms, "entries_by_kind": dict(sorted(kinds.items())),
         "calibration_detail": table.calibration.model_dump(),
+        "space_calibrations": {k: v.model_dump() for k, v in table.space_calibrations.items()},
         "median_p90_over_median": float(np.median(spread)) if spread else None,
         "networks_by_space": dict(Counter(n.space for n in table.networks)),
     }
@@ -154,15 +171,78 @@ def cmd_lut_show(args: argparse.Namespace) -> None:
     if spread:
         print(f"  spread: median p90/median {info['median_p90_over_median']:.3f}; "
               f"call overhead {table.call_overhead_ms * 1000:.1f} us")
-    cal = table.calibration
-    print(f"  calibration: {cal.model} fitted on {cal.fitted_on} nets; {cal.note or 'not fitted'}")
+    for name, cal in [("all spaces", table.calibration), *table.space_calibrations.items()]:
+        print(f"  calibration ({name}): {cal.model} fitted on {cal.fitted_on} nets; {cal.note or 'not fitted'}")
+
+
+def cmd_lut_export_kit(args: argparse.Namespace) -> None:
+    """A kit for a device the service cannot reach: its graphs (int8 already quantized here) and the agent."""
+    from latency_tables.kit import export_kit
+
+    summary = export_kit(args.space or [], args.output, args.profile, calibrate=args.calibrate, seed=args.seed,
+                         resolution=args.resolution, progress=ProgressBar("kit"))
+    out = summary.path
+    print(f"kit for {summary.profile}: {summary.layers} layers, {summary.networks} calibration nets, "
+          f"{summary.bytes / 1e6:.1f} MB -> {out}")
+    print(f"on the device (Python 3 with numpy and onnxruntime): python3 {out.name} -o table.json.gz "
+          "[--threads N]  (or: python3 -m latency_tables.agent ...)")
+    print("then here: hwnas lut import table.json.gz")
+
+
+def cmd_lut_import(args: argparse.Namespace) -> None:
+    """Take a table measured elsewhere (the device agent) into the user table folder, merged, recalibrated."""
+    import warnings
+
+    from latency_tables.errors import LatencyTableError
+    from latency_tables.predictor import LatencyPredictor
+    from latency_tables.signatures import parse_key
+    from latency_tables.table import LatencyTable, user_table_dir
+
+    table = LatencyTable.load(args.table_file)
+    for key in table.entries:
+        parse_key(key)
+    name = args.name or table.default_filename()
+    if "/" in name or name in (".", ".."):
+        raise LatencyTableError(f"lut import: --name is a file name in the table folder, not a path: {name!r}")
+    if not name.endswith((".json", ".json.gz")):
+        name += ".json.gz"
+    path = user_table_dir() / name
+    added = len(table.entries)
+    if path.exists():
+        existing = LatencyTable.load(path)
+        try:
+            added = existing.merge(table)
+        except LatencyTableError as exc:
+            raise LatencyTableError(f"{exc}; {path} exists: import under another file name with --name") from None
+        if not existing.call_overhead_ms:
+            existing.call_overhead_ms = table.call_overhead_ms
+        kept = len(table.entries) - added
+        print(f"merging into {path}: {added} new entries, {kept} already there (kept)")
+        table = existing
+    if len(table.networks) >= 10:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a table from another host is the point of importing
+            predictor = LatencyPredictor(table, path, missing="error")
+        try:
+            predictor.calibrate()
+            cal = table.calibration
+            calibrated = f"calibration: {cal.model} refitted on {cal.fitted_on} nets ({cal.note})"
+        except LatencyTableError as exc:
+            calibrated = f"calibration not refitted: {exc}"
+    else:
+        calibrated = f"calibration not refitted: {len(table.networks)} nets measured, it needs at least 10"
+    table.save(path)
+    print(f"imported {table.name} ({table.host.cpu}, {table.host.cores} cores): {len(table.entries)} entries "
+          f"({added} new), {len(table.networks)} nets -> {path}")
+    print(calibrated)
 
 
 def cmd_latency(args: argparse.Namespace) -> None:
     from latency_tables.api import load_predictor
 
     arch = resolve_architecture(args.arch)
-    predictor = load_predictor(args.profile, args.table, missing="estimate" if args.estimate else "auto")
+    predictor = load_predictor(args.profile, args.table, missing="estimate" if args.estimate else "auto",
+                               space=args.space)
     pred = predictor.predict(arch)
     if args.json:
         _print_json({"arch_id": arch.arch_id, **pred.as_dict(), "host_warning": predictor.host_warning})
@@ -172,7 +252,8 @@ def cmd_latency(args: argparse.Namespace) -> None:
             for lyr in pred.layers]
     print(render_table(["layer", "kind", "ms", "MACs", "share", "signature"], rows, {2, 3, 4}))
     print(f"predicted {pred.total_ms:.3f} ms on {pred.profile} (raw sum {pred.raw_sum_ms:.3f} ms, "
-          f"calibration {predictor.table.calibration.model}, table {pred.table})")
+          f"calibration {predictor.calibration.model}{f' for {predictor.space}' if predictor.space else ''}, "
+          f"table {pred.table})")
     if pred.estimated:
         print("* estimated from the table's regression, not measured")
 
@@ -195,6 +276,16 @@ def add_commands(sub: Any, add: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_lut_build)
 
+    p = lsub.add_parser("validate", help="predicted vs measured latency of random nets, next to the measurement noise")
+    p.add_argument("--profile", required=True, help="device profile id, e.g. ort-cpu-fp32-t1")
+    p.add_argument("--space", required=True, help="sample the nets from this space (at its default resolution)")
+    p.add_argument("--samples", type=int, required=True, metavar="N", help="how many random nets to validate on")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement pass (default 3)")
+    p.add_argument("--table", help="table file (default: this host's table for the profile)")
+    p.add_argument("--output-dir", default=".", help="where validate-<profile>-<space>.json/.png go (default .)")
+    p.set_defaults(func=cmd_lut_validate)
+
     p = lsub.add_parser("list", help="tables on the search path")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lut_list)
@@ -204,9 +295,26 @@ def add_commands(sub: Any, add: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lut_show)
 
+    p = lsub.add_parser("export-kit", help="a kit to measure a table on a device this host cannot reach")
+    p.add_argument("--space", action="append", help="cover every layer of this space (repeatable)")
+    p.add_argument("--profile", default="ort-cpu-fp32-t1",
+                   help="profile the kit is for (precision and batch are fixed in it; default ort-cpu-fp32-t1)")
+    p.add_argument("--resolution", type=int, help="input size (default: each space's default)")
+    p.add_argument("--calibrate", type=int, default=10, metavar="N",
+                   help="whole random nets per space to measure for the calibration (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", required=True, help="the kit zip to write")
+    p.set_defaults(func=cmd_lut_export_kit)
+
+    p = lsub.add_parser("import", help="add a table measured by the device agent to the user table folder")
+    p.add_argument("table_file", help="the table the agent wrote, e.g. table.json.gz")
+    p.add_argument("--name", help="file name in the table folder (default: <profile>@<host>.json.gz)")
+    p.set_defaults(func=cmd_lut_import)
+
     p = add("latency", cmd_latency, "predicted latency of an architecture, with the per-layer breakdown")
     p.add_argument("arch", help="a known net name, a JSON file, or an architecture string")
     p.add_argument("--profile", required=True)
     p.add_argument("--table", help="table file (default: this host's table for the profile)")
     p.add_argument("--estimate", action="store_true", help="estimate layers the table lacks instead of failing")
+    p.add_argument("--space", help="the space the net comes from (uses that space's calibration)")
     p.add_argument("--json", action="store_true")

@@ -12,11 +12,12 @@ import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from latency_tables.errors import RuntimeUnavailableError
+from latency_tables.portable import PROVIDERS, bound_runner
 from latency_tables.runtimes.base import Runtime
 
 if TYPE_CHECKING:
@@ -25,22 +26,6 @@ if TYPE_CHECKING:
     from latency_tables.profiles import DeviceProfile
     from latency_tables.signatures import Layer
     from searchspace.architecture import Architecture
-
-_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-
-
-def session_options(threads: int) -> Any:
-    import onnxruntime as ort
-
-    ort.disable_telemetry_events()
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    return opts
-
 
 def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibration_inputs: int = 4) -> bytes:
     """Static QDQ int8 (per-channel weights, uint8 activations), as onnxruntime's tooling makes it."""
@@ -65,7 +50,13 @@ def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibrat
             str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         )
-        return out.read_bytes()
+        q = onnx.load(str(out))
+    # the quantizer declares opsets no node uses; an older device runtime may reject them
+    used = {node.domain for node in q.graph.node} | {""}
+    keep = [op for op in q.opset_import if op.domain in used]
+    del q.opset_import[:]
+    q.opset_import.extend(keep)
+    return q.SerializeToString()
 
 
 class OnnxRuntime(Runtime):
@@ -81,7 +72,7 @@ class OnnxRuntime(Runtime):
             import onnxruntime as ort
         except ImportError:
             return "onnxruntime is not installed"
-        wanted = _PROVIDERS[profile.provider]
+        wanted = PROVIDERS[profile.provider]
         if wanted not in ort.get_available_providers():
             return f"onnxruntime here has no {wanted} (available: {', '.join(ort.get_available_providers())})"
         return None
@@ -92,28 +83,14 @@ class OnnxRuntime(Runtime):
         return model.SerializeToString()
 
     def session_runner(self, data: bytes, input_shape: tuple[int, ...], profile: DeviceProfile) -> Callable[[], object]:
-        import onnxruntime as ort
-
         reason = self.unavailable(profile)
         if reason:
             raise RuntimeUnavailableError(f"cannot measure {profile.id} here: {reason}")
-        session = ort.InferenceSession(data, session_options(profile.threads), providers=[_PROVIDERS[profile.provider]])
-        x = np.random.default_rng(0).random(input_shape, dtype=np.float32)
-        # Bind input and a preallocated output once, so a timed call is the inference alone:
-        # session.run's per-call output allocation and copy cost ~20 us a layer here, and
-        # inside a whole net no layer pays them.
-        device = "cuda" if profile.provider == "cuda" else "cpu"
-        binding = session.io_binding()
-        binding.bind_ortvalue_input("input", ort.OrtValue.ortvalue_from_numpy(x, device, 0))
-        name = session.get_outputs()[0].name
-        binding.bind_output(name, device)
-        session.run_with_iobinding(binding)
-        binding.bind_ortvalue_output(name, binding.get_outputs()[0])
-        if device == "cuda":
-            binding.synchronize_inputs()
-        return lambda: session.run_with_iobinding(binding)
+        return bound_runner(data, input_shape, profile.provider, profile.threads)
 
-    def prepare_overhead(self, profile: DeviceProfile) -> Callable[[], object] | None:
+    @staticmethod
+    def overhead_model() -> bytes:
+        """A one-element Relu: its time is the fixed cost of one onnxruntime call."""
         from onnx import TensorProto, helper
 
         from latency_tables.graph import IR_VERSION, OPSET
@@ -123,11 +100,15 @@ class OnnxRuntime(Runtime):
             [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
         )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="hwnas")
         model.ir_version = IR_VERSION
-        return self.session_runner(model.SerializeToString(), (1,), profile)
+        return model.SerializeToString()
 
-    def prepare_layer(self, layer: Layer, profile: DeviceProfile) -> Callable[[], object]:
+    def prepare_overhead(self, profile: DeviceProfile) -> Callable[[], object] | None:
+        return self.session_runner(self.overhead_model(), (1,), profile)
+
+    def layer_model(self, layer: Layer, profile: DeviceProfile) -> tuple[bytes, tuple[int, ...]]:
+        """The layer's graph as the profile runs it (int8: quantized here), and its input shape."""
         from latency_tables.graph import block_graph, head_graph
 
         if layer.block is not None:
@@ -136,10 +117,16 @@ class OnnxRuntime(Runtime):
             assert layer.head is not None
             model = head_graph(layer.head, layer.cin, layer.size, profile.batch)
         shape = (profile.batch, layer.cin, layer.size, layer.size)
-        return self.session_runner(self.model_bytes(model, shape, profile), shape, profile)
+        return self.model_bytes(model, shape, profile), shape
 
-    def prepare_network(self, arch: Architecture, profile: DeviceProfile) -> Callable[[], object]:
+    def network_model(self, arch: Architecture, profile: DeviceProfile) -> tuple[bytes, tuple[int, ...]]:
         from latency_tables.graph import network_graph
 
         shape = (profile.batch, arch.in_channels, arch.resolution, arch.resolution)
-        return self.session_runner(self.model_bytes(network_graph(arch, profile.batch), shape, profile), shape, profile)
+        return self.model_bytes(network_graph(arch, profile.batch), shape, profile), shape
+
+    def prepare_layer(self, layer: Layer, profile: DeviceProfile) -> Callable[[], object]:
+        return self.session_runner(*self.layer_model(layer, profile), profile)
+
+    def prepare_network(self, arch: Architecture, profile: DeviceProfile) -> Callable[[], object]:
+        return self.session_runner(*self.network_model(arch, profile), profile)

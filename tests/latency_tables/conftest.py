@@ -34,3 +34,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch the user's tables or another process' measurement lock."""
     monkeypatch.setenv("HWNAS_LUT_DIR", str(tmp_path / "luts"))
     monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(tmp_path / "measure.lock"))
+    # the shipped tables are not part of a test's world (and must never be written by one)
+    empty = tmp_path / "no-shipped-tables"
+    empty.mkdir()
+    monkeypatch.setattr("latency_tables.table.PACKAGE_DATA", empty)

@@ -15,8 +15,9 @@ import pytest
 import searchspace as ss
 from latency_tables import calibration
 from latency_tables.errors import LatencyTableError, MissingEntryError
+from latency_tables.portable import lock_path
 from latency_tables.predictor import LatencyPredictor
-from latency_tables.profiler import build_table, lock_path, measure_networks
+from latency_tables.profiler import build_table, measure_networks
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import arch_keys, parse_key, space_layers
 from latency_tables.table import Calibration, Entry, LatencyTable, list_tables
@@ -263,6 +264,20 @@ def test_calibrating_on_measured_nets(tiny_space: ss.SearchSpace, tmp_path: Path
     assert table.calibration.fitted_on == 12
     assert table.calibration.model in ("raw", "affine", "per-kind")
     assert np.all(predictor.predict_many([a for _, a in nets]) > 0)
+    # 12 nets of one space: that space gets its own calibration, chosen by the predictor's space
+    assert set(table.space_calibrations) == {"tiny"}
+    table.space_calibrations["tiny"] = Calibration(model="affine", intercept_ms=1.0, scale=2.0)
+    raw_total = LatencyPredictor(table, space="other").predict_many([nets[0][1]])[0]
+    tiny_total = LatencyPredictor(table, space="tiny").predict_many([nets[0][1]])[0]
+    uncalibrated = LatencyPredictor(table.model_copy(update={"calibration": Calibration(), "space_calibrations": {}}))
+    raw_sum = uncalibrated.predict_many([nets[0][1]])[0]
+    assert tiny_total == pytest.approx(1.0 + 2.0 * raw_sum)
+    assert raw_total == pytest.approx(calibration.apply(table.calibration, np.array([raw_sum]), *_feat(table, nets[0][1]))[0])
+
+
+def _feat(table: LatencyTable, arch: ss.Architecture) -> tuple[np.ndarray, np.ndarray]:
+    _, layers, sums = LatencyPredictor(table).features([arch])
+    return layers, sums
 
 
 def test_list_tables_searches_user_then_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,3 +285,17 @@ def test_list_tables_searches_user_then_package(tmp_path: Path, monkeypatch: pyt
     table.save(tmp_path / "luts" / table.default_filename())
     names = [t.name for _, t in list_tables()]
     assert table.name in names
+
+
+def test_shipped_tables_are_never_extended_implicitly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from latency_tables.api import writable_copy_path
+
+    shipped = tmp_path / "package-data"
+    shipped.mkdir()
+    monkeypatch.setattr("latency_tables.table.PACKAGE_DATA", shipped)
+    table = _fake_table({"16x8:conv_k3_c8_relu": 0.5})
+    path = table.save(shipped / table.default_filename())
+    target = writable_copy_path(path, table)
+    assert target.parent == tmp_path / "luts" and target.name == path.name
+    mine = table.save(tmp_path / "mine.json.gz")
+    assert writable_copy_path(mine, table) == mine

@@ -15,6 +15,10 @@ from service.cli import main
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HWNAS_LUT_DIR", str(tmp_path / "luts"))
     monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(tmp_path / "measure.lock"))
+    # the shipped tables are not part of a test's world (and must never be written by one)
+    empty = tmp_path / "no-shipped-tables"
+    empty.mkdir()
+    monkeypatch.setattr("latency_tables.table.PACKAGE_DATA", empty)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

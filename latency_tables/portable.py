@@ -1,0 +1,134 @@
+"""What the device agent shares with the host side: standard library, numpy and onnxruntime only.
+
+The kit ships this file to devices next to ``agent.py`` and ``timing.py``;
+the profiler and the onnxruntime runtime use it too, so a layer is bound,
+timed, locked and its host described the same way on both sides.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+def cpu_model() -> str:
+    """The CPU's name: x86 'model name', else the board (Jetson, Raspberry Pi), else what platform says."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                name, sep, value = line.partition(":")
+                if sep and value.strip():
+                    fields.setdefault(name.strip(), value.strip())
+    except OSError:
+        pass
+    if "model name" in fields:
+        return fields["model name"]
+    try:
+        with open("/proc/device-tree/model", encoding="utf-8", errors="replace") as fh:
+            board = fh.read().strip("\x00 \n")
+        if board:
+            return board
+    except OSError:
+        pass
+    for name in ("Model", "Hardware", "cpu model", "Processor"):
+        if name in fields:
+            return fields[name]
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def host_slug(cpu: str, cores: int) -> str:
+    """A file-name-safe name for a host kind, e.g. ``amd-epyc-2c``."""
+    words = re.sub(r"\(.*?\)|@.*$|\bcpu\b|\bprocessor\b", " ", cpu.lower())
+    base = "-".join(re.findall(r"[a-z0-9]+", words))[:40].strip("-") or "host"
+    return f"{base}-{cores}c"
+
+
+def bound_runner(data: bytes, input_shape: tuple[int, ...], provider: str, threads: int) -> Callable[[], object]:
+    """One inference of an ONNX model on a fixed input, with input and a preallocated output bound once.
+
+    So a timed call is the inference alone: session.run's per-call output
+    allocation and copy cost ~20 us a layer on the reference host, and no
+    layer pays them inside a whole net.
+    """
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(data, opts, providers=[PROVIDERS[provider]])
+    x = np.random.default_rng(0).random(input_shape, dtype=np.float32)
+    device = "cuda" if provider == "cuda" else "cpu"
+    binding = session.io_binding()
+    binding.bind_ortvalue_input("input", ort.OrtValue.ortvalue_from_numpy(x, device, 0))
+    name = session.get_outputs()[0].name
+    binding.bind_output(name, device)
+    session.run_with_iobinding(binding)
+    binding.bind_ortvalue_output(name, binding.get_outputs()[0])
+    if device == "cuda":
+        binding.synchronize_inputs()
+    return lambda: session.run_with_iobinding(binding)
+
+
+def write_atomic(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` through a temp file renamed into place: never a half-written table."""
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a table is data to share, not a secret
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def lock_path() -> Path:
+    return Path(os.environ.get("HWNAS_MEASURE_LOCK", "/tmp/hwnas-measure.lock"))
+
+
+@contextmanager
+def measurement_lock(quiet: bool = False, prog: str = "hwnas") -> Iterator[None]:
+    """Hold the host-wide measurement lock, waiting (with a message) while another process has it.
+
+    Two measurements at once on one machine distort each other. Where fcntl
+    does not exist (Windows) nothing else of hwnas measures, so there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = lock_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not quiet:
+                print(f"{prog}: another measurement is running on this host ({path}); waiting for it", file=sys.stderr)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
