@@ -183,5 +183,6 @@ def measure_networks(
         if path is not None:
             table.save(path)
     if progress:
-        progress(1, 1, "")
+        total = sum(k for _, k in work)
+        progress(total, total, "")
     return new
