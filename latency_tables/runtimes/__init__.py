@@ -6,26 +6,21 @@ from latency_tables.errors import LatencyTableError
 from latency_tables.runtimes.base import Runtime
 from latency_tables.runtimes.ort_runtime import OnnxRuntime
 from latency_tables.runtimes.torch_runtime import TorchRuntime
+from searchspace.registry import Registry
 
-_REGISTRY: dict[str, Runtime] = {}
+_REGISTRY: Registry[Runtime] = Registry("runtime", LatencyTableError)
 
 
 def register(runtime: Runtime) -> Runtime:
-    if runtime.name in _REGISTRY:
-        raise ValueError(f"runtime '{runtime.name}' is registered twice")
-    _REGISTRY[runtime.name] = runtime
-    return runtime
+    return _REGISTRY.register(runtime.name, runtime)
 
 
 def get_runtime(name: str) -> Runtime:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise LatencyTableError(f"unknown runtime {name!r}; known runtimes: {', '.join(runtime_names())}") from None
+    return _REGISTRY.get(name)
 
 
 def runtime_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 for _runtime in (OnnxRuntime(), TorchRuntime()):

@@ -10,28 +10,21 @@ from searchspace.blocks.ibn import InvertedBottleneck
 from searchspace.blocks.skip import Skip
 from searchspace.blocks.tucker import Tucker
 from searchspace.errors import UnknownNameError
+from searchspace.registry import Registry
 
-_REGISTRY: dict[str, BlockType] = {}
+_REGISTRY: Registry[BlockType] = Registry("block type", UnknownNameError)
 
 
 def register(block_type: BlockType) -> BlockType:
-    if block_type.name in _REGISTRY:
-        raise ValueError(f"block type '{block_type.name}' is registered twice")
-    _REGISTRY[block_type.name] = block_type
-    return block_type
+    return _REGISTRY.register(block_type.name, block_type)
 
 
 def get_block_type(name: str) -> BlockType:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown block type '{name}'; expected one of: {', '.join(block_type_names())}"
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def block_type_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 for _cls in (InvertedBottleneck, FusedBottleneck, Tucker, DepthwiseSeparable, RegularConv, Skip):

@@ -30,11 +30,5 @@ def tiny_space() -> ss.SearchSpace:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the user's tables or another process' measurement lock."""
-    monkeypatch.setenv("HWNAS_LUT_DIR", str(tmp_path / "luts"))
-    monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(tmp_path / "measure.lock"))
-    # the shipped tables are not part of a test's world (and must never be written by one)
-    empty = tmp_path / "no-shipped-tables"
-    empty.mkdir()
-    monkeypatch.setattr("latency_tables.table.PACKAGE_DATA", empty)
+def _isolated(isolated_tables: Path) -> None:
+    """Every test here runs in its own latency-table world (see tests/conftest.py)."""

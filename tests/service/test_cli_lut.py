@@ -10,15 +10,7 @@ import pytest
 import searchspace as ss
 from service.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HWNAS_LUT_DIR", str(tmp_path / "luts"))
-    monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(tmp_path / "measure.lock"))
-    # the shipped tables are not part of a test's world (and must never be written by one)
-    empty = tmp_path / "no-shipped-tables"
-    empty.mkdir()
-    monkeypatch.setattr("latency_tables.table.PACKAGE_DATA", empty)
+pytestmark = pytest.mark.usefixtures("isolated_tables")
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
