@@ -11,7 +11,7 @@ PORT ?= 8000
 # Debian packages the test suite (and the data-backed features) read.
 SYSTEM_PACKAGES := dataset-fashion-mnist
 
-.PHONY: serve test lint install system-deps bench clean
+.PHONY: serve test lint install system-deps bench bench-latency clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/searchspace.py
+
+# about an hour on 2 cores: 100 nets per space, each measured twice, both profiles
+bench-latency: install
+	$(BIN)/python benchmarks/latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
