@@ -33,14 +33,6 @@ def check_available(profile: DeviceProfile) -> None:
         raise RuntimeUnavailableError(f"cannot measure {profile.id} on this host: {reason}")
 
 
-def measure_layer(layer: Layer, profile: DeviceProfile) -> Entry:
-    """One layer in isolation (the caller holds the lock). Identity layers cost nothing."""
-    if layer.is_identity:
-        return Entry(median_ms=0.0, p10_ms=0.0, p90_ms=0.0, runs=0)
-    run = get_runtime(profile.runtime).prepare_layer(layer, profile)
-    return Entry(**time_calls(run).as_dict())
-
-
 def measure_network(arch: Architecture, profile: DeviceProfile, min_seconds: float = 0.3) -> Timing:
     """A whole net end to end (the caller holds the lock)."""
     run = get_runtime(profile.runtime).prepare_network(arch, profile)

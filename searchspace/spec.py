@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -647,7 +647,3 @@ def load_space(name_or_path: str | Path | dict[str, Any]) -> SearchSpace:
     raise UnknownNameError(
         f"unknown search space {ref!r}; built-in spaces: {', '.join(list_spaces())} (or give a .yaml/.json path)"
     )
-
-
-def iter_spaces() -> Iterable[SearchSpace]:
-    return (load_space(name) for name in list_spaces())
