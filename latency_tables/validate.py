@@ -30,6 +30,7 @@ from latency_tables.errors import LatencyTableError
 from latency_tables.predictor import LatencyPredictor
 from latency_tables.profiler import Progress, check_available, interleaved_timings, measurement_lock
 from latency_tables.profiles import DeviceProfile
+from latency_tables.stats import kendall_tau_b, spearman
 from searchspace.architecture import Architecture
 from searchspace.spec import SearchSpace
 
@@ -38,51 +39,6 @@ TOLERANCES = (0.05, 0.10)
 
 
 # ------------------------------------------------------------------ metrics
-def rankdata(x: Sequence[float] | np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their average rank (what Spearman's rho needs)."""
-    arr = np.asarray(x, dtype=float)
-    order = np.argsort(arr, kind="mergesort")
-    ranks = np.empty(len(arr))
-    ranks[order] = np.arange(1, len(arr) + 1)
-    # average the ranks of each group of equal values
-    _, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return np.asarray(sums[inverse] / counts[inverse])
-
-
-def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Spearman's rho: Pearson correlation of average ranks (nan when undefined)."""
-    rx, ry = rankdata(x), rankdata(y)
-    if len(rx) != len(ry):
-        raise ValueError(f"spearman: {len(rx)} vs {len(ry)} values")
-    if len(rx) < 2:
-        return math.nan
-    dx, dy = rx - rx.mean(), ry - ry.mean()
-    denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
-    return float(dx @ dy) / denom if denom > 0 else math.nan
-
-
-def kendall_tau_b(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Kendall's tau-b (ties in either variable corrected for); nan when undefined.
-
-    O(n^2) time over all pairs, one row at a time (O(n) memory): validation sets are hundreds of nets.
-    """
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(a) != len(b):
-        raise ValueError(f"kendall_tau_b: {len(a)} vs {len(b)} values")
-    if len(a) < 2:
-        return math.nan
-    score = untied_x = untied_y = 0
-    for i in range(len(a) - 1):
-        sx, sy = np.sign(a[i + 1:] - a[i]), np.sign(b[i + 1:] - b[i])
-        score += int((sx * sy).sum())  # +1 concordant, -1 discordant, 0 tied in either
-        untied_x += int(np.count_nonzero(sx))
-        untied_y += int(np.count_nonzero(sy))
-    if untied_x == 0 or untied_y == 0:
-        return math.nan
-    return score / math.sqrt(float(untied_x) * float(untied_y))
-
-
 def within(pred: Sequence[float] | np.ndarray, ref: Sequence[float] | np.ndarray, tol: float) -> float:
     """Fraction of ``pred`` within ``tol`` (relative, e.g. 0.1) of ``ref``; nan for no values."""
     p, r = np.asarray(pred, dtype=float), np.asarray(ref, dtype=float)

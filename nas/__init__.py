@@ -1,1 +1,5 @@
-"""hwnas nas package (see shared DESIGN.md); filled in by later issues."""
+"""How to find good nets: datasets, accuracy proxies, training, and (issue 5) the search.
+
+Imports point one way: searchspace <- latency_tables <- nas <- service. torch
+is imported only by the modules that build or run a model.
+"""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_tables.errors import LatencyTableError
+from nas.errors import NasError
 from searchspace import (
     Architecture,
     SearchSpaceError,
@@ -218,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_lut.add_commands(sub, add)
 
+    from service import cli_nas
+
+    cli_nas.add_commands(sub, add)
+
     p = add("serve", cmd_serve, "run the service and its dashboard")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -229,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.func(args)
-    except (SearchSpaceError, LatencyTableError, CliError) as exc:
+    except (SearchSpaceError, LatencyTableError, NasError, CliError) as exc:
         message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"hwnas: error: {message}", file=sys.stderr)
         return EXIT_USAGE

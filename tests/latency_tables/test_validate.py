@@ -17,17 +17,9 @@ from latency_tables.predictor import LatencyPredictor
 from latency_tables.profiler import build_table
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import space_layers
+from latency_tables.stats import kendall_tau_b, rankdata, spearman
 from latency_tables.table import LatencyTable
-from latency_tables.validate import (
-    compare,
-    kendall_tau_b,
-    mape,
-    rankdata,
-    sample_archs,
-    spearman,
-    validate,
-    within,
-)
+from latency_tables.validate import compare, mape, sample_archs, validate, within
 from service.cli import main
 
 FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")

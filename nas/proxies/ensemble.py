@@ -1,0 +1,85 @@
+"""Ensembles: several proxies' opinions of a net combined into one score.
+
+Two ways to combine, for two situations:
+
+- Over a population that is scored together (a benchmark, a batch of a
+  search), :func:`rank_vote` is plain rank aggregation: each member ranks
+  the nets, the ensemble's score is the mean rank.
+- For one net at a time (a search worker scores one candidate), there is no
+  population to rank within, so each member's score is placed against a
+  fixed *reference sample* of the same space: standardised with the median
+  and interquartile spread of the member's scores over that sample, then
+  averaged over members. Standardising against a fixed sample keeps a net's
+  score the same whenever it is scored (an Optuna objective must be stable)
+  and, unlike a percentile, keeps order among nets beyond the sample's range.
+
+An ensemble is named ``ensemble:<member>+<member>+...`` wherever a proxy name
+is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from latency_tables.stats import rankdata
+from nas.errors import ProxyError
+
+PREFIX = "ensemble:"
+
+
+def parse_members(name: str) -> tuple[str, ...]:
+    """``ensemble:a+b+c`` -> ("a", "b", "c"), each a registered proxy (checked by the caller)."""
+    if not name.startswith(PREFIX):
+        raise ProxyError(f"proxy {name!r}: an ensemble is named {PREFIX}<proxy>+<proxy>+...")
+    members = tuple(m.strip() for m in name[len(PREFIX):].split("+"))
+    if len(members) < 2 or any(not m for m in members):
+        raise ProxyError(f"proxy {name!r}: an ensemble needs at least two members, e.g. {PREFIX}synflow+naswot")
+    if len(set(members)) != len(members):
+        raise ProxyError(f"proxy {name!r}: a member appears twice")
+    if any(m.startswith(PREFIX) for m in members):
+        raise ProxyError(f"proxy {name!r}: ensembles do not nest")
+    return members
+
+
+def rank_vote(scores: Mapping[str, Sequence[float]]) -> np.ndarray:
+    """Mean rank of each net over the member proxies (higher = better)."""
+    if not scores:
+        raise ProxyError("rank_vote: no member scores")
+    lengths = {len(v) for v in scores.values()}
+    if len(lengths) != 1:
+        raise ProxyError(f"rank_vote: members scored different numbers of nets: {sorted(lengths)}")
+    return np.mean([rankdata(v) for v in scores.values()], axis=0)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Per member: median and robust spread of its scores over a reference sample."""
+
+    members: tuple[str, ...]
+    center: tuple[float, ...]
+    spread: tuple[float, ...]
+    size: int
+    source: str
+
+    @classmethod
+    def fit(cls, scores: Mapping[str, Sequence[float]], source: str) -> Reference:
+        members = tuple(scores)
+        center, spread = [], []
+        for m in members:
+            v = np.asarray(scores[m], dtype=float)
+            if len(v) < 4:
+                raise ProxyError(f"ensemble reference: member {m!r} scored only {len(v)} nets; at least 4 needed")
+            q1, med, q3 = np.percentile(v, [25, 50, 75])
+            s = (q3 - q1) / 1.349  # the IQR of a normal distribution is 1.349 sigma
+            if not s > 0:
+                s = float(np.std(v)) or 1.0
+            center.append(float(med))
+            spread.append(float(s))
+        return cls(members, tuple(center), tuple(spread), len(next(iter(scores.values()))), source)
+
+    def combine(self, member_scores: dict[str, float]) -> float:
+        z = [(member_scores[m] - c) / s for m, c, s in zip(self.members, self.center, self.spread, strict=True)]
+        return float(np.mean(z))

@@ -1,0 +1,89 @@
+"""The training proxy: learns, is deterministic, reports a learning curve a pruner can stop."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+import searchspace as ss
+from nas.datasets import Dataset
+from nas.errors import TrainingError
+from nas.training import TrainSettings, evaluate, train
+
+
+@pytest.fixture(scope="module")
+def arch(all_blocks: ss.SearchSpace) -> ss.Architecture:
+    return all_blocks.sample(3)
+
+
+def test_learns_the_synthetic_task(arch: ss.Architecture, synthetic: Dataset) -> None:
+    view = synthetic.view(16, 3, val_fraction=0.25)
+    result = train(arch, view, TrainSettings(steps=150, batch_size=32, lr=0.2, evals=3, val_samples=None), seed=0)
+    assert result.steps == 150 and not result.pruned
+    assert [p.step for p in result.curve] == [50, 100, 150]
+    assert result.val_accuracy == result.curve[-1].val_accuracy
+    assert result.val_accuracy > 0.6  # 5 classes: chance is 0.2
+    assert result.curve[-1].train_loss < result.curve[0].train_loss
+
+
+def test_same_seed_same_run(arch: ss.Architecture, synthetic: Dataset) -> None:
+    view = synthetic.view(16, 3)
+    s = TrainSettings(steps=12, batch_size=16, evals=2)
+    a, b, c = train(arch, view, s, seed=1), train(arch, view, s, seed=1), train(arch, view, s, seed=2)
+    assert [(p.train_loss, p.val_accuracy) for p in a.curve] == [(p.train_loss, p.val_accuracy) for p in b.curve]
+    assert [p.train_loss for p in a.curve] != [p.train_loss for p in c.curve]
+
+
+def test_report_sees_the_curve_and_can_stop_it(arch: ss.Architecture, synthetic: Dataset) -> None:
+    seen: list[tuple[int, float]] = []
+
+    def report(step: int, acc: float) -> bool:
+        seen.append((step, acc))
+        return step >= 10  # a pruner deciding at the second point
+
+    result = train(arch, synthetic.view(16, 3), TrainSettings(steps=25, batch_size=16, evals=5), report=report)
+    assert result.pruned and result.steps == 10
+    assert [s for s, _ in seen] == [5, 10]
+    assert [p.val_accuracy for p in result.curve] == [a for _, a in seen]
+
+
+def test_epoch_and_seconds_budgets(arch: ss.Architecture, synthetic: Dataset) -> None:
+    view = synthetic.view(16, 3, limit=64)
+    result = train(arch, view, TrainSettings(epochs=2, batch_size=16, evals=1))
+    assert result.steps == 8 and result.epochs == 2
+    timed = train(arch, view, TrainSettings(seconds=1.0, batch_size=16, evals=2))
+    assert timed.steps >= 6 and timed.seconds < 10
+
+
+def test_settings_errors_name_the_field(arch: ss.Architecture, synthetic: Dataset) -> None:
+    with pytest.raises(ValidationError, match="budget: give exactly one of epochs, steps, seconds"):
+        TrainSettings(steps=10, epochs=1)
+    with pytest.raises(ValidationError, match="budget: give exactly one of epochs, steps, seconds \\(got none\\)"):
+        TrainSettings()
+    with pytest.raises(ValidationError, match="lr"):
+        TrainSettings(steps=1, lr=-1)
+    with pytest.raises(TrainingError, match="the net takes 3x16x16 inputs but the data view gives 3x32x32"):
+        train(arch, synthetic.view(32, 3), TrainSettings(steps=1))
+    with pytest.raises(TrainingError, match="nothing to evaluate on"):
+        train(arch, synthetic.view(16, 3, val_fraction=0.0), TrainSettings(steps=2))
+
+
+def test_cuda_asked_for_where_there_is_none(arch: ss.Architecture, synthetic: Dataset) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has CUDA")
+    with pytest.raises(TrainingError, match="'cuda' was asked for but torch sees no CUDA device"):
+        train(arch, synthetic.view(16, 3), TrainSettings(steps=1, device="cuda"))
+    result = train(arch, synthetic.view(16, 3), TrainSettings(steps=2, device="auto", evals=1))
+    assert result.device == "cpu"
+
+
+def test_classifier_follows_the_data_and_evaluate(all_blocks: ss.SearchSpace, synthetic: Dataset) -> None:
+    arch = all_blocks.sample(0)
+    wide = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": 100})})
+    result = train(wide, synthetic.view(16, 3), TrainSettings(steps=2, evals=1))
+    assert 0.0 <= result.val_accuracy <= 1.0
+    from searchspace.model import build_model
+
+    assert evaluate(build_model(arch), synthetic.view(16, 3), "test", samples=10) in {i / 10 for i in range(11)}

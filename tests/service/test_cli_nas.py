@@ -1,0 +1,74 @@
+"""hwnas datasets / proxies / score / train: output, JSON shapes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import searchspace as ss
+from nas import proxies
+from service.cli import main
+
+ARCH = "r16_i3|conv_k3_s2_c8_relu6|ibn_k3_e2_c8_relu6|dsconv_k3_s2_c16_hswish|head_c32_relu6_n4"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_datasets_and_proxies_lists(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "datasets", "--json")
+    data = {d["name"]: d for d in json.loads(out)}
+    assert code == 0 and data["fashion-mnist"]["status"] == "available" and data["npz"]["path"] == "required"
+    code, out, _ = run(capsys, "proxies", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["default"]["stands_for"] == proxies.default_proxy()
+    assert {p["name"] for p in data["proxies"]} >= {"synflow", "naswot", "zico", "params"}
+    code, out, _ = run(capsys, "proxies")
+    assert f"default = {proxies.default_proxy()}" in out
+
+
+def test_score_on_an_npz_dataset(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (40, 20, 20), dtype=np.uint8), y=np.arange(40) % 4)
+    code, out, err = run(capsys, "score", ARCH, "--dataset", str(tmp_path / "d.npz"), "--batch", "16",
+                         "--proxy", "synflow", "--proxy", "naswot", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [s["proxy"] for s in data["scores"]] == ["synflow", "naswot"]
+    arch = ss.Architecture.decode(ARCH)
+    assert data["scores"][0]["score"] == pytest.approx(proxies.score("synflow", arch))
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["score", ARCH, "--proxy", "synflw"], "unknown proxy 'synflw'; expected one of"),
+    (["score", ARCH, "--dataset", "/no/such/place"], "--dataset: '/no/such/place' is neither a dataset name"),
+    (["score", "not|an|arch"], "hwnas: error:"),
+    (["train", ARCH, "--steps", "3", "--epochs", "1"], "give exactly one budget"),
+    (["train", ARCH, "--steps", "0"], "steps: Input should be greater than or equal to 1"),
+])
+def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_train_prints_the_curve(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "train", ARCH, "--dataset", "synthetic", "--steps", "4", "--evals", "2",
+                         "--batch-size", "8")
+    assert code == 0, err
+    assert "step      2  val accuracy" in out and "after 4 steps" in out
+    code, out, _ = run(capsys, "train", ARCH, "--dataset", "synthetic", "--steps", "2", "--evals", "1", "--json")
+    data = json.loads(out)
+    assert data["steps"] == 2 and len(data["curve"]) == 1 and 0 <= data["val_accuracy"] <= 1
