@@ -14,6 +14,7 @@ in benchmarks/results/latency/. Takes about an hour in full.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -126,6 +127,25 @@ def num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def merge_previous(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This run's results over the previous latency.json's: a run of some spaces keeps the others' results."""
+    path = RESULTS / "latency.json"
+    if not path.exists():
+        return profiles
+    old = {p["profile"]: p for p in json.loads(path.read_text()).get("profiles", []) if "skipped" not in p}
+    merged = []
+    for p in profiles:
+        prev = old.pop(p["profile"], None)
+        if prev is not None and "skipped" not in p:
+            for key in ("validation", "speed"):
+                fresh = {v["space"] for v in p[key]}
+                p[key] = [v for v in prev.get(key, []) if v["space"] not in fresh] + p[key]
+        elif prev is not None:
+            p = prev
+        merged.append(p)
+    return merged + list(old.values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", nargs="+", default=DEFAULT_PROFILES,
@@ -211,7 +231,7 @@ def main() -> None:
         print("\n--quick: results not written")
         return
     settings = {"samples": args.samples, "rounds": args.rounds, "seed": args.seed, "speed_nets": args.speed_nets}
-    out = write_results("latency", {"settings": settings, "profiles": profiles})
+    out = write_results("latency", {"settings": settings, "profiles": merge_previous(profiles)})
     print(f"\nwrote {out} and plots in {RESULTS / 'latency'}")
 
 

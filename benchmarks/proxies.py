@@ -20,7 +20,7 @@
 Writes benchmarks/results/proxies.json. ``--write-default`` also records the
 winner in nas/proxies/default.json, which is what ``default`` means.
 
-    .venv/bin/python benchmarks/proxies.py [--space mobilenetv2-cifar] [--n 60] [--steps 200] [--workers 2]
+    .venv/bin/python benchmarks/proxies.py [--space mobilenetv2-cifar] [--n 60] [--steps 150] [--workers 2]
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def train_and_test(code: str, seed: int, key: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     arch = Architecture.decode(code)
     view = DataSpec(name="fashion-mnist", val_fraction=key["val_fraction"]).view(arch.resolution, arch.in_channels)
-    settings = TrainSettings(steps=key["steps"], batch_size=key["batch_size"], lr=key["lr"], evals=4,
-                             val_samples=2000, threads=1)
+    settings = TrainSettings(steps=key["steps"], batch_size=key["batch_size"], lr=key["lr"], evals=2,
+                             val_samples=1000, threads=1)
     model, result = train_model(arch, view, settings, seed=seed)
     start = time.perf_counter()
     test = evaluate(model, view, "test", key["test_samples"])
@@ -182,6 +182,35 @@ def score_ensembles(singles: dict[str, list[float]], reference: dict[str, list[f
     return scores, secs
 
 
+def speed_table(names: list[str], spaces: list[str], repeats: int = 3) -> dict[str, dict[str, Any]]:
+    """Seconds per evaluation of each proxy on the median-MACs net of each small space (batch 64, one thread)."""
+    import torch
+
+    import searchspace as ss
+    from nas import proxies
+    from searchspace.cost import count_cost
+
+    torch.set_num_threads(1)
+    out: dict[str, dict[str, Any]] = {}
+    for space_name in spaces:
+        space = ss.load_space(space_name)
+        sample = [space.sample(random.Random(f"hwnas-proxy-speed:{space_name}:{i}")) for i in range(51)]
+        arch = sorted(sample, key=lambda a: count_cost(a).macs)[25]
+        x, y, classes = proxies.default_batch(arch, seed=0)
+        arch = proxies.for_classes(arch, classes)
+        row: dict[str, Any] = {"arch": arch.encode(), "macs": count_cost(arch).macs, "seconds": {}}
+        for name in names:
+            times = []
+            for _ in range(repeats):
+                t = time.perf_counter()
+                proxies.score(name, arch, (x, y), seed=0)
+                times.append(time.perf_counter() - t)
+            row["seconds"][name] = float(np.median(times))
+        out[space_name] = row
+        print(f"  speed on the median net of {space_name} ({row['macs'] / 1e6:.1f}M MACs) done", flush=True)
+    return out
+
+
 def top_hit(pred: list[float], truth: list[float], k: int = 10) -> float:
     top_true = set(np.argsort(truth)[-k:])
     top_pred = set(np.argsort(pred)[-k:])
@@ -215,10 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="mobilenetv2-cifar")
     p.add_argument("--n", type=int, default=60, help="architectures in the ground truth")
-    p.add_argument("--repeats", type=int, default=6, help="of them trained again with another seed (noise)")
-    p.add_argument("--steps", type=int, default=200, help="SGD steps of batch 64 per net")
+    p.add_argument("--repeats", type=int, default=4, help="of them trained again with another seed (noise)")
+    p.add_argument("--steps", type=int, default=150, help="SGD steps of batch 64 per net")
     p.add_argument("--lr", type=float, default=0.1)
-    p.add_argument("--test-samples", type=int, default=5000)
+    p.add_argument("--test-samples", type=int, default=3000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference-size", type=int, default=32, help="reference sample ensembles standardise against")
@@ -259,6 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     winner = max(table, key=lambda n: table[n]["spearman"])
     cv = cross_validated_choice(scores, truth, names + ENSEMBLES)
 
+    speed = speed_table(names, ["mobilenetv2-cifar", "mobilenetv3-cifar", "mobiledet-cifar", "fbnet-cifar"])
+    members = proxies.resolve(winner)
+    for row in speed.values():
+        row["seconds"][winner] = sum(row["seconds"][m] for m in members)
+
     costs = [count_cost(a) for a in archs]
     median_macs = float(np.median([c.macs for c in costs]))
     print()
@@ -285,8 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         "beats_params_and_macs": bool(table[winner]["spearman"] > max(table["params"]["spearman"],
                                                                        table["macs"]["spearman"])),
         "cross_validated_choice": cv,
+        "speed_median_nets": speed,
         "proxies": table,
     }
+    print("\nseconds per evaluation on each small space's median-MACs net (batch 64, one thread):")
+    print(f"{'proxy':38s} " + " ".join(f"{s[:17]:>17s}" for s in speed))
+    for n in [*names, winner]:
+        print(f"{n:38s} " + " ".join(f"{speed[s]['seconds'][n]:17.3f}" for s in speed))
     path = write_results("proxies", payload)
     print(f"wrote {path}")
     if args.write_default:

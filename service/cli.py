@@ -219,9 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_lut.add_commands(sub, add)
 
-    from service import cli_nas
+    from service import cli_nas, cli_search
 
     cli_nas.add_commands(sub, add)
+    cli_search.add_commands(sub, add)
 
     p = add("serve", cmd_serve, "run the service and its dashboard")
     p.add_argument("--host", default="127.0.0.1")

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from nas.datasets import DataSpec
 
-__all__ = ["Candidate", "Proxy", "Reference", "default_proxy", "describe", "list_proxies", "rank_vote",
+__all__ = ["Candidate", "Proxy", "Reference", "default_proxy", "describe", "get_proxy", "list_proxies", "rank_vote",
            "reference_archs", "reference_for", "register_proxy", "resolve", "score", "score_members"]
 
 DEFAULT_FILE = Path(__file__).with_name("default.json")
@@ -44,6 +44,11 @@ def _registry() -> Any:
     import nas.proxies.zero_cost  # noqa: F401 - registers the built-in proxies
 
     return PROXIES
+
+
+def get_proxy(name: str) -> Proxy:
+    """A registered (single) proxy by name; the built-in ones are registered on first use."""
+    return _registry().get(name)  # type: ignore[no-any-return]
 
 
 def list_proxies() -> list[str]:

@@ -1,0 +1,235 @@
+"""SearchConfig: everything a search needs, as one strict model (YAML for the CLI, JSON for the REST API).
+
+    space: mobilenetv2-cifar
+    objectives:
+      - {metric: "proxy:default", direction: maximize}
+      - {metric: "latency:ort-cpu-fp32-t1", direction: minimize}
+    constraints:
+      - {metric: params, max: 2000000}
+    strategy: {name: nsga2}
+    budget: {trials: 40}
+    workers: 2
+    seed: 0
+
+Unknown keys are errors; every error names its field (``objectives[1].metric:
+...``). Validation checks names against the registries (spaces, proxies,
+profiles, datasets, strategies) so a bad config fails when it is submitted,
+not an hour into the search.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nas.datasets import DataSpec
+from nas.errors import NasError
+from nas.metrics import Metric, parse_metric
+from nas.training import TrainSettings
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigError(NasError):
+    """A search config is invalid; the message names every bad field."""
+
+
+class Objective(BaseModel):
+    model_config = _STRICT
+
+    metric: str
+    direction: Literal["minimize", "maximize"]
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return parse_metric(value).name
+
+    @property
+    def parsed(self) -> Metric:
+        return parse_metric(self.metric)
+
+
+class Constraint(BaseModel):
+    """``metric <= max`` and/or ``metric >= min``."""
+
+    model_config = _STRICT
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return parse_metric(value).name
+
+    @model_validator(mode="after")
+    def _bound(self) -> Constraint:
+        if self.max is None and self.min is None:
+            raise ValueError("give max and/or min")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+    def violation(self, value: float) -> float:
+        """How far ``value`` is outside the bounds (<= 0: satisfied), as Optuna's constraints expect."""
+        over = value - self.max if self.max is not None else float("-inf")
+        under = self.min - value if self.min is not None else float("-inf")
+        return float(max(over, under))
+
+
+class StrategySpec(BaseModel):
+    model_config = _STRICT
+
+    name: str = "nsga2"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from nas.strategies import STRATEGIES
+
+        STRATEGIES.get(value)
+        return value
+
+
+class Budget(BaseModel):
+    model_config = _STRICT
+
+    trials: int | None = Field(default=None, ge=1, le=1_000_000)
+    seconds: float | None = Field(default=None, gt=0, le=30 * 86400)
+
+    @model_validator(mode="after")
+    def _some(self) -> Budget:
+        if self.trials is None and self.seconds is None:
+            raise ValueError("give trials and/or seconds")
+        return self
+
+
+class ProxySettings(BaseModel):
+    model_config = _STRICT
+
+    batch_size: int = Field(default=64, ge=2, le=4096)
+    seed: int = 0
+    reference_size: int = Field(default=32, ge=4, le=1024, description="nets ensembles standardise against")
+
+
+class SearchConfig(BaseModel):
+    model_config = _STRICT
+
+    name: str | None = Field(default=None, max_length=200, description="study name (default: derived from config)")
+    space: str | dict[str, Any]
+    objectives: list[Objective] = Field(min_length=1, max_length=8)
+    constraints: list[Constraint] = Field(default_factory=list, max_length=32)
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
+    budget: Budget
+    workers: int = Field(default=1, ge=1, le=1024)
+    seed: int = 0
+    seed_known: bool = Field(default=False, description="start from the known nets that lie in the space")
+    dataset: DataSpec = Field(default_factory=DataSpec)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+    training: TrainSettings | None = None
+    latency_missing: Literal["auto", "measure", "estimate", "error"] = Field(
+        default="auto", description="a layer the latency table lacks: measure it (on the table's host), estimate "
+        "it (flagged), or fail; auto = measure where possible, else fail")
+    hv_reference: list[float] | None = Field(
+        default=None, description="hypervolume reference point, one value per objective in its own units "
+        "(default: the worst of the first 10 feasible trials plus 10% of their range)")
+    eval_timeout: float | None = Field(default=None, gt=0, description="seconds one evaluation may take")
+    retries: int = Field(default=2, ge=0, le=10, description="retries when a worker dies")
+    ray_address: str | None = Field(default=None, description="a Ray cluster to use (default: a local Ray)")
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        from searchspace.spec import load_space
+
+        load_space(value)  # raises SpecError / UnknownNameError with the reason
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        names = [o.metric for o in self.objectives]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"objectives: {', '.join(dupes)} appears twice")
+        for metric in [*names, *(c.metric for c in self.constraints)]:
+            m = parse_metric(metric)
+            if m.kind == "train":
+                if self.training is None:
+                    raise ValueError(f"training: {metric} needs a training section (e.g. training: {{steps: 200}})")
+                if m.arg != self.dataset.name:
+                    raise ValueError(
+                        f"dataset: {metric} trains on {m.arg!r} but the dataset section names {self.dataset.name!r}"
+                    )
+        if self.hv_reference is not None and len(self.hv_reference) != len(self.objectives):
+            raise ValueError(f"hv_reference: one value per objective ({len(self.objectives)}), "
+                             f"got {len(self.hv_reference)}")
+        from nas.strategies import STRATEGIES
+
+        STRATEGIES.get(self.strategy.name).check(self)
+        return self
+
+    # ------------------------------------------------------------ derived
+    def load_space(self) -> Any:
+        from searchspace.spec import load_space
+
+        return load_space(self.space)
+
+    @property
+    def metrics(self) -> list[Metric]:
+        """Every metric objectives and constraints need, each once, objectives first."""
+        seen: dict[str, Metric] = {}
+        for name in [o.metric for o in self.objectives] + [c.metric for c in self.constraints]:
+            seen.setdefault(name, parse_metric(name))
+        return list(seen.values())
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    #: what may change when a search is resumed (everything else defines the study)
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"budget", "workers", "eval_timeout", "retries",
+                                                             "ray_address"})
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that define the study: two configs that agree here can continue each other's search."""
+        return self.model_dump(mode="json", exclude=set(self.RESUMABLE_CHANGES))
+
+    def study_name(self) -> str:
+        if self.name:
+            return self.name
+        import hashlib
+        import json
+
+        return "hwnas-" + hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+    # ------------------------------------------------------------ loading
+    @classmethod
+    def parse(cls, data: Any, source: str = "config") -> SearchConfig:
+        """Validate ``data``; a ConfigError lists every problem as ``field.path: message``."""
+        from searchspace.validation import describe_validation_error
+
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: invalid search config:\n{describe_validation_error(exc)}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SearchConfig:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{p}: cannot read ({exc.strerror})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        return cls.parse(data, str(p))

@@ -1,0 +1,75 @@
+"""What a search can measure about a net, by name.
+
+``params``, ``macs``, ``activations`` (analytic counts), ``latency:<profile>``
+(the profile's latency table; vectorised over a batch of nets),
+``proxy:<name>`` (a zero-cost proxy or ensemble, ``default`` included) and
+``train:<dataset>`` (validation accuracy after the config's training
+budget). The first three kinds are cheap and computed by the search
+controller; proxies and training are expensive and go to workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from nas.errors import NasError
+
+Kind = Literal["params", "macs", "activations", "latency", "proxy", "train"]
+CHEAP: frozenset[str] = frozenset({"params", "macs", "activations", "latency"})
+NATURAL_DIRECTION = {"params": "minimize", "macs": "minimize", "activations": "minimize", "latency": "minimize",
+                     "proxy": "maximize", "train": "maximize"}
+
+
+class MetricError(NasError):
+    """A metric name is malformed or names something that does not exist."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A parsed metric name: its kind and argument (profile, proxy or dataset name)."""
+
+    name: str
+    kind: Kind
+    arg: str = ""
+
+    @property
+    def cheap(self) -> bool:
+        return self.kind in CHEAP
+
+    @property
+    def unit(self) -> str:
+        return {"latency": "ms", "train": "accuracy", "proxy": "score"}.get(self.kind, "count")
+
+
+def parse_metric(name: str) -> Metric:
+    """``latency:ort-cpu-fp32-t1`` -> Metric(kind="latency", arg="ort-cpu-fp32-t1"), checking the argument."""
+    text = name.strip()
+    if text in ("params", "macs", "activations"):
+        return Metric(text, text)  # type: ignore[arg-type]
+    kind, sep, arg = text.partition(":")
+    if not sep or kind not in ("latency", "proxy", "train") or not arg:
+        raise MetricError(
+            f"metric {name!r}: expected params, macs, activations, latency:<profile>, proxy:<name> or train:<dataset>"
+        )
+    if kind == "latency":
+        from latency_tables.errors import LatencyTableError
+        from latency_tables.profiles import DeviceProfile
+
+        try:
+            DeviceProfile.parse(arg)
+        except LatencyTableError as exc:
+            raise MetricError(f"metric {name!r}: {exc}") from None
+    elif kind == "proxy":
+        from nas.proxies import resolve
+
+        resolve(arg)  # raises ProxyError naming the known proxies
+    else:
+        from nas.datasets import DATASETS
+
+        if arg not in DATASETS:
+            raise MetricError(
+                f"metric {name!r}: unknown dataset {arg!r}; expected one of {', '.join(DATASETS.names())} "
+                "(a folder or .npz file is given in the config's dataset section, e.g. name: npz, path: ...)"
+            )
+    return Metric(text, kind, arg)  # type: ignore[arg-type]

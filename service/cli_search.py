@@ -1,0 +1,81 @@
+"""``hwnas search CONFIG.yaml``: run a search locally, without the service (SQLite + local Ray by default)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from service.tables import render_table
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from nas.config import SearchConfig
+    from nas.search import Progress, Search
+    from service.progress import ProgressBar
+
+    config = SearchConfig.from_file(args.config)
+    if args.workers or args.trials:
+        data = config.model_dump(mode="json")
+        if args.workers:
+            data["workers"] = args.workers
+        if args.trials:
+            data["budget"]["trials"] = args.trials
+        config = SearchConfig.parse(data, args.config)
+    out = Path(args.out or Path("hwnas-runs") / config.study_name())
+    out.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{(out / 'search.db').resolve()}"
+    bar = ProgressBar(f"search {config.study_name()}", stream=sys.stderr)
+
+    def progress(p: Progress) -> None:
+        if args.json:
+            return
+        best = " ".join(f"{k}={_fmt(v)}" for k, v in p.best.items())
+        hv = f" hv={p.hypervolume:.4g}" if p.hypervolume is not None else ""
+        bar(p.done, p.budget_trials or max(p.done, 1), f"front {p.front_size}{hv} best {best}")
+
+    result = Search(config, storage, progress=progress).run(resume=args.resume)
+    (out / "result.json").write_text(result.to_json())
+    (out / "trials.csv").write_text(result.to_csv())
+    front = [t for t in result.trials if t.on_front]
+    (out / "front.json").write_text(json.dumps(
+        [{"number": t.number, "arch_id": t.arch_id, "arch": t.arch, "metrics": t.metrics} for t in front], indent=2))
+    if args.json:
+        print(result.to_json())
+        return
+    names = [o["metric"] for o in result.objectives]
+    others = sorted({m for t in front for m in t.metrics} - set(names))
+    print()
+    print(render_table(["trial", "arch_id", *names, *others],
+                       [[t.number, t.arch_id, *[_fmt(t.metrics.get(n)) for n in [*names, *others]]]
+                        for t in sorted(front, key=lambda t: t.metrics.get(names[0]) or 0)],
+                       set(range(2, 2 + len(names) + len(others)))))
+    failed = sum(1 for t in result.trials if t.state == "FAIL" and t.error != "requeued")
+    hv = f", hypervolume {result.hv_history[-1][1]:.4g}" if result.hv_history else ""
+    print(f"\n{len(front)} nets on the front of {len(result.trials)} trials ({failed} failed){hv}; "
+          f"{result.elapsed:.0f} s")
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"results: {out}/result.json, trials.csv, front.json; study in {storage}")
+
+
+def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add("search", cmd_search, "run a search from a YAML config (SQLite and a local Ray by default)")
+    p.add_argument("config", help="search config (YAML)")
+    p.add_argument("--resume", action="store_true", help="continue the config's study where it stopped")
+    p.add_argument("--storage", help="SQLAlchemy URL of the study (default: search.db in the output folder)")
+    p.add_argument("--out", help="output folder (default: hwnas-runs/<study name>)")
+    p.add_argument("--workers", type=int, help="override the config's workers")
+    p.add_argument("--trials", type=int, help="override the config's trial budget")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON")

@@ -1,0 +1,189 @@
+"""The search loop: deterministic, constrained, cached, resumable, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from nas.config import SearchConfig
+from nas.errors import ProxyError
+from nas.pareto import non_dominated, to_minimize
+from nas.proxies import register_proxy
+from nas.proxies.base import Candidate
+from nas.search import Search, SearchError
+from tests.nas.conftest import ALL_BLOCKS
+
+PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("HWNAS_REQUIRE_POSTGRES") == "1"
+
+
+@register_proxy("test_no_groups", paper="test", sign="higher = better", needs_data=False, bn="not used",
+                summary="fails on nets with grouped convs (a scorer that cannot score some nets)")
+def _test_no_groups(c: Candidate) -> float:
+    if any(b.groups > 1 for b in c.arch.blocks):
+        raise ProxyError("proxy 'test_no_groups': this net has grouped convs")
+    return float(len(c.arch.blocks))
+
+
+def make_config(**over: Any) -> SearchConfig:
+    data: dict[str, Any] = {
+        "name": f"t-{uuid.uuid4().hex[:8]}",
+        "space": ALL_BLOCKS,
+        "objectives": [{"metric": "proxy:synflow", "direction": "maximize"},
+                       {"metric": "params", "direction": "minimize"}],
+        "strategy": {"name": "nsga2", "options": {"population_size": 8}},
+        "budget": {"trials": 16}, "workers": 1, "seed": 3,
+    }
+    data.update(over)
+    return SearchConfig.parse(data)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'search.db'}"
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("HWNAS_REQUIRE_POSTGRES=1 but HWNAS_TEST_POSTGRES_URL is not set")
+        pytest.skip("HWNAS_TEST_POSTGRES_URL not set")
+    return PG_URL
+
+
+def test_serial_search_is_deterministic(tmp_path: Path) -> None:
+    cfg = make_config(name="same")
+    a = Search(cfg, f"sqlite:///{tmp_path / 'a.db'}").run()
+    b = Search(cfg, f"sqlite:///{tmp_path / 'b.db'}").run()
+    assert len(a.trials) == 16
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert [t.objectives for t in a.trials] == [t.objectives for t in b.trials]
+    assert len({t.arch_id for t in a.trials}) > 8  # it explores
+
+
+def test_constraints_hold_on_the_front_and_the_front_is_exact(storage: str) -> None:
+    cfg = make_config(constraints=[{"metric": "params", "max": 16500}, {"metric": "macs", "min": 110000}],
+                      budget={"trials": 24})
+    result = Search(cfg, storage).run()
+    feasible = [t for t in result.trials if t.feasible]
+    assert feasible and any(not t.feasible and t.state == "COMPLETE" for t in result.trials)
+    front = [t for t in result.trials if t.on_front]
+    assert front and all(t.metrics["params"] <= 16500 and t.metrics["macs"] >= 110000 for t in front)
+    pts = to_minimize([t.objectives for t in feasible], cfg.directions)  # type: ignore[misc]
+    assert {t.number for t, keep in zip(feasible, non_dominated(pts), strict=True) if keep} == set(result.front)
+    hv = [v for _, v in result.hv_history]
+    assert hv == sorted(hv)  # a fixed reference point: hypervolume never shrinks
+    durable = optuna.load_study(study_name=cfg.study_name(), storage=storage)
+    assert len(durable.trials) == 24 and all(t.state.name == "COMPLETE" for t in durable.trials)
+    assert {int(k[1:]) for k in durable.trials[0].constraints} == {0, 1}  # Optuna 5's constraints
+
+
+def test_failed_evaluations_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+    cfg = make_config(objectives=[{"metric": "proxy:test_no_groups", "direction": "maximize"},
+                                  {"metric": "params", "direction": "minimize"}], budget={"trials": 12})
+    result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
+    failed = [t for t in result.trials if t.state == "FAIL"]
+    assert len(result.trials) == 12 and failed and len(failed) < 12
+    assert all("this net has grouped convs" in (t.error or "") for t in failed)
+    assert all(t.metrics["params"] is not None for t in failed)  # what could be measured is kept
+
+
+def test_evaluations_are_cached_across_studies(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    first = Search(make_config(name="one"), db).run()
+    second = Search(make_config(name="two"), db).run()
+    assert [t.arch_id for t in first.trials] == [t.arch_id for t in second.trials]
+    durable = optuna.load_study(study_name="two", storage=db)
+    assert all(t.user_attrs["hwnas"]["cached"] == ["proxy:synflow"] for t in durable.trials)
+
+
+def test_resume_extends_the_budget_and_keeps_trials(storage: str) -> None:
+    cfg = make_config(budget={"trials": 6})
+    first = Search(cfg, storage).run()
+    with pytest.raises(SearchError, match="already exists .* resume it"):
+        Search(cfg, storage).run()
+    more = cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"trials": 10})})
+    second = Search(more, storage).run(resume=True)
+    assert len(second.trials) == 10
+    assert [t.objectives for t in second.trials[:6]] == [t.objectives for t in first.trials]
+    other = make_config(name=cfg.name, seed=99)
+    with pytest.raises(SearchError, match="different config"):
+        Search(other, storage).run(resume=True)
+    with pytest.raises(SearchError, match="no study 'nothing-here'"):
+        Search(make_config(name="nothing-here"), storage).run(resume=True)
+
+
+def test_resume_after_sigkill_loses_no_completed_trial(storage: str, tmp_path: Path) -> None:
+    """A real controller process killed with SIGKILL mid-search, then resumed to the end of its budget."""
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    cfg = {"name": name, "space": ALL_BLOCKS, "budget": {"trials": 40}, "workers": 1, "seed": 1,
+           "objectives": [{"metric": "proxy:naswot", "direction": "maximize"},
+                          {"metric": "params", "direction": "minimize"}],
+           "strategy": {"name": "tpe"}, "dataset": {"name": "synthetic", "options": {"size": 16}},
+           "proxy": {"batch_size": 16}}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "service.cli", "search", str(path), "--storage", storage, "--out",
+           str(tmp_path / "out")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    seen: list[optuna.trial.FrozenTrial] = []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                seen = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+            except KeyError:
+                seen = []
+            if len(seen) >= 12:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = {t.number: t.values for t in optuna.load_study(study_name=name, storage=storage).trials
+              if t.state.name == "COMPLETE"}
+    assert 12 <= len(before) < 40
+    done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = optuna.load_study(study_name=name, storage=storage).trials
+    assert len([t for t in after if t.state.name in ("COMPLETE", "FAIL")]) == 40
+    assert all(after[n].values == v for n, v in before.items())  # nothing completed was lost or changed
+
+
+def test_known_nets_seed_the_search(tmp_path: Path) -> None:
+    cfg = SearchConfig.parse({
+        "space": "mobilenetv3", "objectives": [{"metric": "params", "direction": "minimize"},
+                                               {"metric": "macs", "direction": "minimize"}],
+        "budget": {"trials": 4}, "seed_known": True})
+    result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
+    import searchspace as ss
+
+    known = {ss.known_architecture(n).arch_id for n in ("mobilenet_v3_large", "mobilenet_v3_small")}
+    assert known <= {t.arch_id for t in result.trials[:2]}
+    assert "2 known net(s)" in " ".join(result.notes)
+
+
+def test_results_export(tmp_path: Path) -> None:
+    result = Search(make_config(budget={"trials": 8}), f"sqlite:///{tmp_path / 's.db'}").run()
+    import csv
+    import io
+    import json
+
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert len(rows) == 8 and {"params", "proxy:synflow", "on_front", "arch"} <= set(rows[0])
+    data = json.loads(result.to_json())
+    assert data["front"] == result.front and len(data["trials"]) == 8
+    assert np.isfinite(data["hv_history"][-1][1])
