@@ -187,3 +187,9 @@ def test_results_export(tmp_path: Path) -> None:
     data = json.loads(result.to_json())
     assert data["front"] == result.front and len(data["trials"]) == 8
     assert np.isfinite(data["hv_history"][-1][1])
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.yaml")))
+def test_example_configs_are_valid(path: Path) -> None:
+    cfg = SearchConfig.from_file(path)
+    assert cfg.budget.trials is not None and cfg.budget.trials <= 40
