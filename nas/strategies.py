@@ -63,6 +63,13 @@ class Strategy:
         if weights is not None and len(weights) != len(config.objectives):
             raise StrategyError(f"strategy.options.weights: one weight per objective ({len(config.objectives)}), "
                                 f"got {len(weights)}")
+        population = config.strategy.options.get("population_size")
+        if population is not None and population < 2:
+            raise StrategyError(f"strategy.options.population_size: must be >= 2, got {population}")
+        sample = config.strategy.options.get("sample_size")
+        if sample is not None and not 1 <= sample <= (population or _population(config)):
+            raise StrategyError(f"strategy.options.sample_size: must be between 1 and the population size "
+                                f"({population or _population(config)}), got {sample}")
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", StrategyError)
@@ -75,9 +82,15 @@ def register_strategy(strategy: Strategy) -> Strategy:
 def make_sampler(config: SearchConfig, resumed_at: int = 0) -> optuna.samplers.BaseSampler:
     """The config's sampler. Optuna does not store a sampler's random state, so a search resumed after
     ``resumed_at`` trials seeds it with seed + resumed_at (its draws do not repeat the first run's)."""
+    import warnings
+
+    import optuna
+
     if resumed_at:
         config = config.model_copy(update={"seed": config.seed + resumed_at})
-    return STRATEGIES.get(config.strategy.name).make(config)
+    with warnings.catch_warnings():  # NSGA-III and TPE's group= are marked experimental; chosen knowingly
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return STRATEGIES.get(config.strategy.name).make(config)
 
 
 def _population(config: SearchConfig) -> int:
@@ -128,10 +141,10 @@ def _evolution(config: SearchConfig) -> optuna.samplers.BaseSampler:
 
     opts = config.strategy.options
     weights = opts.get("weights") or [1.0] * len(config.objectives)
+    population = int(opts.get("population_size", _population(config)))
     return RegularizedEvolutionSampler(
-        directions=config.directions, weights=[float(w) for w in weights],
-        population_size=int(opts.get("population_size", _population(config))),
-        sample_size=int(opts.get("sample_size", 10)), seed=config.seed,
+        directions=config.directions, weights=[float(w) for w in weights], population_size=population,
+        sample_size=int(opts.get("sample_size", max(2, population // 4))), seed=config.seed,
     )
 
 

@@ -193,3 +193,30 @@ def test_results_export(tmp_path: Path) -> None:
 def test_example_configs_are_valid(path: Path) -> None:
     cfg = SearchConfig.from_file(path)
     assert cfg.budget.trials is not None and cfg.budget.trials <= 40
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "nsga3", "random", "tpe", "gp"])
+def test_every_strategy_runs_a_constrained_search(strategy: str, tmp_path: Path) -> None:
+    options = {"population_size": 4, "weights": [1.0, 0.5]} if strategy == "evolution" else {}
+    if strategy == "nsga3":
+        options = {"population_size": 4}
+    cfg = make_config(strategy={"name": strategy, "options": options}, budget={"trials": 12},
+                      constraints=[{"metric": "params", "max": 16500}])
+    result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
+    assert len(result.trials) == 12 and all(t.state == "COMPLETE" for t in result.trials)
+    assert result.front and all(t.feasible for t in result.trials if t.on_front)
+
+
+def test_evolution_children_copy_a_parent_but_one_parameter(tmp_path: Path) -> None:
+    cfg = make_config(strategy={"name": "evolution", "options": {"population_size": 4, "sample_size": 2}},
+                      budget={"trials": 14}, objectives=[{"metric": "params", "direction": "minimize"}])
+    result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
+    earlier = [t.params for t in result.trials[:4]]
+    for t in result.trials[4:]:
+        # a child differs from some earlier trial in exactly one shared parameter (plus params it gained/lost)
+        parents = [p for p in [x.params for x in result.trials[: t.number]]
+                   if sum(p.get(k) != v for k, v in t.params.items() if k in p) <= 1]
+        assert parents, t.number
+    assert len(earlier) == 4
+    with pytest.raises(Exception, match="sample_size: must be between 1 and the population size"):
+        make_config(strategy={"name": "evolution", "options": {"population_size": 4, "sample_size": 9}})
