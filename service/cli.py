@@ -102,6 +102,21 @@ def cmd_space_show(args: argparse.Namespace) -> None:
     print(f"architectures: {space.cardinality():,}")
 
 
+def cmd_space_sample(args: argparse.Namespace) -> None:
+    import random
+
+    if args.n < 1:
+        raise CliError(f"space sample: -n must be >= 1, got {args.n}")
+    space = load_space(args.name)
+    rng = random.Random(args.seed)
+    archs = [space.sample(rng) for _ in range(args.n)]
+    if args.json:
+        _print_json([{"arch_id": a.arch_id, "arch": a.encode()} for a in archs])
+    else:
+        for a in archs:
+            print(a.encode())
+
+
 def cmd_known(args: argparse.Namespace) -> None:
     spaces = [load_space(n) for n in list_spaces()]
     rows, data = [], []
@@ -202,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_space_show)
+    sample = space_sub.add_parser("sample", help="random architectures of a space, as strings (seeded)")
+    sample.add_argument("name")
+    sample.add_argument("-n", type=int, default=1, help="how many (default 1)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--json", action="store_true")
+    sample.set_defaults(func=cmd_space_sample)
 
     p = add("known", cmd_known, "list the known reference nets")
     p.add_argument("--json", action="store_true")

@@ -115,3 +115,37 @@ def test_search_on_a_two_node_cluster(two_node_cluster: str, tmp_path: Path) -> 
     finally:
         executor.close()
     assert len(result.trials) == 8 and all(t.state == "COMPLETE" for t in result.trials)
+
+
+def test_a_killed_worker_is_retried(tmp_path: Path) -> None:
+    """SIGKILL the process running an evaluation: Ray reruns the task and the trial still completes."""
+    import threading
+
+    import psutil
+
+    cfg = config(workers=1, budget={"trials": 2}, training={"steps": 60, "batch_size": 8},
+                 objectives=[{"metric": "train:synthetic", "direction": "maximize"},
+                             {"metric": "params", "direction": "minimize"}])
+    executor = RayExecutor(1, retries=2, timeout=120.0)
+    killed: list[int] = []
+
+    def kill_first_evaluation() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            for proc in psutil.process_iter(["pid", "cmdline"]):
+                if "ray::_remote_evaluate" in " ".join(proc.info["cmdline"] or []):
+                    time.sleep(0.5)  # mid-evaluation
+                    proc.kill()
+                    killed.append(proc.info["pid"])
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_first_evaluation)
+    try:
+        killer.start()
+        result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}", executor=executor).run()
+    finally:
+        killer.join()
+        executor.close()
+    assert killed, "no evaluation process was found to kill"
+    assert [t.state for t in result.trials] == ["COMPLETE", "COMPLETE"]

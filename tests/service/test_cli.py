@@ -103,3 +103,14 @@ def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     assert "stem: required field is missing" in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "service.cli", "frobnicate"], capture_output=True, text=True)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_space_sample_is_seeded_and_in_the_space(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "space", "sample", "fbnet-cifar", "-n", "3", "--seed", "4")
+    lines = out.split()
+    assert code == 0 and len(lines) == 3
+    space = ss.load_space("fbnet-cifar")
+    assert all(space.contains(ss.Architecture.decode(line)) for line in lines)
+    assert run(capsys, "space", "sample", "fbnet-cifar", "-n", "3", "--seed", "4")[1].split() == lines
+    code, _, err = run(capsys, "space", "sample", "fbnet-cifar", "-n", "0")
+    assert code == 2 and "-n must be >= 1" in err
