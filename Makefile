@@ -11,7 +11,7 @@ PORT ?= 8000
 # Debian packages the test suite (and the data-backed features) read.
 SYSTEM_PACKAGES := dataset-fashion-mnist
 
-.PHONY: serve test lint install system-deps bench bench-latency clean
+.PHONY: serve test lint install system-deps bench bench-latency bench-proxies bench-search clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ bench: install
 # about an hour on 2 cores: 100 nets per space, each measured twice, both profiles
 bench-latency: install
 	$(BIN)/python benchmarks/latency.py
+
+# trains the proxies' ground truth (about an hour on 2 cores) unless benchmarks/results has it
+bench-proxies: install system-deps
+	$(BIN)/python benchmarks/proxies.py
+
+bench-search: install system-deps
+	$(BIN)/python benchmarks/search.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

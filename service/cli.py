@@ -260,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"hwnas: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hwnas: interrupted (a search continues with --resume)", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `hwnas known | head`
         sys.stderr.close()
         return 0
