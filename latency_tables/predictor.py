@@ -105,9 +105,12 @@ class LatencyPredictor:
         self._estimated: list[bool] = [False]
         self._blocks: dict[tuple[Block, int, bool], tuple[int, int]] = {}
         self._by_id: dict[tuple[int, int], tuple[int, int]] = {}
-        self._alive: list[Block] = []
+        self._alive: list[Block | Head] = []
         self._heads: dict[tuple[Head, int, int], int] = {}
+        self._heads_by_id: dict[tuple[int, int, int], int] = {}
+        self._stems_by_id: dict[tuple[int, int], tuple[int, int]] = {}
         self._estimator: dict[str, np.ndarray] | None = None
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # (net latency, kind) per index, built lazily
         for key in table.entries:
             self._add(parse_key(key))
 
@@ -123,6 +126,7 @@ class LatencyPredictor:
         self._latency.append(entry.median_ms if entry else float("nan"))
         self._kind.append(calibration.KIND_INDEX[kind or layer.kind])
         self._estimated.append(False)
+        self._arrays = None
         return idx
 
     def _block_index(self, block: Block, size: int, stem: bool) -> tuple[int, int]:
@@ -144,16 +148,26 @@ class LatencyPredictor:
         return cached
 
     def _head_index(self, head: Head, channels: int, size: int) -> int:
+        hit = self._heads_by_id.get((id(head), channels, size))
+        if hit is not None:
+            return hit
         cached = self._heads.get((head, channels, size))
         if cached is None:
             key = head_key(head, channels, size)
             cached = self._add(Layer(key, size, channels, head=head.model_copy(update={"dropout": 0.0})))
             self._heads[(head, channels, size)] = cached
+        self._heads_by_id[(id(head), channels, size)] = cached
+        self._alive.append(head)  # keeps the id from being reused (see _block_index)
         return cached
 
     def indices(self, arch: Architecture) -> list[int]:
         """Table indices of the net's layers, in order (0 = identity)."""
-        idx, size = self._block_index(arch.stem, arch.resolution, True)
+        stem = self._stems_by_id.get((id(arch.stem), arch.resolution))
+        if stem is None:
+            stem = self._block_index(arch.stem, arch.resolution, True)
+            self._stems_by_id[(id(arch.stem), arch.resolution)] = stem
+            self._alive.append(arch.stem)
+        idx, size = stem
         out = [idx]
         fast = self._by_id.get
         for block in arch.blocks:
@@ -166,10 +180,11 @@ class LatencyPredictor:
 
     # ------------------------------------------------------------ missing
     def _resolve_missing(self, idx: np.ndarray) -> None:
-        lat = np.asarray(self._latency)
+        lat = self._tables()[0]
         todo = [int(i) for i in np.unique(idx[np.isnan(lat[idx])])]
         if not todo:
             return
+        self._arrays = None
         layers = [self._layers[i] for i in todo]
         mode = self.missing
         if mode == "auto":
@@ -226,8 +241,9 @@ class LatencyPredictor:
         counts = np.fromiter((len(i) for i in per_arch), dtype=np.int64, count=len(per_arch))
         flat = np.fromiter((i for idx in per_arch for i in idx), dtype=np.int64, count=int(counts.sum()))
         self._resolve_missing(flat)
-        lat = self._net_latency()[flat]
-        kinds = np.asarray(self._kind)[flat]
+        net_latency, kind = self._tables()
+        lat = net_latency[flat]
+        kinds = kind[flat]
         owner = np.repeat(np.arange(len(archs)), counts)
         n_kinds = len(calibration.KINDS)
         kind_sums = np.bincount(owner * n_kinds + kinds, weights=lat, minlength=len(archs) * n_kinds)
@@ -242,9 +258,19 @@ class LatencyPredictor:
 
     def _net_latency(self) -> np.ndarray:
         """Entries with the per-call fixed cost taken out (it is added once per net)."""
-        lat = np.asarray(self._latency) - self.table.call_overhead_ms
-        lat[0] = 0.0
-        return np.maximum(lat, 0.0)
+        return self._tables()[0]
+
+    def _tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """(latency without the per-call cost, kind) per index, rebuilt only after the index grows.
+
+        Built per call, these cost O(table) - 5 ms for a 35k-entry table - in every predict_many.
+        Missing entries stay NaN, which is how _resolve_missing finds them.
+        """
+        if self._arrays is None or len(self._arrays[0]) != len(self._latency):
+            lat = np.asarray(self._latency, dtype=float) - self.table.call_overhead_ms
+            lat[0] = 0.0
+            self._arrays = (np.where(np.isnan(lat), lat, np.maximum(lat, 0.0)), np.asarray(self._kind))
+        return self._arrays
 
     def estimated_mask(self, archs: Sequence[Architecture]) -> np.ndarray:
         est = np.asarray(self._estimated)
