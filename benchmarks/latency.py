@@ -156,6 +156,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed-nets", type=int, default=100_000, help="nets per predict_many speed run")
     parser.add_argument("--quick", action="store_true", help="10 samples, 1 round, one space; nothing written")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="only the prediction-speed runs (validation results already written are kept)")
     args = parser.parse_args()
     if args.quick:
         args.samples, args.rounds, args.speed_nets = 10, 1, 10_000
@@ -184,13 +186,14 @@ def main() -> None:
             predictor.path = None  # layers measured on demand stay in memory
         for name in spaces:
             space = ss.load_space(name)
-            result = validate(predictor, space, args.samples, seed=args.seed, rounds=args.rounds,
-                              progress=ProgressBar(f"{pid} {name}"))
-            data = result.as_dict()
-            if not args.quick:
-                png = result.save_plot(RESULTS / "latency" / f"validate-{pid}-{name}.png")
-                data["plot"] = str(png.relative_to(RESULTS))
-            entry["validation"].append(data)
+            if not args.speed_only:
+                result = validate(predictor, space, args.samples, seed=args.seed, rounds=args.rounds,
+                                  progress=ProgressBar(f"{pid} {name}"))
+                data = result.as_dict()
+                if not args.quick:
+                    png = result.save_plot(RESULTS / "latency" / f"validate-{pid}-{name}.png")
+                    data["plot"] = str(png.relative_to(RESULTS))
+                entry["validation"].append(data)
             entry["speed"].append(bench_speed(predictor.table, space, args.speed_nets))
         # the table as it is after validation (layers measured on demand included)
         entry["table"] = table_stats(path, predictor.table) | {"entries_before": len(table.entries)}
