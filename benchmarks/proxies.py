@@ -62,7 +62,8 @@ ENSEMBLES = [
 
 def settings_key(args: argparse.Namespace) -> dict[str, Any]:
     return {"space": args.space, "dataset": "fashion-mnist", "steps": args.steps, "batch_size": 64, "lr": args.lr,
-            "val_fraction": 0.1, "test_samples": args.test_samples}
+            "warmup": args.warmup, "clip_grad_norm": args.clip, "val_fraction": 0.1,
+            "test_samples": args.test_samples}
 
 
 # ------------------------------------------------------------------ ground truth
@@ -78,7 +79,7 @@ def train_and_test(code: str, seed: int, key: dict[str, Any]) -> dict[str, Any]:
     arch = Architecture.decode(code)
     view = DataSpec(name="fashion-mnist", val_fraction=key["val_fraction"]).view(arch.resolution, arch.in_channels)
     settings = TrainSettings(steps=key["steps"], batch_size=key["batch_size"], lr=key["lr"], evals=2,
-                             val_samples=1000, threads=1)
+                             warmup=key["warmup"], clip_grad_norm=key["clip_grad_norm"], val_samples=1000, threads=1)
     model, result = train_model(arch, view, settings, seed=seed)
     start = time.perf_counter()
     test = evaluate(model, view, "test", key["test_samples"])
@@ -102,40 +103,90 @@ def sample_archs(space_name: str, n: int, seed: int) -> list[Any]:
     return list(seen.values())
 
 
-def load_ground_truth(key: dict[str, Any]) -> dict[str, Any]:
-    if GROUND_TRUTH.exists():
-        data = json.loads(GROUND_TRUTH.read_text())
+def load_ground_truth(key: dict[str, Any], path: Path = GROUND_TRUTH) -> dict[str, Any]:
+    if path.exists():
+        data = json.loads(path.read_text())
         if data.get("settings") == key:
             return data
-        print(f"{GROUND_TRUTH.name}: settings differ from this run's; starting a new ground truth")
+        print(f"{path.name}: settings differ from this run's; starting a new ground truth")
     return {"settings": key, "runs": []}
 
 
-def save_ground_truth(data: dict[str, Any]) -> None:
+def save_ground_truth(data: dict[str, Any], path: Path = GROUND_TRUTH) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    tmp = GROUND_TRUTH.with_suffix(".tmp")
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, GROUND_TRUTH)
+    os.replace(tmp, path)
 
 
-def ensure_ground_truth(archs: list[Any], repeats: int, key: dict[str, Any], workers: int) -> dict[str, Any]:
-    data = load_ground_truth(key)
+def run_jobs(data: dict[str, Any], jobs: list[tuple[str, int, dict[str, Any]]], workers: int,
+             save: Any) -> dict[str, Any]:
+    """Train the jobs not yet in ``data["runs"]``, saving after each one (so an interrupted run resumes)."""
     done = {(r["arch"], r["seed"]) for r in data["runs"]}
-    jobs = [(a.encode(), 0, key) for a in archs] + [(a.encode(), 1, key) for a in archs[:repeats]]
     todo = [j for j in jobs if (j[0], j[1]) not in done]
     if not todo:
         return data
-    print(f"training {len(todo)} nets ({len(jobs) - len(todo)} cached) on {workers} worker(s), {key['steps']} steps")
+    print(f"training {len(todo)} nets ({len(jobs) - len(todo)} cached) on {workers} worker(s), "
+          f"{jobs[0][2]['steps']} steps")
     start = time.perf_counter()
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers, maxtasksperchild=4) as pool:
         for i, run in enumerate(pool.imap_unordered(_worker, todo), 1):
             data["runs"].append(run)
-            save_ground_truth(data)
+            save(data)
             elapsed = time.perf_counter() - start
             print(f"  [{i}/{len(todo)}] test {run['test_accuracy']:.4f} val {run['val_accuracy']:.4f} "
                   f"{run['seconds']:.0f}s train  ({elapsed / i * (len(todo) - i) / 60:.0f} min left)", flush=True)
     return data
+
+
+def ensure_ground_truth(archs: list[Any], repeats: int, key: dict[str, Any], workers: int) -> dict[str, Any]:
+    jobs = [(a.encode(), 0, key) for a in archs] + [(a.encode(), 1, key) for a in archs[:repeats]]
+    return run_jobs(load_ground_truth(key), jobs, workers, save_ground_truth)
+
+
+def seed_noise(runs: dict[tuple[str, int], dict[str, Any]], codes: list[str]) -> dict[str, Any]:
+    """How reproducible is a single training run? Nets trained with seeds 0 and 1, compared."""
+    rep = [(runs[(c, 0)]["test_accuracy"], runs[(c, 1)]["test_accuracy"]) for c in codes
+           if (c, 0) in runs and (c, 1) in runs]
+    first = [r["curve"][0]["train_loss"] for r in runs.values() if r.get("curve")]
+    return {
+        "nets": len(rep),
+        "mean_abs_diff": float(np.mean([abs(u - v) for u, v in rep])) if rep else None,
+        "max_abs_diff": float(np.max([abs(u - v) for u, v in rep])) if rep else None,
+        "spearman_between_seeds": spearman([u for u, _ in rep], [v for _, v in rep]) if len(rep) > 2 else None,
+        # a first-half training loss above ln(10) (chance) means the run blew up before it learned
+        "runs_above_chance_loss_early": sum(1 for v in first if v > math.log(10)),
+        "runs": len(runs),
+    }
+
+
+def pilot(archs: list[Any], key: dict[str, Any], workers: int) -> dict[str, Any]:
+    """Train ``archs`` with two seeds under ``key``: is this protocol reproducible enough to be a ground truth?"""
+    path = RESULTS / "proxies-pilot.json"
+    book = json.loads(path.read_text()) if path.exists() else {"pilots": []}
+    entry = next((e for e in book["pilots"] if e["settings"] == key), None)
+    if entry is None:
+        entry = {"settings": key, "runs": []}
+        book["pilots"].append(entry)
+
+    def save(_: dict[str, Any]) -> None:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(book, indent=1) + "\n")
+        os.replace(tmp, path)
+
+    jobs = [(a.encode(), s, key) for a in archs for s in (0, 1)]
+    run_jobs(entry, jobs, workers, save)
+    codes = [a.encode() for a in archs]
+    runs = {(r["arch"], r["seed"]): r for r in entry["runs"] if r["arch"] in codes}
+    entry["noise"] = seed_noise(runs, codes)
+    entry["test_accuracy_range"] = [min(r["test_accuracy"] for r in runs.values()),
+                                    max(r["test_accuracy"] for r in runs.values())]
+    save(entry)
+    print(f"{len(archs)} nets x 2 seeds, {json.dumps(key)}:")
+    print(f"  {json.dumps(entry['noise'])}; test accuracy {entry['test_accuracy_range']}")
+    return entry
 
 
 # ------------------------------------------------------------------ proxies
@@ -244,9 +295,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="mobilenetv2-cifar")
     p.add_argument("--n", type=int, default=60, help="architectures in the ground truth")
-    p.add_argument("--repeats", type=int, default=4, help="of them trained again with another seed (noise)")
+    p.add_argument("--repeats", type=int, default=8, help="of them trained again with another seed (noise)")
     p.add_argument("--steps", type=int, default=150, help="SGD steps of batch 64 per net")
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (SGD, Nesterov momentum 0.9)")
+    p.add_argument("--warmup", type=float, default=0.05, help="fraction of the steps spent warming up")
+    p.add_argument("--clip", type=float, default=None, help="clip the gradient norm to this")
+    p.add_argument("--pilot", type=int, default=0, metavar="N",
+                   help="only train the first N nets with two seeds each and report how reproducible that is "
+                        "(benchmarks/results/proxies-pilot.json): how the ground truth's protocol was chosen")
     p.add_argument("--test-samples", type=int, default=3000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -259,16 +315,13 @@ def main(argv: list[str] | None = None) -> int:
 
     key = settings_key(args)
     archs = sample_archs(args.space, args.n, args.seed)
+    if args.pilot:
+        pilot(archs[: args.pilot], key, args.workers)
+        return 0
     data = ensure_ground_truth(archs, args.repeats, key, args.workers)
     runs = {(r["arch"], r["seed"]): r for r in data["runs"]}
     truth = [runs[(a.encode(), 0)]["test_accuracy"] for a in archs]
-    rep = [(runs[(a.encode(), 0)]["test_accuracy"], runs[(a.encode(), 1)]["test_accuracy"])
-           for a in archs[: args.repeats] if (a.encode(), 1) in runs]
-    noise = {
-        "nets": len(rep),
-        "mean_abs_diff": float(np.mean([abs(u - v) for u, v in rep])) if rep else None,
-        "spearman_between_seeds": spearman([u for u, _ in rep], [v for _, v in rep]) if len(rep) > 2 else None,
-    }
+    noise = seed_noise(runs, [a.encode() for a in archs[: args.repeats]])
     train_seconds = [runs[(a.encode(), 0)]["seconds"] for a in archs]
 
     names = [n for n in proxies.list_proxies() if n != "default"]

@@ -47,6 +47,8 @@ class TrainSettings(BaseModel):
     weight_decay: float = Field(default=5e-5, ge=0, le=1)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     warmup: float = Field(default=0.05, ge=0, lt=1, description="fraction of the budget spent warming up")
+    clip_grad_norm: float | None = Field(default=None, gt=0, le=1e6,
+                                         description="clip the gradients' global L2 norm to this (None: no clipping)")
     evals: int = Field(default=4, ge=1, le=1000, description="validation points along the run (the last at the end)")
     val_samples: int | None = Field(default=2000, ge=1, description="validation images per point (None: all)")
     threads: int | None = Field(default=None, ge=1, le=1024, description="CPU threads (default: torch's)")
@@ -213,11 +215,16 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
                 with torch.autocast("cuda", dtype=torch.float16):
                     loss = F.cross_entropy(model(x), y, label_smoothing=settings.label_smoothing)
                 scaler.scale(loss).backward()  # type: ignore[union-attr]
+                if settings.clip_grad_norm is not None:
+                    scaler.unscale_(opt)  # type: ignore[union-attr]
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
                 scaler.step(opt)  # type: ignore[union-attr]
                 scaler.update()  # type: ignore[union-attr]
             else:
                 loss = F.cross_entropy(model(x), y, label_smoothing=settings.label_smoothing)
                 loss.backward()
+                if settings.clip_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
                 opt.step()
             value = float(loss.detach())
             if not math.isfinite(value):

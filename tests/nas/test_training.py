@@ -87,3 +87,26 @@ def test_classifier_follows_the_data_and_evaluate(all_blocks: ss.SearchSpace, sy
     from searchspace.model import build_model
 
     assert evaluate(build_model(arch), synthetic.view(16, 3), "test", samples=10) in {i / 10 for i in range(11)}
+
+
+def test_gradient_clipping_bounds_the_updates(arch: ss.Architecture, synthetic: Dataset) -> None:
+    import torch
+
+    from nas.training import train_model
+    from searchspace.model import build_model
+
+    view = synthetic.view(16, 3)
+    net = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes})})
+    torch.manual_seed(0)
+    start = {k: v.clone() for k, v in build_model(net).state_dict().items() if k.endswith("weight")}
+
+    def moved(clip: float | None) -> float:
+        settings = TrainSettings(steps=5, batch_size=16, evals=1, weight_decay=0, clip_grad_norm=clip)
+        model, _ = train_model(net, view, settings, seed=0)
+        now = model.state_dict()
+        return max(float((now[k] - w).abs().max()) for k, w in start.items())
+
+    assert moved(None) > 1e-3
+    assert moved(1e-7) < 1e-5  # five steps of lr <= 0.1 on a gradient of norm 1e-7 (no weight decay)
+    with pytest.raises(ValidationError, match="clip_grad_norm"):
+        TrainSettings(steps=1, clip_grad_norm=0)
