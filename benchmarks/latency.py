@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import searchspace as ss  # noqa: E402
-from benchmarks._common import RESULTS, write_results  # noqa: E402
+from benchmarks._common import RESULTS, host_info, write_results  # noqa: E402
 from latency_tables.api import load_predictor  # noqa: E402
 from latency_tables.errors import LatencyTableError  # noqa: E402
 from latency_tables.predictor import LatencyPredictor  # noqa: E402
@@ -132,7 +132,15 @@ def merge_previous(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     path = RESULTS / "latency.json"
     if not path.exists():
         return profiles
-    old = {p["profile"]: p for p in json.loads(path.read_text()).get("profiles", []) if "skipped" not in p}
+    previous = json.loads(path.read_text())
+    old = {p["profile"]: p for p in previous.get("profiles", []) if "skipped" not in p}
+    # rows written before rows said where they were measured: the previous file's host (its CPU is all that is
+    # certain of it; date and commit were those of the last write)
+    prev_host = previous.get("host", {})
+    for p in old.values():
+        for key in ("validation", "speed"):
+            for row in p.get(key, []):
+                row.setdefault("measured_on", {"cpu": prev_host.get("cpu"), "cores": prev_host.get("cores")})
     merged = []
     for p in profiles:
         prev = old.pop(p["profile"], None)
@@ -163,6 +171,7 @@ def main() -> None:
         args.samples, args.rounds, args.speed_nets = 10, 1, 10_000
 
     profiles: list[dict[str, Any]] = []
+    here = {k: v for k, v in host_info().items() if k in ("cpu", "cores", "date", "commit")}
     for pid in args.profiles:
         try:
             path, table = find_table(pid)
@@ -189,12 +198,12 @@ def main() -> None:
             if not args.speed_only:
                 result = validate(predictor, space, args.samples, seed=args.seed, rounds=args.rounds,
                                   progress=ProgressBar(f"{pid} {name}"))
-                data = result.as_dict()
+                data = result.as_dict() | {"measured_on": here}
                 if not args.quick:
                     png = result.save_plot(RESULTS / "latency" / f"validate-{pid}-{name}.png")
                     data["plot"] = str(png.relative_to(RESULTS))
                 entry["validation"].append(data)
-            entry["speed"].append(bench_speed(predictor.table, space, args.speed_nets))
+            entry["speed"].append(bench_speed(predictor.table, space, args.speed_nets) | {"measured_on": here})
         # the table as it is after validation (layers measured on demand included)
         entry["table"] = table_stats(path, predictor.table) | {"entries_before": len(table.entries)}
         profiles.append(entry)

@@ -1,8 +1,9 @@
 """Predicting a net's latency from a table: sum its layers, then calibrate.
 
 ``predict_many`` scores many nets at once: each distinct (block, input size)
-is looked up once and cached as an index, a batch becomes index arrays, and
-the sums and the calibration are numpy operations.
+is looked up once and cached as an index; after that a batch becomes index
+arrays with no Python step per block (input sizes follow from the strides,
+in numpy), and the sums and the calibration are numpy operations.
 
 A layer the table lacks is, depending on ``missing``:
 ``measure``: measured now and added to the table (only where the table's host
@@ -18,6 +19,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Literal
 
@@ -105,6 +107,10 @@ class LatencyPredictor:
         self._estimated: list[bool] = [False]
         self._blocks: dict[tuple[Block, int, bool], tuple[int, int]] = {}
         self._by_id: dict[tuple[int, int], tuple[int, int]] = {}
+        # for the batch path (see _gather): id(block) -> log2 of its stride, and
+        # id(block) * 1024 + input size -> index << 20 | output size
+        self._shift: dict[int, int] = {}
+        self._packed: dict[int, int] = {}
         self._alive: list[Block | Head] = []
         self._heads: dict[tuple[Head, int, int], int] = {}
         self._heads_by_id: dict[tuple[int, int, int], int] = {}
@@ -147,6 +153,14 @@ class LatencyPredictor:
             self._alive.append(block)
         return cached
 
+    def _pack(self, block: Block, size: int, hit: tuple[int, int]) -> None:
+        """Remember a block at an input size for the batch path (sizes and ids it cannot pack are left out)."""
+        key = id(block)
+        if size >= 1024 or hit[1] >= 1024 or key >= 1 << 52 or block.stride & (block.stride - 1):
+            return
+        self._shift[key] = block.stride.bit_length() - 1
+        self._packed[key * 1024 + size] = hit[0] << 20 | hit[1]
+
     def _head_index(self, head: Head, channels: int, size: int) -> int:
         hit = self._heads_by_id.get((id(head), channels, size))
         if hit is not None:
@@ -160,8 +174,8 @@ class LatencyPredictor:
         self._alive.append(head)  # keeps the id from being reused (see _block_index)
         return cached
 
-    def indices(self, arch: Architecture) -> list[int]:
-        """Table indices of the net's layers, in order (0 = identity)."""
+    def indices(self, arch: Architecture, learn: bool = False) -> list[int]:
+        """Table indices of the net's layers, in order (0 = identity); ``learn``: for the batch path too."""
         stem = self._stems_by_id.get((id(arch.stem), arch.resolution))
         if stem is None:
             stem = self._block_index(arch.stem, arch.resolution, True)
@@ -172,7 +186,11 @@ class LatencyPredictor:
         fast = self._by_id.get
         for block in arch.blocks:
             hit = fast((id(block), size))
-            idx, size = hit if hit is not None else self._block_index(block, size, False)
+            if hit is None:
+                hit = self._block_index(block, size, False)
+            if learn:
+                self._pack(block, size, hit)
+            idx, size = hit
             out.append(idx)
         channels = arch.blocks[-1].cout if arch.blocks else arch.stem.cout
         out.append(self._head_index(arch.head, channels, size))
@@ -235,11 +253,81 @@ class LatencyPredictor:
         return float(max(beta[0] + beta[1] * macs + beta[2] * traffic, 0.0))
 
     # ------------------------------------------------------------ predicting
+    def _gather(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(layers per net, all nets' layer indices in one array, nets the batch path could not index).
+
+        The same indices as :meth:`indices`, without a Python step per block.
+        A block's input size is the stem's output size divided (rounding up)
+        by the strides of the blocks before it, computed for the whole batch in
+        numpy; each (block identity, input size) is then looked up in one pass,
+        and numpy checks that every block's input size is what the layer
+        before it puts out. A net with a block not seen before is reported and
+        left to :meth:`indices`.
+        """
+        n = len(archs)
+        block_lists = [a.blocks for a in archs]
+        nb = np.fromiter(map(len, block_lists), dtype=np.int64, count=n)
+        ids = [id(b) for blocks in block_lists for b in blocks]
+        m = len(ids)
+        shift = np.fromiter(map(self._shift.get, ids, repeat(-1)), dtype=np.int64, count=m)
+        stem_get = self._stems_by_id.get
+        stems = [stem_get((id(a.stem), a.resolution)) for a in archs]
+        bad = np.fromiter((s is None for s in stems), dtype=bool, count=n)
+        stem_idx = np.fromiter((s[0] if s else 0 for s in stems), dtype=np.int64, count=n)
+        stem_out = np.fromiter((s[1] if s else 1 for s in stems), dtype=np.int64, count=n)
+        owner = np.repeat(np.arange(n), nb)
+        first = np.cumsum(nb) - nb
+        has_blocks = nb > 0
+        known_shift = np.maximum(shift, 0)
+        before = np.cumsum(known_shift) - known_shift  # strides' log2 summed over the blocks before, batch-wide
+        before -= np.repeat(before[first[has_blocks]], nb[has_blocks])
+        size_in = (np.repeat(stem_out, nb) + (1 << before) - 1) >> before
+        keys = np.asarray(ids, dtype=np.int64) * 1024 + size_in if m else np.zeros(0, dtype=np.int64)
+        packed = np.fromiter(map(self._packed.get, keys.tolist(), repeat(-1)), dtype=np.int64, count=m)
+        size_out = packed & 1023
+        expected = np.empty_like(size_out)
+        expected[1:] = size_out[:-1]
+        expected[first[has_blocks]] = stem_out[has_blocks]
+        wrong = (shift < 0) | (packed < 0) | (size_in != expected)
+        bad |= np.bincount(owner[wrong], minlength=n) > 0
+        final = stem_out.copy()
+        final[has_blocks] = size_out[(first + nb - 1)[has_blocks]]
+        head_get = self._heads_by_id.get
+        heads = np.zeros(n, dtype=np.int64)
+        for i in np.flatnonzero(~bad).tolist():
+            a = archs[i]
+            channels = a.blocks[-1].cout if a.blocks else a.stem.cout
+            size = int(final[i])
+            hit = head_get((id(a.head), channels, size))
+            heads[i] = hit if hit is not None else self._head_index(a.head, channels, size)
+        counts = nb + 2
+        start = np.cumsum(counts) - counts
+        flat = np.empty(int(counts.sum()), dtype=np.int64)
+        flat[start] = stem_idx
+        flat[np.arange(m) + 2 * owner + 1] = packed >> 20
+        flat[start + counts - 1] = heads
+        return counts, flat, bad
+
+    def _flat_indices(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
+        """(layers per net, all nets' layer indices in one array), as :meth:`indices` gives them."""
+        counts, flat, bad = self._gather(archs)
+        if not bad.any():
+            return counts, flat
+        slow = {i: self.indices(archs[i], learn=True) for i in np.flatnonzero(bad).tolist()}
+        counts, flat, bad = self._gather(archs)
+        if not bad.any():
+            return counts, flat
+        segments = np.split(flat, np.cumsum(counts)[:-1])
+        for i in np.flatnonzero(bad).tolist():
+            segments[i] = np.asarray(slow[i], dtype=np.int64)
+        counts = np.fromiter(map(len, segments), dtype=np.int64, count=len(segments))
+        return counts, np.concatenate(segments) if segments else np.zeros(0, dtype=np.int64)
+
     def predict_many(self, archs: Sequence[Architecture]) -> np.ndarray:
         """Calibrated latency (ms) of every net, as one array."""
-        per_arch = [self.indices(a) for a in archs]
-        counts = np.fromiter((len(i) for i in per_arch), dtype=np.int64, count=len(per_arch))
-        flat = np.fromiter((i for idx in per_arch for i in idx), dtype=np.int64, count=int(counts.sum()))
+        if not archs:
+            return np.zeros(0)
+        counts, flat = self._flat_indices(archs)
         self._resolve_missing(flat)
         net_latency, kind = self._tables()
         lat = net_latency[flat]

@@ -21,6 +21,7 @@ from latency_tables.profiler import build_table, measure_networks
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import arch_keys, parse_key, space_layers
 from latency_tables.table import Calibration, Entry, LatencyTable, list_tables
+from tests.latency_tables.conftest import TINY_SPEC
 
 FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")
 
@@ -218,6 +219,48 @@ def test_prediction_is_the_sum_of_entries(tiny_space: ss.SearchSpace) -> None:
         assert sum(lyr.macs for lyr in one.layers) == ss.count_cost(arch).macs
     decoded = [ss.Architecture.decode(a.encode()) for a in archs]  # unshared Block objects
     np.testing.assert_allclose(LatencyPredictor(table).predict_many(decoded), batch)
+
+
+def test_batch_indexing_matches_net_by_net() -> None:
+    """The batch path (blocks looked up by identity, sizes checked in numpy) gives every net the layers of
+    :meth:`indices`, also when a block object recurs at another input size (several resolutions) and when
+    nets of fresh objects are mixed with shared ones, in one call and over repeated calls."""
+    spec = {**TINY_SPEC, "resolutions": [16, 32]}
+    space = ss.load_space(spec)
+    keys: set[str] = set()
+    for res in spec["resolutions"]:
+        keys |= set(space_layers(space, resolution=res))
+    values = {k: 0.01 * (i + 1) for i, k in enumerate(sorted(keys))}
+    table = _fake_table(values)
+    fresh = LatencyPredictor(table)
+    archs = [space.sample(s) for s in range(120)]
+    archs += [ss.Architecture.decode(a.encode()) for a in archs[:20]]
+    archs += [a.model_copy(update={"resolution": 32 if a.resolution == 16 else 16}) for a in archs[:30]]
+    assert len({a.resolution for a in archs}) == 2
+    want = np.asarray([sum(values[k] for k in arch_keys(a)) for a in archs])
+    for _ in range(3):  # the first call learns the blocks, later ones take the batch path
+        np.testing.assert_allclose(fresh.predict_many(archs), want)
+    reference = LatencyPredictor(table)
+    counts, flat = reference._flat_indices(archs)
+    per_net = [reference.indices(a) for a in archs]
+    assert counts.tolist() == [len(i) for i in per_net]
+    assert flat.tolist() == [i for idx in per_net for i in idx]
+    assert reference.predict_many([]).shape == (0,)
+    # nets of one resolution, once seen, never take the net-by-net path
+    assert not reference._gather(archs)[2].any()
+    # one Block object at two input sizes in one net; and a net too big to pack (the net-by-net path)
+    odd = ss.Architecture.decode("r16_i3|conv_k3_s2_c8_relu6|fused_k3_e2_se0.25_sg_c8_relu6|dsconv_k3_s2_c8_hswish|"
+                                 "fused_k3_e2_se0.25_sg_c8_relu6|head_c32_relu6_n4")
+    odd = odd.model_copy(update={"blocks": (odd.blocks[0], odd.blocks[1], odd.blocks[0])})
+    huge = odd.model_copy(update={"resolution": 4096})
+    extra = {k: 0.5 for a in (odd, huge) for k in arch_keys(a) if k not in values}
+    table = _fake_table({**values, **extra})
+    mixed = [odd, *archs[:10], huge, odd]
+    want = np.asarray([sum({**values, **extra}[k] for k in arch_keys(a)) for a in mixed])
+    predictor = LatencyPredictor(table)
+    for _ in range(2):
+        np.testing.assert_allclose(predictor.predict_many(mixed), want)
+    assert predictor._gather(mixed)[2].tolist() == [False] * 11 + [True, False]
 
 
 def test_missing_entries_elsewhere_error_or_estimate(tiny_space: ss.SearchSpace) -> None:
