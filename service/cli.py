@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -251,9 +252,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """hwnas' own warnings (a table from another host, ...) as one line for a person, not a source location."""
+    if category is UserWarning:
+        print(f"hwnas: warning: {message}", file=file or sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)
+
+
+_default_show_warning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         args.func(args)
     except (SearchSpaceError, LatencyTableError, NasError, CliError) as exc:
@@ -269,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"hwnas: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

@@ -58,3 +58,20 @@ def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str]
     assert code == 2
     assert err.startswith("hwnas: error: ") and err.count("\n") == 1, err
     assert message in err
+
+
+def test_a_table_from_another_host_is_one_warning_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from latency_tables.profiles import DeviceProfile, HostInfo
+    from latency_tables.signatures import arch_keys
+    from latency_tables.table import Entry, LatencyTable
+
+    arch = ss.known_architecture("mobilenet_v3_small", classes=10).model_copy(update={"resolution": 32})
+    phone = HostInfo.current().model_copy(update={"cpu": "Cortex-A76"})
+    table = LatencyTable(profile=DeviceProfile.parse("ort-cpu-fp32-t1"), host=phone,
+                         entries={k: Entry(median_ms=0.1, p10_ms=0.1, p90_ms=0.1, runs=10) for k in arch_keys(arch)})
+    table.save(tmp_path / "luts" / table.default_filename())
+    code, out, err = run(capsys, "latency", arch.encode(), "--profile", "ort-cpu-fp32-t1", "--json")
+    assert code == 0, err
+    assert json.loads(out)["total_ms"] > 0
+    assert err.startswith("hwnas: warning: table ort-cpu-fp32-t1@") and err.count("\n") == 1, err
+    assert "Cortex-A76" in err and "UserWarning" not in err
