@@ -151,6 +151,7 @@ class LatencyPredictor:
             # keeps it alive, so its id cannot be reused by another object.
             self._by_id[(id(block), size)] = cached
             self._alive.append(block)
+            self._pack(block, size, cached)
         return cached
 
     def _pack(self, block: Block, size: int, hit: tuple[int, int]) -> None:
@@ -174,8 +175,8 @@ class LatencyPredictor:
         self._alive.append(head)  # keeps the id from being reused (see _block_index)
         return cached
 
-    def indices(self, arch: Architecture, learn: bool = False) -> list[int]:
-        """Table indices of the net's layers, in order (0 = identity); ``learn``: for the batch path too."""
+    def indices(self, arch: Architecture) -> list[int]:
+        """Table indices of the net's layers, in order (0 = identity)."""
         stem = self._stems_by_id.get((id(arch.stem), arch.resolution))
         if stem is None:
             stem = self._block_index(arch.stem, arch.resolution, True)
@@ -186,11 +187,7 @@ class LatencyPredictor:
         fast = self._by_id.get
         for block in arch.blocks:
             hit = fast((id(block), size))
-            if hit is None:
-                hit = self._block_index(block, size, False)
-            if learn:
-                self._pack(block, size, hit)
-            idx, size = hit
+            idx, size = hit if hit is not None else self._block_index(block, size, False)
             out.append(idx)
         channels = arch.blocks[-1].cout if arch.blocks else arch.stem.cout
         out.append(self._head_index(arch.head, channels, size))
@@ -310,18 +307,24 @@ class LatencyPredictor:
 
     def _flat_indices(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
         """(layers per net, all nets' layer indices in one array), as :meth:`indices` gives them."""
-        counts, flat, bad = self._gather(archs)
-        if not bad.any():
-            return counts, flat
-        slow = {i: self.indices(archs[i], learn=True) for i in np.flatnonzero(bad).tolist()}
-        counts, flat, bad = self._gather(archs)
-        if not bad.any():
-            return counts, flat
-        segments = np.split(flat, np.cumsum(counts)[:-1])
-        for i in np.flatnonzero(bad).tolist():
-            segments[i] = np.asarray(slow[i], dtype=np.int64)
-        counts = np.fromiter(map(len, segments), dtype=np.int64, count=len(segments))
-        return counts, np.concatenate(segments) if segments else np.zeros(0, dtype=np.int64)
+        if self._packed:  # (with nothing learnt yet, every net needs indices() anyway)
+            counts, flat, bad = self._gather(archs)
+            if not bad.any():
+                return counts, flat
+            if bad.mean() < 0.5:
+                slow = {i: self.indices(archs[i]) for i in np.flatnonzero(bad).tolist()}  # teaches the batch path
+                counts, flat, bad = self._gather(archs)
+                if not bad.any():
+                    return counts, flat
+                segments = np.split(flat, np.cumsum(counts)[:-1])
+                for i in np.flatnonzero(bad).tolist():
+                    segments[i] = np.asarray(slow[i], dtype=np.int64)
+                counts = np.fromiter(map(len, segments), dtype=np.int64, count=len(segments))
+                return counts, np.concatenate(segments)
+        per_arch = [self.indices(a) for a in archs]
+        counts = np.fromiter(map(len, per_arch), dtype=np.int64, count=len(per_arch))
+        flat = np.fromiter((i for idx in per_arch for i in idx), dtype=np.int64, count=int(counts.sum()))
+        return counts, flat
 
     def predict_many(self, archs: Sequence[Architecture]) -> np.ndarray:
         """Calibrated latency (ms) of every net, as one array."""
