@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks._common import write_results  # noqa: E402
 
-DEFAULT_STRATEGY = "nsga2"
+DEFAULT_STRATEGY = "tpe"
 STRATEGIES = ["nsga2", "tpe", "evolution", "nsga3", "random"]
 
 
@@ -154,7 +154,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--trials", type=int, default=200)
     p.add_argument("--overhead-trials", type=int, default=1000)
-    p.add_argument("--parallel-trials", type=int, default=40)
+    p.add_argument("--parallel-trials", type=int, default=120)
     p.add_argument("--skip", nargs="*", default=[], choices=["efficiency", "overhead", "parallel"])
     args = p.parse_args()
     import torch

@@ -6,7 +6,7 @@
       - {metric: "latency:ort-cpu-fp32-t1", direction: minimize}
     constraints:
       - {metric: params, max: 2000000}
-    strategy: {name: nsga2}
+    strategy: {name: tpe}
     budget: {trials: 40}
     workers: 2
     seed: 0
@@ -85,7 +85,7 @@ class Constraint(BaseModel):
 class StrategySpec(BaseModel):
     model_config = _STRICT
 
-    name: str = "nsga2"
+    name: str = "tpe"
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")

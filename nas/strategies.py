@@ -11,6 +11,13 @@ TPE and GP learn from infeasible candidates; ``random`` ignores them and
 ``evolution`` ranks infeasible nets last.
 A custom strategy is one more :class:`Strategy` registered here: a
 function from the config to an Optuna sampler.
+
+The default is ``tpe``: in benchmarks/search.py it reached random search's
+200-evaluation hypervolume in 76 evaluations on average, NSGA-II in 160
+(Optuna's NSGA-II only recombines parameters every trial has, so the layer
+ops of variable-depth stages stay random). Its cost is controller time:
+88 ms per trial at 1,000 trials against NSGA-II's 7 ms, which matters only
+when every metric is cheap.
 """
 
 from __future__ import annotations
