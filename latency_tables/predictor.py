@@ -307,7 +307,8 @@ class LatencyPredictor:
 
     def _flat_indices(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray]:
         """(layers per net, all nets' layer indices in one array), as :meth:`indices` gives them."""
-        if self._packed:  # (with nothing learnt yet, every net needs indices() anyway)
+        # nothing learnt yet: every net needs indices() anyway; a few nets: numpy's fixed cost outweighs the loop's
+        if self._packed and len(archs) >= 16:
             counts, flat, bad = self._gather(archs)
             if not bad.any():
                 return counts, flat

@@ -255,12 +255,12 @@ def test_batch_indexing_matches_net_by_net() -> None:
     huge = odd.model_copy(update={"resolution": 4096})
     extra = {k: 0.5 for a in (odd, huge) for k in arch_keys(a) if k not in values}
     table = _fake_table({**values, **extra})
-    mixed = [odd, *archs[:10], huge, odd]
+    mixed = [odd, *archs[:20], huge, odd]  # more than 16 nets: the batch path
     want = np.asarray([sum({**values, **extra}[k] for k in arch_keys(a)) for a in mixed])
     predictor = LatencyPredictor(table)
     for _ in range(2):
         np.testing.assert_allclose(predictor.predict_many(mixed), want)
-    assert predictor._gather(mixed)[2].tolist() == [False] * 11 + [True, False]
+    assert predictor._gather(mixed)[2].tolist() == [False] * 21 + [True, False]
 
 
 def test_missing_entries_elsewhere_error_or_estimate(tiny_space: ss.SearchSpace) -> None:
