@@ -252,22 +252,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
+_format_warning = warnings.formatwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:
     """hwnas' own warnings (a table from another host, ...) as one line for a person, not a source location."""
     if category is UserWarning:
-        print(f"hwnas: warning: {message}", file=file or sys.stderr)
-    else:
-        _default_show_warning(message, category, filename, lineno, file, line)
-
-
-_default_show_warning = warnings.showwarning
+        return f"hwnas: warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    shown, warnings.showwarning = warnings.showwarning, _show_warning
+    # how warnings read; where they go stays Python's (or pytest's)
+    formatted, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         args.func(args)
     except (SearchSpaceError, LatencyTableError, NasError, CliError) as exc:
@@ -284,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hwnas: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return EXIT_USAGE
     finally:
-        warnings.showwarning = shown
+        warnings.formatwarning = formatted
     return 0
 
 
