@@ -145,10 +145,15 @@ def ensure_ground_truth(archs: list[Any], repeats: int, key: dict[str, Any], wor
     return run_jobs(load_ground_truth(key), jobs, workers, save_ground_truth)
 
 
+def seed_pairs(runs: dict[tuple[str, int], dict[str, Any]], codes: list[str]) -> list[tuple[float, float]]:
+    """(seed 0, seed 1) test accuracy of each of ``codes`` trained with both seeds."""
+    return [(runs[(c, 0)]["test_accuracy"], runs[(c, 1)]["test_accuracy"]) for c in codes
+            if (c, 0) in runs and (c, 1) in runs]
+
+
 def seed_noise(runs: dict[tuple[str, int], dict[str, Any]], codes: list[str]) -> dict[str, Any]:
     """How reproducible is a single training run? Nets trained with seeds 0 and 1, compared."""
-    rep = [(runs[(c, 0)]["test_accuracy"], runs[(c, 1)]["test_accuracy"]) for c in codes
-           if (c, 0) in runs and (c, 1) in runs]
+    rep = seed_pairs(runs, codes)
     first = [r["curve"][0]["train_loss"] for r in runs.values() if r.get("curve")]
     return {
         "nets": len(rep),
@@ -161,7 +166,7 @@ def seed_noise(runs: dict[tuple[str, int], dict[str, Any]], codes: list[str]) ->
     }
 
 
-def reliability(runs: dict[tuple[str, int], dict[str, Any]], codes: list[str], truth: list[float]) -> dict[str, Any]:
+def reliability(pairs: list[tuple[float, float]], truth: list[float]) -> dict[str, Any]:
     """How much of the spread between nets is the nets' and how much the training run's (test-retest).
 
     A single run's accuracy is the net's own plus noise; two seeds of the same
@@ -171,8 +176,7 @@ def reliability(runs: dict[tuple[str, int], dict[str, Any]], codes: list[str], t
     correlation any proxy can be expected to reach against this ground truth
     (Spearman's correction for attenuation).
     """
-    diffs = [runs[(c, 0)]["test_accuracy"] - runs[(c, 1)]["test_accuracy"] for c in codes
-             if (c, 0) in runs and (c, 1) in runs]
+    diffs = [u - v for u, v in pairs]
     if len(diffs) < 2 or len(truth) < 3:
         return {}
     noise_var = float(np.mean(np.square(diffs)) / 2)
@@ -342,8 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     data = ensure_ground_truth(archs, args.repeats, key, args.workers)
     runs = {(r["arch"], r["seed"]): r for r in data["runs"]}
     truth = [runs[(a.encode(), 0)]["test_accuracy"] for a in archs]
-    noise = seed_noise(runs, [a.encode() for a in archs[: args.repeats]])
-    noise.update(reliability(runs, [a.encode() for a in archs[: args.repeats]], truth))
+    repeated = [a.encode() for a in archs[: args.repeats]]
+    noise = seed_noise(runs, repeated)
+    noise.update(reliability(seed_pairs(runs, repeated), truth))
     train_seconds = [runs[(a.encode(), 0)]["seconds"] for a in archs]
 
     names = [n for n in proxies.list_proxies() if n != "default"]

@@ -16,8 +16,8 @@ The default is ``tpe``: in benchmarks/search.py it reached random search's
 200-evaluation hypervolume in 76 evaluations on average, NSGA-II in 160
 (Optuna's NSGA-II only recombines parameters every trial has, so the layer
 ops of variable-depth stages stay random). Its cost is controller time:
-88 ms per trial at 1,000 trials against NSGA-II's 7 ms, which matters only
-when every metric is cheap.
+79-88 ms per trial at 1,000 trials against NSGA-II's 6-7 ms (two runs),
+which matters only when every metric is cheap.
 """
 
 from __future__ import annotations
