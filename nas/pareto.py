@@ -34,6 +34,8 @@ def non_dominated(points: np.ndarray) -> np.ndarray:
     keep = np.ones(n, dtype=bool)
     if n == 0:
         return keep
+    if pts.shape[1] == 2:
+        return _non_dominated_2d(pts)
     order = np.lexsort(pts.T[::-1])  # sort by the first objective, then the next...
     front: list[int] = []
     for i in order:
@@ -48,6 +50,21 @@ def non_dominated(points: np.ndarray) -> np.ndarray:
             keep[i] = False
         else:
             front.append(i)
+    return keep
+
+
+def _non_dominated_2d(pts: np.ndarray) -> np.ndarray:
+    """Two objectives in O(n log n): sort by x then y; a point is on the front unless an earlier one has a
+    lower y, or the same y at a lower x (an exact duplicate of a front point stays, as in the general case)."""
+    keep = np.zeros(len(pts), dtype=bool)
+    best_x, best_y = np.inf, np.inf
+    for i in np.lexsort((pts[:, 1], pts[:, 0])).tolist():
+        x, y = pts[i]
+        if y < best_y:
+            best_x, best_y = x, y
+            keep[i] = True
+        elif y == best_y and x == best_x:
+            keep[i] = True
     return keep
 
 

@@ -211,7 +211,11 @@ class Search:
     """Run (or resume) the search a config describes, against a study in ``storage``."""
 
     def __init__(self, config: SearchConfig, storage: str, *, executor: Executor | None = None,
-                 progress: Callable[[Progress], None] | None = None) -> None:
+                 progress: Callable[[Progress], None] | None = None,
+                 on_trial: Callable[[TrialRecord, Progress], None] | None = None,
+                 stop: Callable[[], bool] | None = None) -> None:
+        """``on_trial`` sees every finished trial (after it is in the study); ``stop`` returning True ends the
+        run early: trials in flight are cancelled (and requeued if the study is resumed), finished ones kept."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -220,6 +224,9 @@ class Search:
         self.space = config.load_space()
         self.executor = executor
         self.progress = progress
+        self.on_trial = on_trial
+        self.stop = stop
+        self.stopped = False
         self.settings = _settings(config)
         self.metrics = config.metrics
         self._predictors: dict[str, Any] = {}
@@ -230,6 +237,7 @@ class Search:
         self._durable: Any = None
         self._writer: Any = None
         self._inflight_log: Any = None
+        self._told: list[Any] = []  # trials persisted since the last report, for on_trial
 
     @staticmethod
     def _engine_kwargs(url: str) -> dict[str, Any]:
@@ -450,13 +458,25 @@ class Search:
             return budget.seconds is None or elapsed_before + time.monotonic() - start < budget.seconds
 
         def report() -> None:
+            if self.progress is None and self.on_trial is None:
+                return
+            snapshot = tracker.progress(done, budget.trials, len(in_flight),
+                                        elapsed_before + time.monotonic() - start, reference)
             if self.progress is not None:
-                self.progress(tracker.progress(done, budget.trials, len(in_flight),
-                                               elapsed_before + time.monotonic() - start, reference))
+                self.progress(snapshot)
+            if self.on_trial is not None:
+                # queued behind the trial's own durable write, so a listener never sees a trial the study lacks
+                for frozen in self._told:
+                    writer.put(functools.partial(self.on_trial, self._record(frozen), snapshot))
+            self._told.clear()
 
         try:
             self._prepare_references(executor)
             while True:
+                if self.stop is not None and self.stop():
+                    self.stopped = True
+                    notes.append(f"stopped on request with {len(in_flight)} trial(s) in flight")
+                    break
                 t0 = time.perf_counter()
                 while (len(in_flight) < executor.workers and time_left()
                        and (budget.trials is None or done + len(in_flight) < budget.trials)):
@@ -470,6 +490,7 @@ class Search:
                         study.tell(trial, state=TrialState.FAIL)
                         self._persist(study, trial)
                         done += 1
+                        report()
                         continue
                     parts = self._cheap(arch)
                     wanted = [(arch.arch_id, x, self.settings.for_metric(x)) for x in expensive]
@@ -526,6 +547,8 @@ class Search:
     def _persist(self, study: Any, trial: Any, log_token: str | None = None) -> None:
         """Copy a finished trial of the working study into the durable one, then drop its in-flight row."""
         frozen = study._storage.get_trial(trial._trial_id)
+        if self.on_trial is not None:
+            self._told.append(frozen)
 
         def write() -> None:
             self._durable.add_trial(frozen)
@@ -601,20 +624,34 @@ class Search:
         return all(v <= 0 for v in violations(t))
 
     # ------------------------------------------------------------ results
+    def read(self) -> SearchResult | None:
+        """The stored study's results, running nothing and taking no lease (None before the study exists)."""
+        import optuna
+
+        try:
+            durable = optuna.load_study(study_name=self.config.study_name(), storage=self._storage)
+        except KeyError:
+            return None
+        self._durable = durable
+        return self.results(durable)
+
+    @staticmethod
+    def _record(t: Any) -> TrialRecord:
+        """A finished Optuna trial as hwnas reports it (on_front is decided over all trials, later)."""
+        rec = t.user_attrs.get(RECORD_ATTR, {})
+        viol = list(rec.get("violations", []))
+        return TrialRecord(
+            number=t.number, state=t.state.name, arch=rec.get("arch"), arch_id=rec.get("arch_id"),
+            params=dict(t.params), metrics=dict(rec.get("metrics", {})),
+            objectives=list(t.values) if t.values is not None else None, violations=viol,
+            feasible=t.state.name == "COMPLETE" and all(v <= 0 for v in viol),
+            error=rec.get("error") or ("requeued" if rec.get("requeued") else None),
+            seconds=(t.duration.total_seconds() if t.duration else 0.0),
+        )
+
     def results(self, study: Any, notes: list[str] | None = None) -> SearchResult:
         trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-        records = []
-        for t in trials:
-            rec = t.user_attrs.get(RECORD_ATTR, {})
-            viol = list(rec.get("violations", []))
-            records.append(TrialRecord(
-                number=t.number, state=t.state.name, arch=rec.get("arch"), arch_id=rec.get("arch_id"),
-                params=dict(t.params), metrics=dict(rec.get("metrics", {})),
-                objectives=list(t.values) if t.values is not None else None, violations=viol,
-                feasible=t.state.name == "COMPLETE" and all(v <= 0 for v in viol),
-                error=rec.get("error") or ("requeued" if rec.get("requeued") else None),
-                seconds=(t.duration.total_seconds() if t.duration else 0.0),
-            ))
+        records = [self._record(t) for t in trials]
         ok = [r for r in records if r.feasible and r.objectives is not None]
         front: list[int] = []
         if ok:

@@ -50,3 +50,12 @@ def test_to_minimize_negates_maximised_columns() -> None:
     assert got.tolist() == [[-1.0, 2.0], [-3.0, 4.0]]
     with pytest.raises(ValueError, match="N x 3"):
         to_minimize([[1.0, 2.0]], ["minimize"] * 3)
+
+
+def test_two_objective_front_matches_brute_force_with_ties() -> None:
+    """The O(n log n) two-objective path agrees with the pairwise definition, duplicates and ties included."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        pts = rng.integers(0, 5, size=(int(rng.integers(1, 25)), 2)).astype(float)
+        expected = np.array([not any(np.all(q <= p) and np.any(q < p) for q in pts) for p in pts])
+        assert np.array_equal(non_dominated(pts), expected), pts
