@@ -35,8 +35,8 @@ from latency_tables.profiler import measurement_lock  # noqa: E402
 from latency_tables.signatures import space_layers  # noqa: E402
 from latency_tables.table import LatencyTable, find_table  # noqa: E402
 from latency_tables.validate import validate  # noqa: E402
-from service.progress import ProgressBar  # noqa: E402
-from service.tables import render_table  # noqa: E402
+from service.cli.progress import ProgressBar  # noqa: E402
+from service.cli.tables import render_table  # noqa: E402
 
 DEFAULT_PROFILES = ["ort-cpu-fp32-t1", "ort-cpu-int8-t1"]
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import searchspace as ss  # noqa: E402
 from benchmarks._common import rate, write_results  # noqa: E402
-from service.tables import render_table  # noqa: E402
+from service.cli.tables import render_table  # noqa: E402
 
 
 def bench_spaces(seconds: float) -> list[dict[str, object]]:

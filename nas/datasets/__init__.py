@@ -20,7 +20,7 @@ from nas.errors import DatasetError
 from searchspace.registry import Registry
 
 __all__ = ["SPLITS", "DataSpec", "DataView", "Dataset", "DatasetSource", "Split", "dataset_names",
-           "load_dataset", "register_dataset"]
+           "load_dataset", "register_dataset", "resolve_data_spec"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,21 @@ class DataSpec(BaseModel):
     def view(self, resolution: int, channels: int) -> DataView:
         return self.load().view(resolution, channels, val_fraction=self.val_fraction, seed=self.seed,
                                 limit=self.limit, fit=self.fit)
+
+
+def resolve_data_spec(ref: str, seed: int = 0) -> DataSpec:
+    """The DataSpec a ``--dataset`` argument names: a registered name, a ``.npz`` file or an image folder.
+
+    The one reading of such a reference, for the CLI, the API and the worker alike.
+    """
+    if ref in DATASETS:
+        return DataSpec(name=ref, seed=seed)
+    if ref.endswith(".npz"):
+        return DataSpec(name="npz", path=ref, seed=seed)
+    if Path(ref).is_dir():
+        return DataSpec(name="folder", path=ref, seed=seed)
+    raise DatasetError(f"--dataset: {ref!r} is neither a dataset name ({', '.join(DATASETS.names())}) "
+                       "nor an existing image folder or .npz file")
 
 
 def load_dataset(name: str | DataSpec, **options: Any) -> Dataset:

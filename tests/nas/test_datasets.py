@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.datasets import Dataset, DataSpec, dataset_names, fashion_mnist, load_dataset
+from nas.datasets import Dataset, DataSpec, dataset_names, fashion_mnist, load_dataset, resolve_data_spec
 from nas.datasets.idx import read_idx
 from nas.errors import DatasetError
 
@@ -217,6 +217,30 @@ def test_registry_and_spec_errors(tmp_path: Path) -> None:
         DataSpec(name="synthetic", options={"classes": 1}).load()
     with pytest.raises(DatasetError, match="neither a dataset name"):
         load_dataset(str(tmp_path / "nothing-here"))
+
+
+def test_resolve_data_spec_reads_a_name_an_npz_or_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_data_spec("synthetic", seed=3) == DataSpec(name="synthetic", seed=3)
+    assert resolve_data_spec("fashion-mnist") == DataSpec(name="fashion-mnist", seed=0)
+    # a .npz is taken by its name (a missing file is the loader's error, naming the file)
+    npz = str(tmp_path / "later.npz")
+    assert resolve_data_spec(npz, seed=1) == DataSpec(name="npz", path=npz, seed=1)
+    (tmp_path / "imgs").mkdir()
+    assert resolve_data_spec(str(tmp_path / "imgs")) == DataSpec(name="folder", path=str(tmp_path / "imgs"))
+    # a registered name wins over a folder of that name in the working directory
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synthetic").mkdir()
+    assert resolve_data_spec("synthetic") == DataSpec(name="synthetic")
+
+
+def test_resolve_data_spec_rejects_anything_else(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-folder")
+    with pytest.raises(DatasetError, match=r"^--dataset: '.*no-such-folder' is neither a dataset name "
+                                           r"\(.*fashion-mnist.*\) nor an existing image folder or .npz file$"):
+        resolve_data_spec(missing)
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DatasetError, match="neither a dataset name"):
+        resolve_data_spec(str(tmp_path / "file.txt"))
 
 
 def test_synthetic_is_seeded() -> None:

@@ -1,24 +1,14 @@
-"""The ``hwnas`` command line.
-
-Bad input never shows a traceback: every error the user can cause becomes one
-line on stderr (``hwnas: error: ...``) and exit code 2.
-"""
+"""``hwnas spaces``, ``space show/sample``, ``known``, ``describe``, ``export``: the search-space catalogue."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from latency_tables.errors import LatencyTableError
-from nas.errors import NasError
 from searchspace import (
     Architecture,
-    SearchSpaceError,
     count_cost,
     known_architectures,
     list_spaces,
@@ -27,20 +17,10 @@ from searchspace import (
 )
 from searchspace.blocks import get_block_type
 from searchspace.spec import LayerChoices
-from service.tables import human, render_table
-
-EXIT_USAGE = 2
-
-
-class CliError(Exception):
-    """A user error with a message fit for one line."""
+from service.cli import AddCommand, CliError, print_json
+from service.cli.tables import human, render_table
 
 
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=False))
-
-
-# ---------------------------------------------------------------- commands
 def cmd_spaces(args: argparse.Namespace) -> None:
     rows = []
     data = []
@@ -51,7 +31,7 @@ def cmd_spaces(args: argparse.Namespace) -> None:
                      "classes": space.classes, "description": space.description})
         rows.append([name, f"{n:.2e}", space.resolution, space.classes, len(space.stages), space.description[:60]])
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
         print(render_table(["space", "architectures", "res", "classes", "stages", "description"], rows, {1, 2, 3, 4}))
 
@@ -82,7 +62,7 @@ def _fmt_alternative(choices: LayerChoices) -> str:
 def cmd_space_show(args: argparse.Namespace) -> None:
     space = load_space(args.name)
     if args.json:
-        _print_json({**space.to_dict(), "cardinality": space.cardinality()})
+        print_json({**space.to_dict(), "cardinality": space.cardinality()})
         return
     print(f"{space.name}: {space.description}")
     print(f"resolutions {_fmt_choices(space.resolutions)} (default {space.resolution}), "
@@ -112,7 +92,7 @@ def cmd_space_sample(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     archs = [space.sample(rng) for _ in range(args.n)]
     if args.json:
-        _print_json([{"arch_id": a.arch_id, "arch": a.encode()} for a in archs])
+        print_json([{"arch_id": a.arch_id, "arch": a.encode()} for a in archs])
     else:
         for a in archs:
             print(a.encode())
@@ -127,7 +107,7 @@ def cmd_known(args: argparse.Namespace) -> None:
         data.append({"name": name, "arch_id": arch.arch_id, **cost.as_dict(), "spaces": inside})
         rows.append([name, f"{cost.params:,}", human(cost.macs), arch.arch_id, ", ".join(inside) or "-"])
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
         print(render_table(["name", "params", "MACs", "arch_id", "in spaces"], rows, {1, 2}))
 
@@ -160,7 +140,7 @@ def cmd_describe(args: argparse.Namespace) -> None:
     cost = count_cost(arch)
     rows, layers = _describe_rows(arch)
     if args.json:
-        _print_json({"arch_id": arch.arch_id, "string": arch.encode(), **cost.as_dict(),
+        print_json({"arch_id": arch.arch_id, "string": arch.encode(), **cost.as_dict(),
                      "architecture": arch.to_dict(), "layers": layers})
         return
     print(f"arch_id {arch.arch_id}  input {arch.in_channels}x{arch.resolution}x{arch.resolution}  "
@@ -190,25 +170,7 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {out} ({args.format}, arch_id {arch.arch_id})")
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from service.app import create_app
-
-    print(f"hwnas: serving on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
-
-
-# ------------------------------------------------------------------ parser
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hwnas", description="Hardware-aware neural architecture search.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
-        p.set_defaults(func=func)
-        return p
-
+def add_commands(sub: Any, add: AddCommand) -> None:
     p = add("spaces", cmd_spaces, "list the built-in search spaces with their sizes")
     p.add_argument("--json", action="store_true", help="print JSON")
 
@@ -236,57 +198,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("arch", help="a known net name, a JSON file, or an architecture string")
     p.add_argument("--format", choices=["onnx", "json", "pytorch"], required=True)
     p.add_argument("-o", "--output", required=True, help="output file")
-
-    from service import cli_lut
-
-    cli_lut.add_commands(sub, add)
-
-    from service import cli_nas, cli_search
-
-    cli_nas.add_commands(sub, add)
-    cli_search.add_commands(sub, add)
-
-    p = add("serve", cmd_serve, "run the service and its dashboard")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    return parser
-
-
-_format_warning = warnings.formatwarning
-
-
-def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                      line: str | None = None) -> str:
-    """hwnas' own warnings (a table from another host, ...) as one line for a person, not a source location."""
-    if category is UserWarning:
-        return f"hwnas: warning: {message}\n"
-    return _format_warning(message, category, filename, lineno, line)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # how warnings read; where they go stays Python's (or pytest's)
-    formatted, warnings.formatwarning = warnings.formatwarning, _one_line_warning
-    try:
-        args.func(args)
-    except (SearchSpaceError, LatencyTableError, NasError, CliError) as exc:
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-        print(f"hwnas: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hwnas: interrupted (a search continues with --resume)", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `hwnas known | head`
-        sys.stderr.close()
-        return 0
-    except OSError as exc:
-        print(f"hwnas: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        warnings.formatwarning = formatted
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,34 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 from searchspace import resolve_architecture
-from service.tables import render_table
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
-
-
-def _data_spec(args: argparse.Namespace) -> Any:
-    from pathlib import Path
-
-    from nas.datasets import DATASETS, DataSpec
-    from nas.errors import DatasetError
-
-    ref = args.dataset
-    if ref in DATASETS:
-        return DataSpec(name=ref, seed=args.seed)
-    if ref.endswith(".npz"):
-        return DataSpec(name="npz", path=ref, seed=args.seed)
-    if Path(ref).is_dir():
-        return DataSpec(name="folder", path=ref, seed=args.seed)
-    raise DatasetError(f"--dataset: {ref!r} is neither a dataset name ({', '.join(DATASETS.names())}) "
-                       "nor an existing image folder or .npz file")
+from service.cli import AddCommand, CliError, print_json
+from service.cli.tables import render_table
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
@@ -52,7 +30,7 @@ def cmd_datasets(args: argparse.Namespace) -> None:
                      "status": status})
         rows.append([name, status, src.description])
     if args.json:
-        _print_json(data)
+        print_json(data)
     else:
         print(render_table(["dataset", "status", "description"], rows))
 
@@ -64,7 +42,7 @@ def cmd_proxies(args: argparse.Namespace) -> None:
     info = [proxies.describe(n) for n in names]
     default = proxies.describe("default")
     if args.json:
-        _print_json({"default": default, "proxies": info})
+        print_json({"default": default, "proxies": info})
         return
     rows = [[d["name"], "yes" if d["needs_data"] else "no", d["bn"], d["paper"]] for d in info]
     print(render_table(["proxy", "data", "BN", "paper"], rows))
@@ -75,13 +53,15 @@ def cmd_score(args: argparse.Namespace) -> None:
     import torch
 
     from nas import proxies
+    from nas.datasets import resolve_data_spec
 
     torch.set_num_threads(args.threads)
     arch = resolve_architecture(args.arch)
     names = args.proxy or ["default"]
     for n in names:
         proxies.resolve(n)
-    x, y, classes = proxies.default_batch(arch, _data_spec(args), size=args.batch, seed=args.seed)
+    data = resolve_data_spec(args.dataset, args.seed)
+    x, y, classes = proxies.default_batch(arch, data, size=args.batch, seed=args.seed)
     arch = proxies.for_classes(arch, classes)
     results = []
     for n in names:
@@ -89,15 +69,15 @@ def cmd_score(args: argparse.Namespace) -> None:
         value = proxies.score(n, arch, (x, y), seed=args.seed, reference=args.reference)
         results.append({"proxy": n, "score": value, "seconds": time.perf_counter() - t})
     if args.json:
-        _print_json({"arch_id": arch.arch_id, "batch": args.batch, "dataset": args.dataset, "scores": results})
+        print_json({"arch_id": arch.arch_id, "batch": args.batch, "dataset": args.dataset, "scores": results})
     else:
         print(render_table(["proxy", "score", "seconds"],
                            [[r["proxy"], f"{r['score']:.6g}", f"{r['seconds']:.3f}"] for r in results], {1, 2}))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from nas.datasets import resolve_data_spec
     from nas.training import TrainSettings, train
-    from service.cli import CliError
 
     arch = resolve_architecture(args.arch)
     budgets = {k: getattr(args, k) for k in ("steps", "epochs", "seconds") if getattr(args, k) is not None}
@@ -112,7 +92,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         from searchspace.validation import describe_validation_error
 
         raise CliError(f"train: {describe_validation_error(exc)}") from None
-    view = _data_spec(args).view(arch.resolution, arch.in_channels)
+    view = resolve_data_spec(args.dataset, args.seed).view(arch.resolution, arch.in_channels)
 
     def report(step: int, acc: float) -> bool:
         if not args.json:
@@ -123,13 +103,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"training {arch.arch_id} on {args.dataset} ({len(view)} train / {view.size('val')} val images)")
     result = train(arch, view, settings, seed=args.seed, report=report)
     if args.json:
-        _print_json({"arch_id": arch.arch_id, "dataset": args.dataset, **result.as_dict()})
+        print_json({"arch_id": arch.arch_id, "dataset": args.dataset, **result.as_dict()})
     else:
         print(f"val accuracy {result.val_accuracy:.4f} after {result.steps} steps ({result.epochs:.2f} epochs) "
               f"in {result.seconds:.1f} s, {result.images_per_second:.0f} images/s")
 
 
-def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+def add_commands(sub: Any, add: AddCommand) -> None:
     p = add("datasets", cmd_datasets, "list the datasets proxies and training can use")
     p.add_argument("--json", action="store_true")
 

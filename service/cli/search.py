@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from service.tables import render_table
+from service.cli import AddCommand
+from service.cli.tables import render_table
 
 
 def _fmt(value: Any) -> str:
@@ -22,8 +21,9 @@ def _fmt(value: Any) -> str:
 
 def cmd_search(args: argparse.Namespace) -> None:
     from nas.config import SearchConfig
+    from nas.results import count_failed, front_trials, save_result
     from nas.search import Progress, Search
-    from service.progress import ProgressBar
+    from service.cli.progress import ProgressBar
 
     config = SearchConfig.from_file(args.config)
     if args.workers or args.trials:
@@ -46,14 +46,11 @@ def cmd_search(args: argparse.Namespace) -> None:
         bar(p.done, p.budget_trials or max(p.done, 1), f"front {p.front_size}{hv} best {best}")
 
     result = Search(config, storage, progress=progress).run(resume=args.resume)
-    (out / "result.json").write_text(result.to_json())
-    (out / "trials.csv").write_text(result.to_csv())
-    front = [t for t in result.trials if t.on_front]
-    (out / "front.json").write_text(json.dumps(
-        [{"number": t.number, "arch_id": t.arch_id, "arch": t.arch, "metrics": t.metrics} for t in front], indent=2))
+    save_result(result, out)
     if args.json:
         print(result.to_json())
         return
+    front = front_trials(result)
     names = [o["metric"] for o in result.objectives]
     others = sorted({m for t in front for m in t.metrics} - set(names))
     print()
@@ -61,7 +58,7 @@ def cmd_search(args: argparse.Namespace) -> None:
                        [[t.number, t.arch_id, *[_fmt(t.metrics.get(n)) for n in [*names, *others]]]
                         for t in sorted(front, key=lambda t: t.metrics.get(names[0]) or 0)],
                        set(range(2, 2 + len(names) + len(others)))))
-    failed = sum(1 for t in result.trials if t.state == "FAIL" and t.error != "requeued")
+    failed = count_failed(result)
     hv = f", hypervolume {result.hv_history[-1][1]:.4g}" if result.hv_history else ""
     print(f"\n{len(front)} nets on the front of {len(result.trials)} trials ({failed} failed){hv}; "
           f"{result.elapsed:.0f} s")
@@ -70,7 +67,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     print(f"results: {out}/result.json, trials.csv, front.json; study in {storage}")
 
 
-def add_commands(sub: Any, add: Callable[..., argparse.ArgumentParser]) -> None:
+def add_commands(sub: Any, add: AddCommand) -> None:
     p = add("search", cmd_search, "run a search from a YAML config (SQLite and a local Ray by default)")
     p.add_argument("config", help="search config (YAML)")
     p.add_argument("--resume", action="store_true", help="continue the config's study where it stopped")

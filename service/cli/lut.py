@@ -4,65 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from latency_tables.kit import calibration_archs
 from searchspace import load_space, resolve_architecture
-from service.progress import ProgressBar
-from service.tables import human, render_table
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
+from service.cli import AddCommand, print_json
+from service.cli.progress import ProgressBar
+from service.cli.tables import human, render_table
 
 
 def cmd_lut_build(args: argparse.Namespace) -> None:
-    from latency_tables.api import writable_copy_path
+    from latency_tables.api import layers_to_cover, table_to_extend
     from latency_tables.errors import LatencyTableError
     from latency_tables.predictor import LatencyPredictor
     from latency_tables.profiler import build_table, measure_networks
-    from latency_tables.profiles import DeviceProfile, HostInfo
-    from latency_tables.signatures import Layer, arch_layers, space_layers
-    from latency_tables.table import LatencyTable, find_table, user_table_dir
+    from latency_tables.profiles import DeviceProfile
 
     profile = DeviceProfile.parse(args.profile)
     if not args.space and not args.arch:
         raise LatencyTableError("lut build: name what to cover with --space SPACE and/or --arch ARCH")
-    layers: dict[str, Layer] = {}
-    for name in args.space or []:
-        layers.update(space_layers(load_space(name), args.resolution))
-    for ref in args.arch or []:
-        layers.update({lyr.key: lyr for _, lyr in arch_layers(resolve_architecture(ref)) if not lyr.is_identity})
-    host = HostInfo.current()
-    if args.table:
-        path = Path(args.table)
-        table = LatencyTable.load(path) if path.exists() else LatencyTable(profile=profile, host=host)
-    else:
-        try:
-            found, table = find_table(profile, host)
-            path = writable_copy_path(found, table)
-            if table.host.differences(host):
-                raise LatencyTableError("no table of this host")
-        except LatencyTableError:
-            table = LatencyTable(profile=profile, host=host)
-            path = user_table_dir() / table.default_filename()
-    if table.profile != profile:
-        raise LatencyTableError(f"table {path} is for profile {table.profile.id}, not {profile.id}")
-    diffs = table.host.differences(host)
-    if diffs:
-        raise LatencyTableError(
-            f"table {path} was measured on another host ({'; '.join(diffs)}); measure into a new table with --table"
-        )
-    if not table.note:
-        table.note = (
-            f"Measured on {host.cpu} ({host.cores} cores, {host.machine}, {host.system}) with "
-            f"{profile.runtime} {host.versions.get('onnxruntime' if profile.runtime == 'ort' else 'torch', '')}: "
-            "these latencies describe that host."
-        )
+    layers = layers_to_cover(args.space or [], args.arch or [], args.resolution)
+    path, table = table_to_extend(profile, args.table)
     missing = sum(1 for k in layers if k not in table.entries)
     print(f"{profile.id}: {len(layers)} layers, {missing} not yet in {path}")
     build_table(table, layers.values(), path, progress=ProgressBar("layers"), passes=args.passes)
@@ -110,21 +73,13 @@ def cmd_lut_validate(args: argparse.Namespace) -> None:
     print(f"wrote {json_path} and {png_path}")
 
 
-def _table_summary(path: Path, table: Any) -> dict[str, Any]:
-    cal = table.calibration
-    return {
-        "name": table.name, "profile": table.profile.id, "host": table.host.slug, "cpu": table.host.cpu,
-        "entries": len(table.entries), "networks": len(table.networks), "calibration": cal.model,
-        "cv_mape": cal.cv_mape, "path": str(path), "updated": table.updated,
-    }
-
-
 def cmd_lut_list(args: argparse.Namespace) -> None:
+    from latency_tables.api import table_summary
     from latency_tables.table import list_tables
 
-    rows = [_table_summary(p, t) for p, t in list_tables()]
+    rows = [table_summary(p, t) for p, t in list_tables()]
     if args.json:
-        _print_json(rows)
+        print_json(rows)
         return
     if not rows:
         print("no latency tables; build one with: hwnas lut build --profile ort-cpu-fp32-t1 --space SPACE")
@@ -137,38 +92,21 @@ def cmd_lut_list(args: argparse.Namespace) -> None:
     ))
 
 
-def _load_table_ref(ref: str) -> tuple[Path, Any]:
-    from latency_tables.table import LatencyTable, find_table
-
-    path = Path(ref)
-    if path.exists():
-        return path, LatencyTable.load(path)
-    return find_table(ref)
-
-
 def cmd_lut_show(args: argparse.Namespace) -> None:
-    path, table = _load_table_ref(args.table)
-    from latency_tables.signatures import parse_key
+    from latency_tables.api import describe_table, open_table
 
-    kinds = Counter(parse_key(k).kind for k in table.entries)
-    spread = [e.p90_ms / e.median_ms for e in table.entries.values() if e.median_ms > 0]
-    info = {
-        **_table_summary(path, table), "note": table.note, "host_info": table.host.model_dump(),
-        "call_overhead_ms": table.call_overhead_ms, "entries_by_kind": dict(sorted(kinds.items())),
-        "calibration_detail": table.calibration.model_dump(),
-        "space_calibrations": {k: v.model_dump() for k, v in table.space_calibrations.items()},
-        "median_p90_over_median": float(np.median(spread)) if spread else None,
-        "networks_by_space": dict(Counter(n.space for n in table.networks)),
-    }
+    path, table = open_table(args.table)
+    info = describe_table(path, table)
+    kinds: dict[str, int] = info["entries_by_kind"]
     if args.json:
-        _print_json(info)
+        print_json(info)
         return
     print(f"{table.name}  ({path})")
     print(f"  {table.note}")
     print(f"  host: {table.host.cpu}, {table.host.cores} cores, {table.host.machine}; versions "
           + ", ".join(f"{k} {v}" for k, v in table.host.versions.items()) + f"; measured {table.host.date}")
     print(f"  entries: {len(table.entries)} (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")")
-    if spread:
+    if info["median_p90_over_median"] is not None:
         print(f"  spread: median p90/median {info['median_p90_over_median']:.3f}; "
               f"call overhead {table.call_overhead_ms * 1000:.1f} us")
     for name, cal in [("all spaces", table.calibration), *table.space_calibrations.items()]:
@@ -191,49 +129,17 @@ def cmd_lut_export_kit(args: argparse.Namespace) -> None:
 
 def cmd_lut_import(args: argparse.Namespace) -> None:
     """Take a table measured elsewhere (the device agent) into the user table folder, merged, recalibrated."""
-    import warnings
+    from latency_tables.api import import_table
 
-    from latency_tables.errors import LatencyTableError
-    from latency_tables.predictor import LatencyPredictor
-    from latency_tables.signatures import parse_key
-    from latency_tables.table import LatencyTable, user_table_dir
-
-    table = LatencyTable.load(args.table_file)
-    for key in table.entries:
-        parse_key(key)
-    name = args.name or table.default_filename()
-    if "/" in name or name in (".", ".."):
-        raise LatencyTableError(f"lut import: --name is a file name in the table folder, not a path: {name!r}")
-    if not name.endswith((".json", ".json.gz")):
-        name += ".json.gz"
-    path = user_table_dir() / name
-    added = len(table.entries)
-    if path.exists():
-        existing = LatencyTable.load(path)
-        try:
-            added = existing.merge(table)
-        except LatencyTableError as exc:
-            raise LatencyTableError(f"{exc}; {path} exists: import under another file name with --name") from None
-        if not existing.call_overhead_ms:
-            existing.call_overhead_ms = table.call_overhead_ms
-        kept = len(table.entries) - added
-        print(f"merging into {path}: {added} new entries, {kept} already there (kept)")
-        table = existing
-    if len(table.networks) >= 10:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a table from another host is the point of importing
-            predictor = LatencyPredictor(table, path, missing="error")
-        try:
-            predictor.calibrate()
-            cal = table.calibration
-            calibrated = f"calibration: {cal.model} refitted on {cal.fitted_on} nets ({cal.note})"
-        except LatencyTableError as exc:
-            calibrated = f"calibration not refitted: {exc}"
-    else:
-        calibrated = f"calibration not refitted: {len(table.networks)} nets measured, it needs at least 10"
-    table.save(path)
+    done = import_table(args.table_file, args.name)
+    path, table = done.path, done.table
+    if done.merged:
+        print(f"merging into {path}: {done.added} new entries, {done.kept} already there (kept)")
+    cal = table.calibration
+    calibrated = (f"calibration not refitted: {done.calibration_skipped}" if done.calibration_skipped is not None
+                  else f"calibration: {cal.model} refitted on {cal.fitted_on} nets ({cal.note})")
     print(f"imported {table.name} ({table.host.cpu}, {table.host.cores} cores): {len(table.entries)} entries "
-          f"({added} new), {len(table.networks)} nets -> {path}")
+          f"({done.added} new), {len(table.networks)} nets -> {path}")
     print(calibrated)
 
 
@@ -245,7 +151,7 @@ def cmd_latency(args: argparse.Namespace) -> None:
                                space=args.space)
     pred = predictor.predict(arch)
     if args.json:
-        _print_json({"arch_id": arch.arch_id, **pred.as_dict(), "host_warning": predictor.host_warning})
+        print_json({"arch_id": arch.arch_id, **pred.as_dict(), "host_warning": predictor.host_warning})
         return
     rows = [[lyr.name, lyr.kind, f"{lyr.latency_ms:.4f}" + ("*" if lyr.estimated else ""), human(lyr.macs),
              f"{100 * lyr.latency_ms / pred.raw_sum_ms:.1f}%" if pred.raw_sum_ms else "-", lyr.key]
@@ -258,7 +164,7 @@ def cmd_latency(args: argparse.Namespace) -> None:
         print("* estimated from the table's regression, not measured")
 
 
-def add_commands(sub: Any, add: Any) -> None:
+def add_commands(sub: Any, add: AddCommand) -> None:
     lut = sub.add_parser("lut", help="latency lookup tables: build, validate, list, show, export-kit, import",
                          description="latency lookup tables")
     lsub = lut.add_subparsers(dest="lut_command", required=True, metavar="SUBCOMMAND")
