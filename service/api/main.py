@@ -1,0 +1,42 @@
+"""The application, assembled: settings, database schema, routers, error handlers, metrics.
+
+Nothing is created at import time; ``create_app(settings)`` brings the
+database to the current schema and refuses to start a server reachable from
+the network without API keys.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from service.api import problems
+from service.api.routes import architectures, catalog, devices, jobs, ops, pages
+from service.db import session_scope, upgrade
+from service.errors import StartupError
+from service.security import any_active_key
+from service.settings import Settings, get_settings
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    if migrate:
+        upgrade(settings.database_url)
+    if settings.keys_required:
+        with session_scope(settings.database_url) as session:
+            if not any_active_key(session):
+                where = f"{settings.host}:{settings.port}" if not settings.loopback else "this server"
+                raise StartupError(
+                    f"{where} needs API keys (HWNAS_AUTH={settings.auth}, bound to {settings.host}) and the database "
+                    "has none: create one with `hwnas keys create --name NAME` (same HWNAS_DATABASE_URL), or bind "
+                    "to 127.0.0.1")
+    app = FastAPI(title="hwnas", version=VERSION, max_body_size=settings.max_body_bytes,
+                  description="Hardware-aware neural architecture search: search jobs over HTTP, Pareto fronts of "
+                  "accuracy proxies against measured latency, downloads as JSON, ONNX, int8 ONNX or PyTorch.")
+    app.state.settings = settings
+    problems.install(app)
+    ops.install_metrics(app, settings.database_url)
+    for module in (ops, catalog, jobs, architectures, devices, pages):
+        app.include_router(module.router)
+    return app

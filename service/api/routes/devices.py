@@ -1,0 +1,68 @@
+"""/api/v1/devices: device profiles with their latency tables; upload a table measured by the device agent."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+
+from service import schemas
+from service.api.deps import SettingsDep, UserDep
+from service.errors import InvalidError, ServiceError
+from service.latency import devices as list_devices
+from service.latency import forget_tables
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+
+@router.get("", response_model=list[schemas.DevicePublic])
+def devices(user: UserDep) -> list[schemas.DevicePublic]:
+    """Profiles the server has latency tables for, each table with its host and calibration figures."""
+    return list_devices()
+
+
+class TooLarge(ServiceError):
+    status = 413
+    title = "Content too large"
+
+
+@router.post("/tables", status_code=201, response_model=schemas.TablePublic,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+                 "application/json": {"schema": {"type": "object"}}}}})
+async def upload_table(request: Request, user: UserDep, settings: SettingsDep) -> schemas.TablePublic:
+    """Add a table written by the device agent (`python kit.zip` on the device): validated, then merged into
+    this server's table of that profile and host, and recalibrated."""
+    raw = await request.body()
+    if len(raw) > settings.max_table_bytes:
+        raise TooLarge(f"body: a table may be at most {settings.max_table_bytes:,} bytes (HWNAS_MAX_TABLE_BYTES)")
+    if not raw:
+        raise InvalidError("body: expected a latency table (.json or .json.gz from the device agent)", field="body")
+
+    def merge() -> schemas.TablePublic:
+        import gzip
+        import json
+
+        from latency_tables.api import import_table
+        from latency_tables.errors import LatencyTableError
+        from latency_tables.table import LatencyTable
+
+        try:
+            text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+            table = LatencyTable.from_dict(json.loads(text), "body")
+        except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
+            raise InvalidError(f"body: not a latency table ({exc})", field="body") from None
+        except LatencyTableError as exc:
+            raise InvalidError(str(exc), field="body") from None
+        try:
+            result = import_table(table)
+        except LatencyTableError as exc:
+            raise InvalidError(str(exc), field="body") from None
+        forget_tables()
+        merged = result.table
+        return schemas.TablePublic(profile=merged.profile.id, source="user", host=merged.host.model_dump(),
+                                   layers=len(merged.entries),
+                                   calibration={**merged.calibration.model_dump(), "added": result.added,
+                                                "skipped": result.calibration_skipped},
+                                   validation=[])
+
+    return await run_in_threadpool(merge)

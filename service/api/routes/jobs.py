@@ -1,0 +1,155 @@
+"""/api/v1/jobs: submit, list, read, cancel, delete; trials, Pareto front, hypervolume, live progress."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from nas.config import SearchConfig
+from service import jobs, schemas
+from service.api.deps import SessionDep, SettingsDep, UserDep
+from service.db import session_scope
+from service.errors import NotFoundError, ServiceError
+from service.models import FINISHED_STATES, Job, User
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+
+JOB_EXAMPLE = {
+    "space": "mobilenetv2-cifar",
+    "objectives": [{"metric": "proxy:default", "direction": "maximize"},
+                   {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"}],
+    "constraints": [{"metric": "params", "max": 2000000}],
+    "strategy": {"name": "tpe"}, "budget": {"trials": 40}, "workers": 1, "seed": 0,
+}
+Limit = Annotated[int, Query(ge=1, le=jobs.MAX_PAGE, description="items per page")]
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    title = "Unsupported media type"
+
+
+@router.post("", status_code=201, response_model=schemas.JobDetail,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": SearchConfig.model_json_schema(), "example": JOB_EXAMPLE}}}})
+async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> schemas.JobPublic:
+    """Queue a search job; the body is a SearchConfig (a `hwnas search` YAML file, as JSON)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType(f"Content-Type: expected application/json, got {content_type or 'none'}",
+                                   field="Content-Type")
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServiceError(f"body: not valid JSON ({exc})", field="body") from None
+    owner_id = user.id
+
+    def create() -> schemas.JobPublic:
+        config = jobs.parse_config(data, settings)
+        with session_scope(settings.database_url) as session:
+            owner = session.get(User, owner_id)
+            if owner is None:
+                raise NotFoundError("user: the key's user was deleted during the request")
+            job = jobs.create_job(session, owner=owner, config=config)
+            return jobs.job_public(job, owner.name, detail=True)
+
+    return await run_in_threadpool(create)
+
+
+@router.get("", response_model=schemas.JobsPublic)
+def list_jobs(user: UserDep, session: SessionDep, limit: Limit = 50,
+              status: schemas.JobStatus | None = None,
+              cursor: Annotated[str | None, Query(max_length=512)] = None) -> schemas.JobsPublic:
+    """Your jobs, newest first."""
+    return jobs.list_jobs(session, owner=user, status=status, cursor=cursor, limit=limit)
+
+
+@router.get("/{job_id}", response_model=schemas.JobDetail)
+def get_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPublic:
+    return jobs.job_public(jobs.get_job(session, owner=user, job_id=job_id), user.name, detail=True)
+
+
+@router.post("/{job_id}/cancel", response_model=schemas.JobPublic)
+def cancel_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPublic:
+    """Stop a queued or running job; what a running one found is kept (409 for a finished job)."""
+    return jobs.job_public(jobs.cancel_job(session, owner=user, job_id=job_id), user.name)
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response)
+def delete_job(job_id: str, user: UserDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete a finished job with its trials and study (409 while it is queued or running)."""
+    jobs.delete_job(session, owner=user, job_id=job_id, database_url=settings.database_url)
+    return Response(status_code=204)
+
+
+@router.get("/{job_id}/trials", response_model=schemas.TrialsPublic,
+            responses={200: {"content": {"text/csv": {}}}})
+def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 100,
+                sort: Annotated[str, Query(max_length=200, description="number, seconds or a metric name")] = "number",
+                order: Literal["asc", "desc"] = "asc",
+                cursor: Annotated[str | None, Query(max_length=512)] = None,
+                state: Literal["COMPLETE", "FAIL", "complete", "fail"] | None = None,
+                feasible: bool | None = None, on_front: bool | None = None,
+                format: Literal["json", "csv"] = "json") -> Any:
+    """A page of the job's trials (format=csv: all of them, filtered and sorted, as CSV)."""
+    job = jobs.get_job(session, owner=user, job_id=job_id)
+    page, rows = jobs.list_trials(session, job=job, sort=sort, order=order, cursor=cursor, limit=limit,
+                                  state=state, feasible=feasible, on_front=on_front)
+    if format == "csv":
+        front = {t.number for t in page.data if t.on_front} | jobs.TRIALS.get(session, job).front
+        return Response(jobs.trials_csv(rows, front), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{job_id}-trials.csv"'})
+    return page
+
+
+@router.get("/{job_id}/pareto", response_model=schemas.ParetoPublic)
+def pareto(job_id: str, user: UserDep, session: SessionDep) -> schemas.ParetoPublic:
+    """The feasible non-dominated trials, sorted by the first objective."""
+    return jobs.pareto(session, job=jobs.get_job(session, owner=user, job_id=job_id))
+
+
+@router.get("/{job_id}/hypervolume", response_model=schemas.HypervolumePublic)
+def hypervolume(job_id: str, user: UserDep, session: SessionDep) -> schemas.HypervolumePublic:
+    """Hypervolume of the feasible front after each trial (objectives in their own units)."""
+    return jobs.hypervolume_history(session, job=jobs.get_job(session, owner=user, job_id=job_id))
+
+
+def _own_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPublic:
+    """The job, or 404 before a stream starts (an error inside a stream could no longer change its status)."""
+    return jobs.job_public(jobs.get_job(session, owner=user, job_id=job_id), user.name)
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def events(request: Request, job: Annotated[schemas.JobPublic, Depends(_own_job)], user: UserDep,
+                 settings: SettingsDep) -> AsyncIterator[ServerSentEvent]:
+    """Live progress as server-sent events: a `job` event whenever the job changes, until it finishes.
+
+    Clients without EventSource poll `GET /api/v1/jobs/{id}` instead.
+    """
+    job_id, owner_name = job.id, user.name
+
+    def read() -> schemas.JobPublic:
+        with session_scope(settings.database_url) as session:
+            row = session.get(Job, job_id)
+            if row is None:  # deleted while watched
+                return job.model_copy(update={"status": "cancelled"})
+            return jobs.job_public(row, owner_name)
+
+    current, last = job, None
+    while True:
+        text = current.model_dump_json()
+        if text != last:
+            last = text
+            yield ServerSentEvent(event="job", id=str(current.progress.done), data=json.loads(text))
+        if current.status in FINISHED_STATES or await request.is_disconnected():
+            return
+        await asyncio.sleep(0.5)
+        current = await run_in_threadpool(read)

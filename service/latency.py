@@ -1,0 +1,91 @@
+"""Latency of one net on every device the server has a table for, with the per-layer breakdown.
+
+Tables and predictors are loaded once per process (a shipped table holds
+35k layers); a layer the table lacks is estimated and flagged, never
+measured inside a request.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from latency_tables.errors import LatencyTableError
+from searchspace.architecture import Architecture
+from service import schemas
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def tables() -> list[tuple[Path, Any]]:
+    from latency_tables.table import list_tables
+
+    return list_tables()
+
+
+@lru_cache(maxsize=32)
+def _predictor(path: str, space: str | None) -> Any:
+    from latency_tables.api import load_predictor
+
+    import warnings
+
+    table = next(t for p, t in tables() if str(p) == path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a table from another host is reported per latency (foreign_host)
+        return load_predictor(table.profile.id, path, missing="estimate", space=space)
+
+
+def latencies(arch: Architecture, space: str | None) -> tuple[list[schemas.LatencyPublic], dict[str, str]]:
+    from latency_tables.profiles import HostInfo
+
+    here = HostInfo.current()
+    out, errors = [], {}
+    for path, table in tables():
+        try:
+            with _lock:  # a predictor caches lookups in place
+                prediction = _predictor(str(path), space).predict(arch)
+        except LatencyTableError as exc:
+            errors[table.profile.id] = str(exc)
+            continue
+        out.append(schemas.LatencyPublic(
+            profile=table.profile.id, latency_ms=prediction.total_ms, raw_sum_ms=prediction.raw_sum_ms,
+            measured=not prediction.estimated, table=table.name, host=table.host.slug,
+            foreign_host=bool(table.host.differences(here)),
+            layers=[schemas.LayerLatencyPublic(name=lyr.name, key=lyr.key, latency_ms=lyr.latency_ms, macs=lyr.macs,
+                                               measured=not lyr.estimated) for lyr in prediction.layers]))
+    return out, errors
+
+
+def devices() -> list[schemas.DevicePublic]:
+    from latency_tables.profiles import DeviceProfile
+    from latency_tables.runtimes import get_runtime
+
+    by_profile: dict[str, list[schemas.TablePublic]] = {}
+    profiles: dict[str, DeviceProfile] = {}
+    for path, table in tables():
+        profiles[table.profile.id] = table.profile
+        by_profile.setdefault(table.profile.id, []).append(schemas.TablePublic(
+            profile=table.profile.id, source="shipped" if "site-packages" in str(path) or
+            path.parent.name == "data" else "user", host=table.host.model_dump(), layers=len(table.entries),
+            calibration={**table.calibration.model_dump(), "networks": len(table.networks),
+                         "per_space": {k: {"model": c.model, "cv_mape": c.cv_mape, "fitted_on": c.fitted_on}
+                                       for k, c in table.space_calibrations.items()}},
+            validation=[]))
+    out = []
+    for pid, profile in sorted(profiles.items()):
+        try:
+            available = get_runtime(profile.runtime).unavailable(profile) is None
+        except LatencyTableError:  # a runtime this server does not have
+            available = False
+        out.append(schemas.DevicePublic(id=pid, runtime=profile.runtime, provider=profile.provider,
+                                        precision=profile.precision, threads=profile.threads, batch=profile.batch,
+                                        available=available, tables=by_profile[pid]))
+    return out
+
+
+def forget_tables() -> None:
+    tables.cache_clear()
+    _predictor.cache_clear()

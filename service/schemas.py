@@ -1,0 +1,223 @@
+"""Request and response models of the REST API, shared with the CLI client's --json output.
+
+One family per resource (JobPublic / JobsPublic(data, count, next_cursor)),
+so internal columns (lease, worker, hashes) never reach a client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; ``errors`` lists each bad field of a 422."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class Objective(BaseModel):
+    metric: str
+    direction: Literal["minimize", "maximize"]
+
+
+class JobProgress(BaseModel):
+    done: int = Field(description="finished trials (completed or failed)")
+    budget_trials: int | None
+    budget_seconds: float | None
+    elapsed: float = Field(description="seconds the search has run, over all its attempts")
+    fraction: float | None = Field(description="0..1 of the budget (the larger of trials and time)")
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    owner: str
+    space: str
+    status: JobStatus
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    error: str | None
+    progress: JobProgress
+    objectives: list[Objective]
+    best: dict[str, float]
+    front_size: int
+    hypervolume: float | None
+    attempts: int = Field(description="how many times a worker took the job (more than 1 after a worker died)")
+    cancel_requested: bool
+    notes: list[str]
+
+
+class JobDetail(JobPublic):
+    config: dict[str, Any]
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int = Field(description="jobs matching the filter, over all pages")
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+class TrialPublic(BaseModel):
+    number: int
+    state: str
+    arch_id: str | None
+    metrics: dict[str, float | None]
+    objectives: list[float] | None
+    feasible: bool
+    on_front: bool
+    violations: list[float]
+    error: str | None
+    seconds: float
+
+
+class TrialsPublic(BaseModel):
+    data: list[TrialPublic]
+    count: int
+    next_cursor: str | None
+    sort: str
+    order: Literal["asc", "desc"]
+
+
+class ParetoPoint(BaseModel):
+    number: int
+    arch_id: str
+    encoding: str
+    metrics: dict[str, float | None]
+
+
+class ParetoPublic(BaseModel):
+    objectives: list[Objective]
+    data: list[ParetoPoint]
+    count: int
+
+
+class HypervolumePoint(BaseModel):
+    trial: int = Field(description="trials finished so far (1-based)")
+    hypervolume: float
+
+
+class HypervolumePublic(BaseModel):
+    data: list[HypervolumePoint]
+
+
+class SpaceSummary(BaseModel):
+    name: str
+    description: str
+    cardinality: str = Field(description="exact number of architectures (a decimal string: it exceeds 2**64)")
+    resolution: int
+    classes: int
+
+
+class SpaceValidation(BaseModel):
+    valid: bool
+    name: str | None = None
+    cardinality: str | None = None
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+class ProxyPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    paper: str = ""
+    summary: str = ""
+    needs_data: bool = False
+    sign: str = ""
+
+
+class ProxiesPublic(BaseModel):
+    default: dict[str, Any]
+    data: list[ProxyPublic]
+
+
+class DatasetPublic(BaseModel):
+    name: str
+    description: str
+    path: str
+    options: list[str]
+
+
+class TablePublic(BaseModel):
+    profile: str
+    source: str
+    host: dict[str, Any]
+    layers: int
+    calibration: dict[str, Any]
+    validation: list[dict[str, Any]]
+
+
+class DevicePublic(BaseModel):
+    id: str
+    runtime: str
+    provider: str
+    precision: str
+    threads: int
+    batch: int
+    available: bool
+    tables: list[TablePublic]
+
+
+class LayerLatencyPublic(BaseModel):
+    name: str
+    key: str | None
+    latency_ms: float
+    macs: int
+    measured: bool
+
+
+class LatencyPublic(BaseModel):
+    profile: str
+    latency_ms: float
+    raw_sum_ms: float
+    measured: bool = Field(description="every layer in the table was measured (not estimated)")
+    table: str
+    host: str
+    foreign_host: bool
+    layers: list[LayerLatencyPublic]
+
+
+class Cost(BaseModel):
+    params: int
+    macs: int
+    activations: int
+
+
+class ArchitecturePublic(BaseModel):
+    arch_id: str
+    encoding: str
+    architecture: dict[str, Any]
+    cost: Cost
+    latencies: list[LatencyPublic]
+    latency_errors: dict[str, str] = Field(default_factory=dict)
+    jobs: list[str] = Field(description="ids of your jobs that evaluated this net")
+
+
+class KeyCreated(BaseModel):
+    key: str = Field(description="shown once: store it now")
+    prefix: str
+    user: str
+    name: str
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: str
+    schema_revision: str | None
+    ray: str

@@ -1,0 +1,158 @@
+"""``hwnas worker``: claim queued jobs and run them with nas.search, one at a time, forever.
+
+A heartbeat thread renews the job's lease and notices a cancel request; a
+worker that dies stops renewing, and another worker takes the job over once
+the lease runs out and resumes it from its study (the search keeps every
+finished trial and requeues the ones in flight). Whatever a job does wrong
+fails that job with its reason; the worker goes on to the next.
+
+Ray is started once, the first time a job needs parallel evaluations, and
+kept for later jobs; a job with ``workers: 1`` never waits for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from typing import Any
+
+from service import jobs
+from service.settings import Settings
+
+log = logging.getLogger("hwnas.worker")
+
+
+class Worker:
+    def __init__(self, settings: Settings, name: str | None = None) -> None:
+        self.settings = settings
+        self.url = settings.database_url
+        self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stopping = threading.Event()
+        self.jobs_run = 0
+
+    # ------------------------------------------------------------ the loop
+    def run(self, max_jobs: int | None = None, idle_exit: float | None = None) -> None:
+        """Claim and run jobs until stopped (or ``max_jobs`` ran, or nothing came for ``idle_exit`` seconds)."""
+        from service.db import upgrade
+
+        upgrade(self.url)
+        log.info("worker %s watching %s", self.id, self.url)
+        idle_since = time.monotonic()
+        while not self.stopping.is_set():
+            if max_jobs is not None and self.jobs_run >= max_jobs:
+                return
+            try:
+                job = jobs.claim_job(self.url, worker=self.id, lease_seconds=self.settings.lease_seconds)
+            except Exception as exc:  # noqa: BLE001 - a database hiccup must not end the worker
+                log.warning("claiming a job failed: %s", exc)
+                job = None
+            if job is None:
+                if idle_exit is not None and time.monotonic() - idle_since > idle_exit:
+                    return
+                self.stopping.wait(self.settings.poll_seconds)
+                continue
+            self.run_job(job.id, job.config, job.study_name)
+            self.jobs_run += 1
+            idle_since = time.monotonic()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # ------------------------------------------------------------ one job
+    def run_job(self, job_id: str, config_json: str, study_name: str) -> str:
+        """Run one claimed job to its end; returns the state it ended in ('lost' when another worker has it)."""
+        from nas.config import SearchConfig
+        from nas.search import Search, SearchError
+
+        state = {"signal": "ok"}
+        beat_stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not beat_stop.wait(self.settings.heartbeat_seconds):
+                try:
+                    signal = jobs.renew_lease(self.url, job_id=job_id, worker=self.id,
+                                              lease_seconds=self.settings.lease_seconds)
+                except Exception as exc:  # noqa: BLE001 - try again next beat; the lease has slack
+                    log.warning("renewing the lease of job %s failed: %s", job_id, exc)
+                    continue
+                if signal != "ok":
+                    state["signal"] = signal
+                if signal == "lost":
+                    return
+
+        beat = threading.Thread(target=heartbeat, name=f"hwnas-heartbeat-{job_id[:8]}", daemon=True)
+        beat.start()
+        try:
+            data = json.loads(config_json)
+            data.update(name=study_name, ray_address=self.settings.ray_address)
+            config = SearchConfig.model_validate(data)
+            if config.workers > 1 or self.settings.ray_address:
+                self._ensure_ray()
+
+            def on_trial(record: Any, progress: Any) -> None:
+                jobs.record_trials(self.url, job_id=job_id, records=[record], hypervolumes=[progress.hypervolume],
+                                   snapshot=jobs.Snapshot(progress.done, progress.elapsed, progress.front_size,
+                                                          progress.hypervolume, progress.best))
+
+            search = Search(config, self.url, on_trial=on_trial, stop=lambda: state["signal"] != "ok")
+            previous = search.read()
+            if previous is not None:  # a resumed job: mirror what the last worker told the study
+                history = dict(previous.hv_history)
+                jobs.record_trials(self.url, job_id=job_id, records=previous.trials,
+                                   hypervolumes=[history.get(i + 1) for i in range(len(previous.trials))])
+            result = search.run(resume=previous is not None)
+            notes = list(result.notes)
+        except SearchError as exc:
+            if "another controller" in str(exc):  # its last worker's study lease is still fresh: try later
+                jobs.release_job(self.url, job_id=job_id, worker=self.id, note=f"waiting: {exc}")
+                return "queued"
+            return self._fail(job_id, exc)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a bad job fails alone; the worker goes on
+            return self._fail(job_id, exc)
+        finally:
+            beat_stop.set()
+            beat.join(timeout=5)
+        if state["signal"] == "lost":
+            log.warning("job %s was taken over by another worker; its result stays theirs", job_id)
+            return "lost"
+        final = "cancelled" if state["signal"] == "cancel" else "succeeded"
+        jobs.finish_job(self.url, job_id=job_id, worker=self.id, status=final, notes=notes)
+        return final
+
+    def _fail(self, job_id: str, exc: BaseException) -> str:
+        from latency_tables.errors import LatencyTableError
+        from nas.errors import NasError
+        from searchspace import SearchSpaceError
+
+        if isinstance(exc, NasError | SearchSpaceError | LatencyTableError):
+            message = str(exc)
+        else:
+            message = f"internal error: {type(exc).__name__}: {exc}"
+            log.error("job %s failed:\n%s", job_id, "".join(traceback.format_exception(exc)))
+        jobs.finish_job(self.url, job_id=job_id, worker=self.id, status="failed", error=message)
+        return "failed"
+
+    def _ensure_ray(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        from nas.executors import ExecutorError
+
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        try:
+            if self.settings.ray_address:
+                ray.init(address=self.settings.ray_address, log_to_driver=False, logging_level=logging.WARNING)
+            else:
+                ray.init(address="local", num_cpus=self.settings.ray_cpus, include_dashboard=False,
+                         log_to_driver=False, logging_level=logging.WARNING, object_store_memory=128 * 2**20)
+        except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
+            raise ExecutorError(f"HWNAS_RAY_ADDRESS: cannot start or reach Ray ({exc})") from None

@@ -1,0 +1,97 @@
+"""A service world per test: a fresh database (SQLite file, or a new PostgreSQL database), settings, keys."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("HWNAS_REQUIRE_POSTGRES") == "1"
+
+
+def postgres_or_skip() -> str:
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("HWNAS_REQUIRE_POSTGRES=1 but HWNAS_TEST_POSTGRES_URL is not set")
+        pytest.skip("HWNAS_TEST_POSTGRES_URL not set")
+    return PG_URL
+
+
+def _admin(url: str) -> Any:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return psycopg.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database,
+                           autocommit=True)
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    base = postgres_or_skip()
+    from sqlalchemy.engine import make_url
+
+    name = f"hwnas_t_{uuid.uuid4().hex[:12]}"
+    with _admin(base) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    yield url
+    from service.db import get_engine
+
+    get_engine(url).dispose()
+    with _admin(base) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hwnas.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@dataclass
+class World:
+    settings: Any
+    client: TestClient
+    keys: dict[str, str]
+
+    def as_user(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[name]}"}
+
+
+def make_settings(database_url: str, tmp_path: Path, **over: Any) -> Any:
+    from service.settings import Settings
+
+    values: dict[str, Any] = dict(database_url=database_url, data_dir=tmp_path / "data", auth="required",
+                                  lease_seconds=3.0, heartbeat_seconds=0.5, poll_seconds=0.1)
+    values.update(over)
+    return Settings(**values)
+
+
+def make_keys(database_url: str, *users: str) -> dict[str, str]:
+    from service.db import session_scope, upgrade
+    from service.security import create_key
+
+    upgrade(database_url)
+    with session_scope(database_url) as session:
+        return {u: create_key(session, user=u, name=f"{u}'s key").key for u in users}
+
+
+@pytest.fixture()
+def world(database_url: str, tmp_path: Path, isolated_tables: Path) -> Iterator[World]:
+    """The app on a fresh database with two users, alice and bob, each with a key; auth required."""
+    from service.api.main import create_app
+
+    keys = make_keys(database_url, "alice", "bob")
+    settings = make_settings(database_url, tmp_path)
+    with TestClient(create_app(settings)) as client:
+        yield World(settings, client, keys)
