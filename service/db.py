@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,11 +76,52 @@ def _alembic_config(url: str | None = None) -> Any:
     return cfg
 
 
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """One process migrates at a time: two workers starting on a fresh database would both create tables."""
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+                conn.commit()
+        return
+    database = make_url(url).database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_LOCK_KEY = 0x68776E6173  # "hwnas"
+
+
 def upgrade(url: str) -> str:
-    """Bring the database at ``url`` to the newest schema; returns the revision it is at."""
+    """Bring the database at ``url`` to the newest schema; returns the revision it is at.
+
+    Also creates what the search keeps in the same database (Optuna's tables,
+    the evaluation cache), so no worker races another to create them.
+    """
     from alembic import command
 
-    command.upgrade(_alembic_config(url), "head")
+    with _migration_lock(url):
+        command.upgrade(_alembic_config(url), "head")
+        import optuna
+
+        from nas.store import EvaluationCache
+
+        optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+        EvaluationCache(get_engine(url))
     return current_revision(url) or "?"
 
 

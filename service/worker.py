@@ -57,7 +57,8 @@ class Worker:
                     return
                 self.stopping.wait(self.settings.poll_seconds)
                 continue
-            self.run_job(job.id, job.config, job.study_name)
+            outcome = self.run_job(job.id, job.config, job.study_name)
+            log.info("job %s: %s", job.id, outcome)
             self.jobs_run += 1
             idle_since = time.monotonic()
 
@@ -100,7 +101,8 @@ class Worker:
                                    snapshot=jobs.Snapshot(progress.done, progress.elapsed, progress.front_size,
                                                           progress.hypervolume, progress.best))
 
-            search = Search(config, self.url, on_trial=on_trial, stop=lambda: state["signal"] != "ok")
+            search = Search(config, self.url, on_trial=on_trial,
+                            stop=lambda: state["signal"] != "ok" or self.stopping.is_set())
             previous = search.read()
             if previous is not None:  # a resumed job: mirror what the last worker told the study
                 history = dict(previous.hv_history)
@@ -123,6 +125,10 @@ class Worker:
         if state["signal"] == "lost":
             log.warning("job %s was taken over by another worker; its result stays theirs", job_id)
             return "lost"
+        if state["signal"] == "ok" and self.stopping.is_set() and search.stopped:
+            jobs.release_job(self.url, job_id=job_id, worker=self.id,
+                             note="its worker was stopped; the next worker resumes it")
+            return "queued"
         final = "cancelled" if state["signal"] == "cancel" else "succeeded"
         jobs.finish_job(self.url, job_id=job_id, worker=self.id, status=final, notes=notes)
         return final
@@ -148,6 +154,9 @@ class Worker:
         from nas.executors import ExecutorError
 
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        import signal
+
+        handler = signal.getsignal(signal.SIGTERM)
         try:
             if self.settings.ray_address:
                 ray.init(address=self.settings.ray_address, log_to_driver=False, logging_level=logging.WARNING)
@@ -156,3 +165,6 @@ class Worker:
                          log_to_driver=False, logging_level=logging.WARNING, object_store_memory=128 * 2**20)
         except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
             raise ExecutorError(f"HWNAS_RAY_ADDRESS: cannot start or reach Ray ({exc})") from None
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, handler)  # ray.init installs its own; `hwnas worker` stops on ours

@@ -21,6 +21,7 @@ from typing import Any
 from latency_tables.errors import LatencyTableError
 from nas.errors import NasError
 from searchspace import SearchSpaceError
+from service.errors import ServiceError
 
 __all__ = ["COMMAND_MODULES", "EXIT_USAGE", "AddCommand", "CliError", "build_parser", "main", "print_json"]
 
@@ -32,7 +33,9 @@ COMMAND_MODULES = (
     "service.cli.lut",  # lut build/validate/list/show/export-kit/import, latency
     "service.cli.nas",  # datasets, proxies, score, train
     "service.cli.search",  # search (local, without the service)
-    "service.cli.serve",  # serve
+    "service.cli.serve",  # serve, worker, db upgrade
+    "service.cli.keys",  # keys create/list/revoke
+    "service.cli.client",  # submit, jobs, status, pareto, download, cancel (against a server)
 )
 
 #: ``add(name, func, help)``: a top-level command running ``func(args)``; returns its parser for the arguments
@@ -80,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     formatted, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         args.func(args)
-    except (SearchSpaceError, LatencyTableError, NasError, CliError) as exc:
+    except (SearchSpaceError, LatencyTableError, NasError, ServiceError, CliError) as exc:
         message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         print(f"hwnas: error: {message}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,15 +1,23 @@
-"""The web app's catalogue endpoints (the job API arrives with the search issues)."""
+"""The web app's catalogue endpoints."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 
 import searchspace as ss
-from service.app import create_app
+from service.api.main import create_app
+from service.settings import Settings
 
 
-def test_catalogue_endpoints() -> None:
-    client = TestClient(create_app())
+@pytest.fixture()
+def client(tmp_path: Path) -> TestClient:
+    return TestClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'h.db'}", data_dir=tmp_path)))
+
+
+def test_catalogue_endpoints(client: TestClient) -> None:
     assert client.get("/api/v1/health").json() == {"status": "ok"}
     spaces = client.get("/api/v1/spaces").json()
     assert [s["name"] for s in spaces] == ss.list_spaces()
@@ -20,8 +28,7 @@ def test_catalogue_endpoints() -> None:
     assert page.status_code == 200 and "mobiledet_edgetpu" in page.text
 
 
-def test_describe_and_errors() -> None:
-    client = TestClient(create_app())
+def test_describe_and_errors(client: TestClient) -> None:
     arch = ss.known_architecture("mobilenet_v2")
     r = client.get("/api/v1/architectures/describe", params={"arch": arch.encode()})
     assert r.status_code == 200 and r.json()["arch_id"] == arch.arch_id
