@@ -130,7 +130,11 @@ class Worker:
                              note="its worker was stopped; the next worker resumes it")
             return "queued"
         final = "cancelled" if state["signal"] == "cancel" else "succeeded"
-        jobs.finish_job(self.url, job_id=job_id, worker=self.id, status=final, notes=notes)
+        error = None
+        failed = [t for t in result.trials if t.state == "FAIL" and t.error != "requeued"]
+        if final == "succeeded" and failed and len(failed) == len(result.trials):
+            final, error = "failed", f"all {len(failed)} trials failed; the first: {failed[0].error}"
+        jobs.finish_job(self.url, job_id=job_id, worker=self.id, status=final, error=error, notes=notes)
         return final
 
     def _fail(self, job_id: str, exc: BaseException) -> str:

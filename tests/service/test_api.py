@@ -200,7 +200,7 @@ def test_a_bad_job_fails_with_its_reason_and_the_worker_goes_on(world: World) ->
     good = submit(world)
     run_queued(world, jobs=2)
     failed = world.client.get(f"/api/v1/jobs/{bad['id']}", headers=alice).json()
-    assert failed["status"] == "succeeded" or failed["status"] == "failed"
+    assert failed["status"] == "failed" and failed["error"].startswith("all 8 trials failed; the first: latency")
     trials = world.client.get(f"/api/v1/jobs/{bad['id']}/trials", headers=alice).json()["data"]
     assert all(t["state"] == "FAIL" and "latency" in (t["error"] or "") for t in trials)
     assert world.client.get(f"/api/v1/jobs/{good['id']}", headers=alice).json()["status"] == "succeeded"
