@@ -90,7 +90,9 @@ def make_keys(database_url: str, *users: str) -> dict[str, str]:
 def world(database_url: str, tmp_path: Path, isolated_tables: Path) -> Iterator[World]:
     """The app on a fresh database with two users, alice and bob, each with a key; auth required."""
     from service.api.main import create_app
+    from service.latency import forget_tables
 
+    forget_tables()  # tables are cached per process; this test has its own table folder
     keys = make_keys(database_url, "alice", "bob")
     settings = make_settings(database_url, tmp_path)
     with TestClient(create_app(settings)) as client:

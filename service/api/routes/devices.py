@@ -12,6 +12,8 @@ from service.latency import devices as list_devices
 from service.latency import forget_tables
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+#: this route's own ceiling above the app's HWNAS_MAX_BODY_BYTES; HWNAS_MAX_TABLE_BYTES applies below it
+TABLE_BODY_CAP = 1 << 30
 
 
 @router.get("", response_model=list[schemas.DevicePublic])
@@ -25,16 +27,20 @@ class TooLarge(ServiceError):
     title = "Content too large"
 
 
-@router.post("/tables", status_code=201, response_model=schemas.TablePublic,
+@router.post("/tables", status_code=201, response_model=schemas.TablePublic, max_body_size=TABLE_BODY_CAP,
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/gzip": {"schema": {"type": "string", "format": "binary"}},
                  "application/json": {"schema": {"type": "object"}}}}})
 async def upload_table(request: Request, user: UserDep, settings: SettingsDep) -> schemas.TablePublic:
     """Add a table written by the device agent (`python kit.zip` on the device): validated, then merged into
     this server's table of that profile and host, and recalibrated."""
-    raw = await request.body()
-    if len(raw) > settings.max_table_bytes:
-        raise TooLarge(f"body: a table may be at most {settings.max_table_bytes:,} bytes (HWNAS_MAX_TABLE_BYTES)")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # stop reading at the limit rather than after the whole body
+        size += len(chunk)
+        if size > settings.max_table_bytes:
+            raise TooLarge(f"body: a table may be at most {settings.max_table_bytes:,} bytes (HWNAS_MAX_TABLE_BYTES)")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if not raw:
         raise InvalidError("body: expected a latency table (.json or .json.gz from the device agent)", field="body")
 
@@ -51,6 +57,8 @@ async def upload_table(request: Request, user: UserDep, settings: SettingsDep) -
             table = LatencyTable.from_dict(json.loads(text), "body")
         except (OSError, EOFError, ValueError, UnicodeDecodeError) as exc:
             raise InvalidError(f"body: not a latency table ({exc})", field="body") from None
+        except RecursionError:
+            raise InvalidError("body: not a latency table (JSON nested too deeply)", field="body") from None
         except LatencyTableError as exc:
             raise InvalidError(str(exc), field="body") from None
         try:
