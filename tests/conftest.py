@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
+REQUIRE_PG = os.environ.get("HWNAS_REQUIRE_POSTGRES") == "1"
+
+
+def postgres_or_skip() -> str:
+    """The PostgreSQL test server's URL; skipped without one, failed when CI requires it (HWNAS_REQUIRE_POSTGRES)."""
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("HWNAS_REQUIRE_POSTGRES=1 but HWNAS_TEST_POSTGRES_URL is not set")
+        pytest.skip("HWNAS_TEST_POSTGRES_URL not set")
+    return PG_URL
 
 
 @pytest.fixture()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from service.cli import AddCommand, CliError, print_json
-from service.cli.tables import render_table
+from service.cli.tables import fmt_value, render_table
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 
@@ -57,13 +57,6 @@ def _client(args: argparse.Namespace) -> Client:
     return Client(args.server, args.api_key)
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
 
 def cmd_submit(args: argparse.Namespace) -> None:
     from nas.config import SearchConfig
@@ -91,15 +84,15 @@ def cmd_jobs(args: argparse.Namespace) -> None:
         print_json(page)
         return
     rows = [[j["id"], j["name"][:30], j["status"], f"{j['progress']['done']}/{j['progress']['budget_trials'] or '-'}",
-             j["front_size"], _fmt(j["hypervolume"]), j["created"][:19].replace("T", " ")] for j in page["data"]]
+             j["front_size"], fmt_value(j["hypervolume"]), j["created"][:19].replace("T", " ")] for j in page["data"]]
     print(render_table(["id", "name", "status", "trials", "front", "hypervolume", "created"], rows, {3, 4, 5}))
     if page["next_cursor"]:
         print(f"({page['count']} jobs in all; --limit shows more)")
 
 
 def _line(job: dict[str, Any]) -> str:
-    best = " ".join(f"{k}={_fmt(v)}" for k, v in job["best"].items())
-    return f"{job['status']}: front {job['front_size']} hv={_fmt(job['hypervolume'])} best {best}"
+    best = " ".join(f"{k}={fmt_value(v)}" for k, v in job["best"].items())
+    return f"{job['status']}: front {job['front_size']} hv={fmt_value(job['hypervolume'])} best {best}"
 
 
 def _watch(client: Client, job_id: str, quiet: bool = False) -> dict[str, Any]:
@@ -140,9 +133,9 @@ def cmd_status(args: argparse.Namespace) -> None:
     p = job["progress"]
     print(f"job {job['id']} ({job['name']}): {job['status']}")
     print(f"  trials {p['done']}/{p['budget_trials'] or '-'}, {p['elapsed']:.0f} s, front {job['front_size']}, "
-          f"hypervolume {_fmt(job['hypervolume'])}")
+          f"hypervolume {fmt_value(job['hypervolume'])}")
     for metric, value in job["best"].items():
-        print(f"  best {metric}: {_fmt(value)}")
+        print(f"  best {metric}: {fmt_value(value)}")
     if job["error"]:
         print(f"  error: {job['error']}")
     for note in job["notes"]:
@@ -158,7 +151,7 @@ def cmd_pareto(args: argparse.Namespace) -> None:
         return
     names = [o["metric"] for o in front["objectives"]]
     others = sorted({m for p in front["data"] for m in p["metrics"]} - set(names))
-    rows = [[p["number"], p["arch_id"], *[_fmt(p["metrics"].get(n)) for n in [*names, *others]]]
+    rows = [[p["number"], p["arch_id"], *[fmt_value(p["metrics"].get(n)) for n in [*names, *others]]]
             for p in front["data"]]
     print(render_table(["trial", "arch_id", *names, *others], rows, set(range(2, 2 + len(names) + len(others)))))
     print(f"{front['count']} nets on the front; `hwnas download ARCH_ID --format onnx -o net.onnx` fetches one")

@@ -8,15 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from service.cli import AddCommand
-from service.cli.tables import render_table
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+from service.cli.tables import fmt_value, render_table
 
 
 def cmd_search(args: argparse.Namespace) -> None:
@@ -41,7 +33,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     def progress(p: Progress) -> None:
         if args.json:
             return
-        best = " ".join(f"{k}={_fmt(v)}" for k, v in p.best.items())
+        best = " ".join(f"{k}={fmt_value(v)}" for k, v in p.best.items())
         hv = f" hv={p.hypervolume:.4g}" if p.hypervolume is not None else ""
         bar(p.done, p.budget_trials or max(p.done, 1), f"front {p.front_size}{hv} best {best}")
 
@@ -55,7 +47,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     others = sorted({m for t in front for m in t.metrics} - set(names))
     print()
     print(render_table(["trial", "arch_id", *names, *others],
-                       [[t.number, t.arch_id, *[_fmt(t.metrics.get(n)) for n in [*names, *others]]]
+                       [[t.number, t.arch_id, *[fmt_value(t.metrics.get(n)) for n in [*names, *others]]]
                         for t in sorted(front, key=lambda t: t.metrics.get(names[0]) or 0)],
                        set(range(2, 2 + len(names) + len(others)))))
     failed = count_failed(result)

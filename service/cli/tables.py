@@ -26,3 +26,12 @@ def human(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
     return str(int(n))
+
+
+def fmt_value(value: object) -> str:
+    """A metric in a table cell: '-' for missing, 4 significant digits for floats."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

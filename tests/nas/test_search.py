@@ -22,10 +22,8 @@ from nas.pareto import non_dominated, to_minimize
 from nas.proxies import register_proxy
 from nas.proxies.base import Candidate
 from nas.search import Search, SearchError
+from tests.conftest import postgres_or_skip
 from tests.nas.conftest import ALL_BLOCKS
-
-PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
-REQUIRE_PG = os.environ.get("HWNAS_REQUIRE_POSTGRES") == "1"
 
 
 @register_proxy("test_no_groups", paper="test", sign="higher = better", needs_data=False, bn="not used",
@@ -53,11 +51,7 @@ def make_config(**over: Any) -> SearchConfig:
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'search.db'}"
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("HWNAS_REQUIRE_POSTGRES=1 but HWNAS_TEST_POSTGRES_URL is not set")
-        pytest.skip("HWNAS_TEST_POSTGRES_URL not set")
-    return PG_URL
+    return postgres_or_skip()
 
 
 def test_serial_search_is_deterministic(tmp_path: Path) -> None:

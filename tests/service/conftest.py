@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,16 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
-REQUIRE_PG = os.environ.get("HWNAS_REQUIRE_POSTGRES") == "1"
-
-
-def postgres_or_skip() -> str:
-    if not PG_URL:
-        if REQUIRE_PG:
-            pytest.fail("HWNAS_REQUIRE_POSTGRES=1 but HWNAS_TEST_POSTGRES_URL is not set")
-        pytest.skip("HWNAS_TEST_POSTGRES_URL not set")
-    return PG_URL
+from tests.conftest import postgres_or_skip
 
 
 def _admin(url: str) -> Any:
