@@ -128,7 +128,8 @@ class SearchConfig(BaseModel):
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     budget: Budget
     workers: int = Field(default=1, ge=1, le=1024)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="the sampler's seed (NumPy takes 0..2**32-1; "
+                      "a resumed search adds its trial count)")
     seed_known: bool = Field(default=False, description="start from the known nets that lie in the space")
     dataset: DataSpec = Field(default_factory=DataSpec)
     proxy: ProxySettings = Field(default_factory=ProxySettings)

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -22,11 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from pydantic import ValidationError
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nas.config import ConfigError, SearchConfig
 from nas.pareto import non_dominated, to_minimize
+from searchspace import SearchSpaceError
 from service import schemas
 from service.db import get_engine, session_scope
 from service.errors import ConflictError, InvalidError, LimitError, NotFoundError
@@ -34,20 +37,68 @@ from service.models import FINISHED_STATES, Architecture, Job, Trial, User, utcn
 from service.settings import Settings
 
 MAX_PAGE = 1000
+JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as create_job makes them
 
 
 # ------------------------------------------------------------------ configs
+_PATH = re.compile(r"[A-Za-z_][\w-]*(\[\d+\])*(\.[A-Za-z_][\w-]*(\[\d+\])*)*")
+
+
 def field_errors(message: str) -> list[dict[str, str]]:
-    """``a.b: msg`` lines (nas/searchspace error style) -> [{field, message}] for problem details."""
+    """``a.b: msg`` lines (nas/searchspace error style) -> [{field, message}] for problem details.
+
+    A nested spec's lines read ``space: stages[1].depth: msg``: that is field ``space.stages[1].depth``; the
+    heading line that announces them (``space: invalid search space (inline spec):``) is no error of its own.
+    """
     out = []
     for line in message.splitlines()[1:] or message.splitlines():
         head, sep, rest = line.strip().partition(": ")
-        out.append({"field": head, "message": rest} if sep and " " not in head else {"field": "", "message": line})
+        if not sep or " " in head:
+            out.append({"field": "", "message": line})
+            continue
+        if rest.endswith(":"):
+            continue
+        sub, sep, tail = rest.partition(": ")
+        if sep and _PATH.fullmatch(sub):
+            head, rest = f"{head}.{sub}", tail
+        out.append({"field": head, "message": rest})
     return out
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """``value`` for an error message: quoted, and cut short (a 5,000-character id is not worth echoing)."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value):,} characters)"
+
+
+MAX_DEPTH = 32  # a search config is a few levels deep; far deeper JSON only exhausts the parsers' stacks
+
+
+def check_json(data: Any) -> None:
+    """Refuse what no database or validator should see: NUL characters (PostgreSQL cannot store them) and
+    absurd nesting. Iterative, so a deep body cannot exhaust the stack here."""
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidError(f"{path}: nested more than {MAX_DEPTH} levels deep; expected a search config",
+                               field=path)
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidError(f"{path or 'body'}: contains a NUL character (\\x00); expected text without it",
+                               field=path or "body")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if "\x00" in str(key):
+                    raise InvalidError(f"{path or 'body'}: the key {shown(str(key))} contains a NUL character "
+                                       "(\\x00); expected text without it", field=path or "body")
+                stack.append((where, item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
 
 
 def parse_config(data: Any, settings: Settings) -> SearchConfig:
     """A submitted SearchConfig, validated and checked against this server's limits (nothing is written)."""
+    check_json(data)
     if isinstance(data, dict) and isinstance(data.get("space"), str):
         from searchspace import list_spaces
 
@@ -77,6 +128,7 @@ def check_limits(config: SearchConfig, settings: Settings) -> None:
     if config.workers > settings.max_workers:
         raise LimitError(f"workers: {config.workers} is over this server's limit of {settings.max_workers} "
                          "(HWNAS_MAX_WORKERS)", field="workers")
+    check_dataset(config)
     if config.dataset.path is not None:
         root = (settings.data_dir / "datasets").resolve()
         from pathlib import Path
@@ -92,7 +144,16 @@ def check_limits(config: SearchConfig, settings: Settings) -> None:
 
     # the largest of a seeded sample: the space's size is a product of choices, its largest net is not enumerable
     rng = random.Random(0)
-    costs = [count_cost(space.sample(rng)) for _ in range(64)]
+    try:
+        costs = [count_cost(space.sample(rng)) for _ in range(64)]
+    except SearchSpaceError as exc:  # a spec that loads but has no net to offer somewhere
+        raise InvalidError(f"space: {exc}", field="space") from None
+    except ValidationError as exc:  # the spec's bounds let a layer through that no block may be
+        from searchspace.validation import describe_validation_error
+
+        reasons = "; ".join(describe_validation_error(exc).splitlines())
+        raise InvalidError(f"space: its nets would have layers no block may have ({reasons}); expected fewer "
+                           "channels, a smaller width multiplier or expansion ratio", field="space") from None
     params, macs = max(c.params for c in costs), max(c.macs for c in costs)
     if params > settings.max_params:
         raise LimitError(f"space: nets of {params:,} params are over this server's limit of "
@@ -100,6 +161,26 @@ def check_limits(config: SearchConfig, settings: Settings) -> None:
     if macs > settings.max_macs:
         raise LimitError(f"space: nets of {macs:,} MACs are over this server's limit of {settings.max_macs:,} "
                          "(HWNAS_MAX_MACS)", field="space")
+
+
+def check_dataset(config: SearchConfig) -> None:
+    """The dataset section, checked now rather than when the first trial loads it (as DataSpec.load would)."""
+    from nas.errors import NasError
+
+    spec = config.dataset
+    try:
+        source = spec.source()
+    except NasError as exc:
+        raise InvalidError(f"dataset.name: {exc}", field="dataset.name") from None
+    unknown = sorted(set(spec.options) - set(source.options))
+    if unknown:
+        raise InvalidError(f"dataset.options: {', '.join(unknown)} not understood by {spec.name!r}; expected "
+                           f"{', '.join(source.options) or 'none'}", field="dataset.options")
+    if source.path == "required" and not spec.path:
+        raise InvalidError(f"dataset.path: dataset {spec.name!r} needs a path ({source.description})",
+                           field="dataset.path")
+    if source.path == "none" and spec.path:
+        raise InvalidError(f"dataset.path: dataset {spec.name!r} takes no path; expected none", field="dataset.path")
 
 
 # ------------------------------------------------------------------ users' side
@@ -116,6 +197,9 @@ def create_job(session: Session, *, owner: User, config: SearchConfig) -> Job:
 
 
 def get_job(session: Session, *, owner: User, job_id: str) -> Job:
+    if not JOB_ID.fullmatch(job_id):  # never a query with it: PostgreSQL refuses some strings (NUL) outright
+        raise NotFoundError(f"job_id: {shown(job_id)} is not a job id; expected 32 hex digits "
+                            "(`GET /api/v1/jobs` lists yours)", field="job_id")
     job = session.get(Job, job_id)
     if job is None or job.owner_id != owner.id:
         raise NotFoundError(f"job_id: no job {job_id!r} of yours (`GET /api/v1/jobs` lists them)", field="job_id")
@@ -152,12 +236,14 @@ def _encode_cursor(*parts: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, n: int) -> list[Any]:
+def _decode_cursor(cursor: str, *types: type) -> list[Any]:
+    """The parts of a cursor this server gave out, each of its type; anything else is the client's error."""
     try:
         parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         parts = None
-    if not isinstance(parts, list) or len(parts) != n:
+    if (not isinstance(parts, list) or len(parts) != len(types)
+            or not all(type(p) is t for p, t in zip(parts, types, strict=True))):
         raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
                            field="cursor")
     return parts
@@ -172,11 +258,14 @@ def list_jobs(session: Session, *, owner: User, status: str | None, cursor: str 
     count = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
     query = select(Job).where(*where)
     if cursor is not None:
-        created_s, last_id = _decode_cursor(cursor, 2)
+        created_s, last_id = _decode_cursor(cursor, str, str)
         try:
             created = datetime.fromisoformat(created_s)
-        except (TypeError, ValueError):
-            raise InvalidError("cursor: not a cursor this server gave out", field="cursor") from None
+        except ValueError:
+            created = None
+        if created is None or not JOB_ID.fullmatch(last_id):
+            raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
+                               field="cursor")
         query = query.where(or_(Job.created < created, and_(Job.created == created, Job.id < last_id)))
     rows = session.scalars(query.order_by(Job.created.desc(), Job.id.desc()).limit(limit + 1)).all()
     page = rows[:limit]
@@ -209,7 +298,10 @@ def delete_job(session: Session, *, owner: User, job_id: str, database_url: str)
 
     with contextlib.suppress(KeyError):  # a job that never started has no study
         optuna.delete_study(study_name=job.study_name, storage=_optuna_storage(database_url))
+    from nas.store import InflightRow
+
     session.execute(delete(Trial).where(Trial.job_id == job_id))
+    session.execute(delete(InflightRow).where(InflightRow.study == job.study_name))
     session.delete(job)
     TRIALS.forget(job_id)
 
@@ -282,12 +374,20 @@ def finish_job(url: str, *, job_id: str, worker: str, status: str, error: str | 
                                .values(**values)).rowcount == 1  # type: ignore[attr-defined]
 
 
-def release_job(url: str, *, job_id: str, worker: str, note: str) -> None:
-    """Give a job back to the queue (this worker cannot run it now, through no fault of the job)."""
+def release_job(url: str, *, job_id: str, worker: str, note: str, retry_after: float = 0.0) -> None:
+    """Give a job back (this worker cannot run it now, through no fault of the job).
+
+    With ``retry_after`` the job stays 'running' under no worker until then, so
+    no worker claims it again before whatever blocked it can have passed.
+    """
+    values: dict[str, Any] = dict(worker=None, notes=json.dumps([note]))
+    if retry_after > 0:
+        values.update(lease_expires=time.time() + retry_after)
+    else:
+        values.update(status="queued", lease_expires=None)
     with session_scope(url) as session:
         session.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
-                        .values(status="queued", worker=None, lease_expires=None,
-                                notes=json.dumps([note])))
+                        .values(**values))
 
 
 def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -387,7 +487,7 @@ class TrialCache:
             cached.numbers |= set(new)
             cached.rows.sort(key=lambda r: r["number"])
             ok = [r for r in cached.rows if r["feasible"] and r["objectives"] is not None]
-            mask = non_dominated(to_minimize([r["objectives"] for r in ok], cached.directions)) if ok else []
+            mask: Any = non_dominated(to_minimize([r["objectives"] for r in ok], cached.directions)) if ok else []
             cached.front = {r["number"] for r, keep in zip(ok, mask, strict=True) if keep}
             return cached
 
@@ -424,7 +524,10 @@ def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", 
         rows = present + absent
     elif order == "desc" or sort == "seconds":
         rows = sorted(rows, key=lambda r: r[sort], reverse=order == "desc")
-    offset = int(_decode_cursor(cursor, 1)[0]) if cursor else 0
+    offset = _decode_cursor(cursor, int)[0] if cursor else 0
+    if offset < 0:
+        raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
+                           field="cursor")
     page = rows[offset:offset + limit]
     next_cursor = _encode_cursor(offset + limit) if offset + limit < len(rows) else None
     data = [_trial_public(r, cached.front) for r in page]

@@ -112,7 +112,10 @@ class Worker:
             notes = list(result.notes)
         except SearchError as exc:
             if "another controller" in str(exc):  # its last worker's study lease is still fresh: try later
-                jobs.release_job(self.url, job_id=job_id, worker=self.id, note=f"waiting: {exc}")
+                from nas.search import LEASE_SECONDS
+
+                jobs.release_job(self.url, job_id=job_id, worker=self.id, note=f"waiting: {exc}",
+                                 retry_after=LEASE_SECONDS)
                 return "queued"
             return self._fail(job_id, exc)
         except (KeyboardInterrupt, SystemExit):

@@ -31,11 +31,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                     f"{where} needs API keys (HWNAS_AUTH={settings.auth}, bound to {settings.host}) and the database "
                     "has none: create one with `hwnas keys create --name NAME` (same HWNAS_DATABASE_URL), or bind "
                     "to 127.0.0.1")
-    app = FastAPI(title="hwnas", version=VERSION, max_body_size=settings.max_body_bytes,
+    app = FastAPI(title="hwnas", version=VERSION,
                   description="Hardware-aware neural architecture search: search jobs over HTTP, Pareto fronts of "
                   "accuracy proxies against measured latency, downloads as JSON, ONNX, int8 ONNX or PyTorch.")
     app.state.settings = settings
-    problems.install(app)
+    problems.install(app, settings.max_body_bytes, settings.max_table_bytes)
+    problems.document(app)
     ops.install_metrics(app, settings.database_url)
     for module in (ops, catalog, jobs, architectures, devices, pages):
         app.include_router(module.router)

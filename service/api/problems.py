@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import ServiceError
 
@@ -17,6 +19,57 @@ MEDIA_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Invalid input",
           500: "Internal error"}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's error statuses: each one problem details."""
+    return {status: {"description": TITLES[status], "content": {MEDIA_TYPE: {"schema": {
+        "$ref": "#/components/schemas/Problem"}}}} for status in statuses}
+
+
+def document(app: FastAPI) -> None:
+    """The app's OpenAPI document says what it sends: the Problem schema, and problem+json (not FastAPI's
+    HTTPValidationError) for every 422."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        from service.schemas import Problem
+
+        schema = generate()
+        for operation in (op for ops in schema.get("paths", {}).values() for op in ops.values()):
+            responses = operation.get("responses", {})
+            if "422" in responses and MEDIA_TYPE not in responses["422"].get("content", {}):
+                responses["422"] = errors(422)[422]
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = Problem.model_json_schema()
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _matching(routes: Any, path: str) -> list[tuple[str, set[str]]]:
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)  # FastAPI's included routers
+        if inner is not None:
+            out += _matching(inner.routes, path)
+        elif getattr(route, "path_regex", None) is not None and route.path_regex.match(path) and route.methods:
+            out.append((route.path, set(route.methods)))
+    return out
+
+
+def allowed_methods(routes: Any, path: str) -> set[str]:
+    """The methods of the resource at ``path``: every route of its most literal template (Starlette's 405 names
+    only the first matching route's, so GET /jobs/{id} hid DELETE; /spaces/validate is not /spaces/{name})."""
+    matching = _matching(routes, path)
+    if not matching:
+        return set()
+    fewest = min(template.count("{") for template, _ in matching)
+    return {m for template, methods in matching if template.count("{") == fewest for m in methods}
 
 
 def problem(status: int, detail: str, request: Request, errors: list[dict[str, str]] | None = None,
@@ -36,13 +89,68 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or (str(loc[0]) if loc else "")
 
 
-def install(app: FastAPI) -> None:
+TABLE_UPLOAD = "/api/v1/devices/tables"
+
+
+class BodyTooLarge(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+class BodyLimit:
+    """413 as problem details for a body over the limit: at once when Content-Length says so, else as soon as
+    the bytes read pass it. (Starlette's own limiter answers in plain text, over any error handler.) Table
+    uploads have their own, larger limit."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_table_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_table_bytes = max_table_bytes
+
+    def limit(self, scope: Scope) -> tuple[int, str]:
+        if scope.get("path") == TABLE_UPLOAD:
+            return self.max_table_bytes, "HWNAS_MAX_TABLE_BYTES"
+        return self.max_body_bytes, "HWNAS_MAX_BODY_BYTES"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, name = self.limit(scope)
+        scope["hwnas.body_limit"] = (limit, name)
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            await too_large(Request(scope, receive))(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def too_large(request: Request) -> JSONResponse:
+    limit, name = request.scope.get("hwnas.body_limit", (0, "HWNAS_MAX_BODY_BYTES"))
+    return problem(413, f"body: larger than this server accepts; expected at most {limit:,} bytes ({name})",
+                   request, [{"field": "body", "message": f"expected at most {limit:,} bytes ({name})"}])
+
+
+def install(app: FastAPI, max_body_bytes: int, max_table_bytes: int) -> None:
+    app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes, max_table_bytes=max_table_bytes)
+
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         from service.jobs import field_errors
 
         errors = field_errors(exc.detail) if "\n" in exc.detail else (
-            [{"field": exc.field, "message": exc.detail}] if exc.field else None)
+            [{"field": exc.field, "message": exc.detail.removeprefix(f"{exc.field}: ")}] if exc.field else None)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem(exc.status, exc.detail.replace("\n", "; ").replace(":; ", ": "), request, errors,
                        exc.title, headers)
@@ -62,12 +170,20 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 413:
-            detail = f"body: larger than this server accepts ({request.app.state.settings.max_body_bytes:,} bytes)"
+            return too_large(request)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's, for a Body()
+            reason = "nested too deeply" if isinstance(exc.__cause__, RecursionError) else str(exc.__cause__)
+            detail = f"body: not valid JSON ({reason}); expected a JSON object"
         elif exc.status_code == 404 and detail == "Not Found":
             detail = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
-        elif exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path} (see /docs)"
-        return problem(exc.status_code, detail, request, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            methods = allowed_methods(request.app.routes, request.url.path)
+            if methods:
+                headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
+            detail = (f"{request.method} is not allowed on {request.url.path}; expected one of "
+                      f"{', '.join(sorted(methods)) or 'none'} (see /docs)")
+        return problem(exc.status_code, detail, request, headers=headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -298,3 +298,48 @@ def test_health_ready_metrics(world: World) -> None:
     text = world.client.get("/metrics").text
     assert 'hwnas_jobs{state="queued"} 1.0' in text
     assert 'hwnas_http_request_duration_seconds_count{method="GET",route="/api/v1/jobs",status="200"}' in text
+
+
+def test_jobs_of_one_database_share_the_evaluation_cache(world: World) -> None:
+    from sqlalchemy import func, select
+
+    from nas.store import EvaluationRow
+    from service.db import session_scope
+
+    def evaluations() -> int:
+        with session_scope(world.settings.database_url) as session:
+            return int(session.scalar(select(func.count()).select_from(EvaluationRow)) or 0)
+
+    alice = world.as_user("alice")
+    first = submit(world)
+    run_queued(world)
+    stored = evaluations()
+    assert stored >= 4  # synflow of each distinct net
+    second = submit(world, user="bob")  # the same config: the same nets, sampled by the same seed
+    run_queued(world)
+    assert evaluations() == stored  # nothing scored again
+    a = world.client.get(f"/api/v1/jobs/{first['id']}/trials", headers=alice).json()["data"]
+    b = world.client.get(f"/api/v1/jobs/{second['id']}/trials", headers=world.as_user("bob")).json()["data"]
+    assert [t["metrics"] for t in a] == [t["metrics"] for t in b]
+
+
+def test_a_study_another_live_controller_holds_is_left_alone_for_a_while(world: World) -> None:
+    import optuna
+
+    from service import jobs
+    from service.db import engine_kwargs
+
+    job = submit(world)
+    url = world.settings.database_url
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
+    study = optuna.create_study(study_name=f"hwnas-job-{job['id']}", storage=storage,
+                                directions=["maximize", "minimize"])
+    study.set_user_attr("hwnas_controller", {"token": "elsewhere", "pid": 1, "host": "another-host",
+                                             "heartbeat": time.time()})
+    assert jobs.claim_job(url, worker="w1", lease_seconds=30) is not None
+    outcome = Worker(world.settings, name="w1").run_job(job["id"], json.dumps(job["config"]),
+                                                        f"hwnas-job-{job['id']}")
+    assert outcome == "queued"
+    state = world.client.get(f"/api/v1/jobs/{job['id']}", headers=world.as_user("alice")).json()
+    assert state["status"] == "running" and "another controller" in state["notes"][0]
+    assert jobs.claim_job(url, worker="w2", lease_seconds=30) is None  # not again before the study lease can lapse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
@@ -11,15 +12,22 @@ from sqlalchemy import select
 from searchspace import Architecture
 from service import jobs, schemas
 from service.api.deps import SessionDep, SettingsDep, UserDep
+from service.api.problems import errors
 from service.errors import InvalidError, NotFoundError
 from service.latency import latencies
 from service.models import Architecture as ArchitectureRow
 from service.models import Job, Trial, User
 
-router = APIRouter(prefix="/api/v1/architectures", tags=["architectures"])
+router = APIRouter(prefix="/api/v1/architectures", tags=["architectures"], responses=errors(401, 404))
+
+
+ARCH_ID = re.compile(r"[0-9a-f]{16}")  # Architecture.arch_id: 16 hex digits of a SHA-256
 
 
 def _owned(session: Any, user: User, arch_id: str) -> tuple[Architecture, list[str]]:
+    if not ARCH_ID.fullmatch(arch_id):  # never a query with it: PostgreSQL refuses some strings (NUL) outright
+        raise NotFoundError(f"arch_id: {jobs.shown(arch_id)} is not an architecture id; expected 16 hex digits "
+                            "(see GET /api/v1/jobs/{id}/pareto)", field="arch_id")
     job_ids = jobs.jobs_with_arch(session, owner=user, arch_id=arch_id)
     row = session.get(ArchitectureRow, arch_id) if job_ids else None
     if row is None:
@@ -44,7 +52,12 @@ def get_architecture(arch_id: str, user: UserDep, session: SessionDep) -> schema
         latencies=lat, latency_errors=errors, jobs=job_ids)
 
 
-@router.get("/{arch_id}/download", responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get("/{arch_id}/download", responses={200: {"description": "the file", "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},  # onnx, onnx-int8
+    "application/json": {"schema": {"type": "object"}},  # json
+    "text/x-python": {"schema": {"type": "string"}},  # pytorch
+    "text/markdown": {"schema": {"type": "string"}},  # card
+}}, **errors(422)})
 def download(arch_id: str, user: UserDep, session: SessionDep, settings: SettingsDep,
              format: Literal["json", "onnx", "onnx-int8", "pytorch", "card"] = "onnx",
              job: str | None = None) -> Response:
@@ -55,7 +68,8 @@ def download(arch_id: str, user: UserDep, session: SessionDep, settings: Setting
 
     arch, job_ids = _owned(session, user, arch_id)
     if job is not None and job not in job_ids:
-        raise InvalidError(f"job: {job!r} is not one of your jobs that evaluated {arch_id}", field="job")
+        raise InvalidError(f"job: {jobs.shown(job)} is not one of your jobs that evaluated {arch_id}; expected one "
+                           f"of {', '.join(job_ids)}", field="job")
     job_row = session.get(Job, job or job_ids[0])
     config = json.loads(job_row.config) if job_row is not None else {}
     trial = session.scalars(select(Trial).where(Trial.job_id == (job or job_ids[0]), Trial.arch_id == arch_id)

@@ -6,11 +6,14 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from pydantic import ValidationError
 
 from searchspace import Architecture, SearchSpaceError, count_cost, known_architectures, list_spaces, load_space
 from service import schemas
 from service.api.deps import UserDep
+from service.api.problems import errors
 from service.errors import InvalidError, NotFoundError
+from service.jobs import shown
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue"])
 
@@ -28,17 +31,17 @@ def spaces() -> list[schemas.SpaceSummary]:
     return _spaces()
 
 
-@router.get("/spaces/{name}")
+@router.get("/spaces/{name}", responses=errors(404))
 def space(name: str) -> dict[str, Any]:
     """A built-in space's full spec (the YAML file as JSON) and its exact size."""
     if name not in list_spaces():
-        raise NotFoundError(f"name: unknown search space {name!r}; built-in spaces: {', '.join(list_spaces())}",
+        raise NotFoundError(f"name: unknown search space {shown(name)}; built-in spaces: {', '.join(list_spaces())}",
                             field="name")
     s = load_space(name)
     return {**s.to_dict(), "cardinality": str(s.cardinality())}
 
 
-@router.post("/spaces/validate", response_model=schemas.SpaceValidation)
+@router.post("/spaces/validate", response_model=schemas.SpaceValidation, responses=errors(400, 413, 422))
 def validate_space(spec: Annotated[dict[str, Any], Body(description="a space spec, as in searchspace/spaces/*.yaml")]
                    ) -> schemas.SpaceValidation:
     """Check a custom space: its exact size, or every error with its field path (200 either way)."""
@@ -46,9 +49,16 @@ def validate_space(spec: Annotated[dict[str, Any], Body(description="a space spe
 
     try:
         s = load_space(spec)
+        cardinality = s.cardinality()
     except SearchSpaceError as exc:
         return schemas.SpaceValidation(valid=False, errors=field_errors(str(exc)))
-    return schemas.SpaceValidation(valid=True, name=s.name, cardinality=str(s.cardinality()))
+    except ValidationError as exc:  # the spec's bounds let a layer through that no block may be
+        from searchspace.validation import describe_validation_error
+
+        return schemas.SpaceValidation(valid=False, errors=[
+            {"field": "", "message": f"a layer no block may have: {line}"}
+            for line in describe_validation_error(exc).splitlines()])
+    return schemas.SpaceValidation(valid=True, name=s.name, cardinality=str(cardinality))
 
 
 @router.get("/known")
@@ -58,7 +68,7 @@ def known() -> list[dict[str, Any]]:
             for n, a in known_architectures().items()]
 
 
-@router.get("/architectures/describe")
+@router.get("/architectures/describe", responses=errors(404, 422))
 def describe(arch: Annotated[str, Query(max_length=20000, description="known name, JSON or string form")]
              ) -> dict[str, Any]:
     """Blocks and cost of any architecture (no job needed)."""
@@ -70,14 +80,16 @@ def describe(arch: Annotated[str, Query(max_length=20000, description="known nam
         elif "|" in arch:
             a = Architecture.decode(arch)
         else:
-            raise NotFoundError(f"arch: {arch!r} is not a known net ({', '.join(known_architectures())}), "
+            raise NotFoundError(f"arch: {shown(arch)} is not a known net ({', '.join(known_architectures())}), "
                                 "an architecture JSON object or a string form", field="arch")
     except SearchSpaceError as exc:
         raise InvalidError(f"arch: {exc}", field="arch") from None
+    except RecursionError:
+        raise InvalidError("arch: JSON nested too deeply; expected an architecture object", field="arch") from None
     return {"arch_id": a.arch_id, "string": a.encode(), **count_cost(a).as_dict(), "architecture": a.to_dict()}
 
 
-@router.get("/proxies", response_model=schemas.ProxiesPublic)
+@router.get("/proxies", response_model=schemas.ProxiesPublic, responses=errors(401))
 def proxies(user: UserDep) -> schemas.ProxiesPublic:
     """Accuracy proxies a job may use as `proxy:<name>`, and what `proxy:default` stands for and why."""
     from nas import proxies as registry
@@ -87,7 +99,7 @@ def proxies(user: UserDep) -> schemas.ProxiesPublic:
                                  data=[schemas.ProxyPublic(**registry.describe(n)) for n in names])
 
 
-@router.get("/datasets", response_model=list[schemas.DatasetPublic])
+@router.get("/datasets", response_model=list[schemas.DatasetPublic], responses=errors(401))
 def datasets(user: UserDep) -> list[schemas.DatasetPublic]:
     """Datasets a job's `dataset` section may name."""
     from nas.datasets import DATASETS, dataset_names

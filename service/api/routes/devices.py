@@ -6,14 +6,13 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from service import schemas
-from service.api.deps import SettingsDep, UserDep
-from service.errors import InvalidError, ServiceError
+from service.api.deps import UserDep
+from service.api.problems import errors
+from service.errors import InvalidError
 from service.latency import devices as list_devices
 from service.latency import forget_tables
 
-router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
-#: this route's own ceiling above the app's HWNAS_MAX_BODY_BYTES; HWNAS_MAX_TABLE_BYTES applies below it
-TABLE_BODY_CAP = 1 << 30
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(401))
 
 
 @router.get("", response_model=list[schemas.DevicePublic])
@@ -22,25 +21,14 @@ def devices(user: UserDep) -> list[schemas.DevicePublic]:
     return list_devices()
 
 
-class TooLarge(ServiceError):
-    status = 413
-    title = "Content too large"
-
-
-@router.post("/tables", status_code=201, response_model=schemas.TablePublic, max_body_size=TABLE_BODY_CAP,
-             openapi_extra={"requestBody": {"required": True, "content": {
+@router.post("/tables", status_code=201, response_model=schemas.TablePublic,
+             responses=errors(413, 422), openapi_extra={"requestBody": {"required": True, "content": {
                  "application/gzip": {"schema": {"type": "string", "format": "binary"}},
                  "application/json": {"schema": {"type": "object"}}}}})
-async def upload_table(request: Request, user: UserDep, settings: SettingsDep) -> schemas.TablePublic:
+async def upload_table(request: Request, user: UserDep) -> schemas.TablePublic:
     """Add a table written by the device agent (`python kit.zip` on the device): validated, then merged into
     this server's table of that profile and host, and recalibrated."""
-    chunks, size = [], 0
-    async for chunk in request.stream():  # stop reading at the limit rather than after the whole body
-        size += len(chunk)
-        if size > settings.max_table_bytes:
-            raise TooLarge(f"body: a table may be at most {settings.max_table_bytes:,} bytes (HWNAS_MAX_TABLE_BYTES)")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await request.body()  # problems.BodyLimit holds it to HWNAS_MAX_TABLE_BYTES
     if not raw:
         raise InvalidError("body: expected a latency table (.json or .json.gz from the device agent)", field="body")
 

@@ -14,11 +14,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from nas.config import SearchConfig
 from service import jobs, schemas
 from service.api.deps import SessionDep, SettingsDep, UserDep
+from service.api.problems import errors
 from service.db import session_scope
 from service.errors import NotFoundError, ServiceError
 from service.models import FINISHED_STATES, Job, User
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(401))
 
 JOB_EXAMPLE = {
     "space": "mobilenetv2-cifar",
@@ -30,14 +31,39 @@ JOB_EXAMPLE = {
 Limit = Annotated[int, Query(ge=1, le=jobs.MAX_PAGE, description="items per page")]
 
 
+def config_schema() -> dict[str, Any]:
+    """SearchConfig's JSON schema with its ``$defs`` inlined: in an OpenAPI document ``#/$defs/X`` would point
+    at the document's root, where there is none. ``ray_address`` is left out: the server sets it."""
+    raw = SearchConfig.model_json_schema()
+    defs = raw.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return inline({**defs[node["$ref"].rsplit("/", 1)[-1]],
+                               **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    out = inline(raw)
+    out["properties"].pop("ray_address", None)
+    return out  # type: ignore[no-any-return]
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; expected a finite number")
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
     title = "Unsupported media type"
 
 
-@router.post("", status_code=201, response_model=schemas.JobDetail,
+@router.post("", status_code=201, response_model=schemas.JobDetail, responses=errors(400, 413, 415, 422),
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": SearchConfig.model_json_schema(), "example": JOB_EXAMPLE}}}})
+                 "schema": config_schema(), "example": JOB_EXAMPLE}}}})
 async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> schemas.JobPublic:
     """Queue a search job; the body is a SearchConfig (a `hwnas search` YAML file, as JSON)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -45,10 +71,15 @@ async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> 
         raise UnsupportedMediaType(f"Content-Type: expected application/json, got {content_type or 'none'}",
                                    field="Content-Type")
     raw = await request.body()
+    if not raw.strip():
+        raise ServiceError("body: missing; expected a search config as a JSON object", field="body")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ServiceError(f"body: not valid JSON ({exc})", field="body") from None
+    except RecursionError:
+        raise ServiceError(f"body: nested too deeply to parse; expected a search config (at most "
+                           f"{jobs.MAX_DEPTH} levels)", field="body") from None
     owner_id = user.id
 
     def create() -> schemas.JobPublic:
@@ -63,7 +94,7 @@ async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> 
     return await run_in_threadpool(create)
 
 
-@router.get("", response_model=schemas.JobsPublic)
+@router.get("", response_model=schemas.JobsPublic, responses=errors(422))
 def list_jobs(user: UserDep, session: SessionDep, limit: Limit = 50,
               status: schemas.JobStatus | None = None,
               cursor: Annotated[str | None, Query(max_length=512)] = None) -> schemas.JobsPublic:
@@ -71,18 +102,18 @@ def list_jobs(user: UserDep, session: SessionDep, limit: Limit = 50,
     return jobs.list_jobs(session, owner=user, status=status, cursor=cursor, limit=limit)
 
 
-@router.get("/{job_id}", response_model=schemas.JobDetail)
+@router.get("/{job_id}", response_model=schemas.JobDetail, responses=errors(404))
 def get_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPublic:
     return jobs.job_public(jobs.get_job(session, owner=user, job_id=job_id), user.name, detail=True)
 
 
-@router.post("/{job_id}/cancel", response_model=schemas.JobPublic)
+@router.post("/{job_id}/cancel", response_model=schemas.JobPublic, responses=errors(404, 409))
 def cancel_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPublic:
     """Stop a queued or running job; what a running one found is kept (409 for a finished job)."""
     return jobs.job_public(jobs.cancel_job(session, owner=user, job_id=job_id), user.name)
 
 
-@router.delete("/{job_id}", status_code=204, response_class=Response)
+@router.delete("/{job_id}", status_code=204, response_class=Response, responses=errors(404, 409))
 def delete_job(job_id: str, user: UserDep, session: SessionDep, settings: SettingsDep) -> Response:
     """Delete a finished job with its trials and study (409 while it is queued or running)."""
     jobs.delete_job(session, owner=user, job_id=job_id, database_url=settings.database_url)
@@ -90,7 +121,7 @@ def delete_job(job_id: str, user: UserDep, session: SessionDep, settings: Settin
 
 
 @router.get("/{job_id}/trials", response_model=schemas.TrialsPublic,
-            responses={200: {"content": {"text/csv": {}}}})
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(404, 422)})
 def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 100,
                 sort: Annotated[str, Query(max_length=200, description="number, seconds or a metric name")] = "number",
                 order: Literal["asc", "desc"] = "asc",
@@ -109,13 +140,13 @@ def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 
     return page
 
 
-@router.get("/{job_id}/pareto", response_model=schemas.ParetoPublic)
+@router.get("/{job_id}/pareto", response_model=schemas.ParetoPublic, responses=errors(404))
 def pareto(job_id: str, user: UserDep, session: SessionDep) -> schemas.ParetoPublic:
     """The feasible non-dominated trials, sorted by the first objective."""
     return jobs.pareto(session, job=jobs.get_job(session, owner=user, job_id=job_id))
 
 
-@router.get("/{job_id}/hypervolume", response_model=schemas.HypervolumePublic)
+@router.get("/{job_id}/hypervolume", response_model=schemas.HypervolumePublic, responses=errors(404))
 def hypervolume(job_id: str, user: UserDep, session: SessionDep) -> schemas.HypervolumePublic:
     """Hypervolume of the feasible front after each trial (objectives in their own units)."""
     return jobs.hypervolume_history(session, job=jobs.get_job(session, owner=user, job_id=job_id))
@@ -127,7 +158,7 @@ def _own_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPubl
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
 async def events(request: Request, job: Annotated[schemas.JobPublic, Depends(_own_job)], user: UserDep,
                  settings: SettingsDep) -> AsyncIterator[ServerSentEvent]:
     """Live progress as server-sent events: a `job` event whenever the job changes, until it finishes.
