@@ -42,3 +42,8 @@ class AuthError(ServiceError):
 
 class StartupError(ServiceError):
     """The server refuses to start with these settings (e.g. reachable from the network without API keys)."""
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """``value`` for an error message: quoted, and cut short (a 5,000-character id is not worth echoing)."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value):,} characters)"

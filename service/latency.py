@@ -28,9 +28,9 @@ def tables() -> list[tuple[Path, Any]]:
 
 @lru_cache(maxsize=32)
 def _predictor(path: str, space: str | None) -> Any:
-    from latency_tables.api import load_predictor
-
     import warnings
+
+    from latency_tables.api import load_predictor
 
     table = next(t for p, t in tables() if str(p) == path)
     with warnings.catch_warnings():

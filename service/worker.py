@@ -22,7 +22,7 @@ import traceback
 import uuid
 from typing import Any
 
-from service import jobs
+from service import jobs, trials
 from service.settings import Settings
 
 log = logging.getLogger("hwnas.worker")
@@ -97,8 +97,8 @@ class Worker:
                 self._ensure_ray()
 
             def on_trial(record: Any, progress: Any) -> None:
-                jobs.record_trials(self.url, job_id=job_id, records=[record], hypervolumes=[progress.hypervolume],
-                                   snapshot=jobs.Snapshot(progress.done, progress.elapsed, progress.front_size,
+                trials.record_trials(self.url, job_id=job_id, records=[record], hypervolumes=[progress.hypervolume],
+                                   snapshot=trials.Snapshot(progress.done, progress.elapsed, progress.front_size,
                                                           progress.hypervolume, progress.best))
 
             search = Search(config, self.url, on_trial=on_trial,
@@ -106,7 +106,7 @@ class Worker:
             previous = search.read()
             if previous is not None:  # a resumed job: mirror what the last worker told the study
                 history = dict(previous.hv_history)
-                jobs.record_trials(self.url, job_id=job_id, records=previous.trials,
+                trials.record_trials(self.url, job_id=job_id, records=previous.trials,
                                    hypervolumes=[history.get(i + 1) for i in range(len(previous.trials))])
             result = search.run(resume=previous is not None)
             notes = list(result.notes)

@@ -147,7 +147,7 @@ def install(app: FastAPI, max_body_bytes: int, max_table_bytes: int) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        from service.jobs import field_errors
+        from service.configs import field_errors
 
         errors = field_errors(exc.detail) if "\n" in exc.detail else (
             [{"field": exc.field, "message": exc.detail.removeprefix(f"{exc.field}: ")}] if exc.field else None)

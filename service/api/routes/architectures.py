@@ -10,10 +10,10 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from searchspace import Architecture
-from service import jobs, schemas
+from service import schemas, trials
 from service.api.deps import SessionDep, SettingsDep, UserDep
 from service.api.problems import errors
-from service.errors import InvalidError, NotFoundError
+from service.errors import InvalidError, NotFoundError, shown
 from service.latency import latencies
 from service.models import Architecture as ArchitectureRow
 from service.models import Job, Trial, User
@@ -26,9 +26,9 @@ ARCH_ID = re.compile(r"[0-9a-f]{16}")  # Architecture.arch_id: 16 hex digits of 
 
 def _owned(session: Any, user: User, arch_id: str) -> tuple[Architecture, list[str]]:
     if not ARCH_ID.fullmatch(arch_id):  # never a query with it: PostgreSQL refuses some strings (NUL) outright
-        raise NotFoundError(f"arch_id: {jobs.shown(arch_id)} is not an architecture id; expected 16 hex digits "
+        raise NotFoundError(f"arch_id: {shown(arch_id)} is not an architecture id; expected 16 hex digits "
                             "(see GET /api/v1/jobs/{id}/pareto)", field="arch_id")
-    job_ids = jobs.jobs_with_arch(session, owner=user, arch_id=arch_id)
+    job_ids = trials.jobs_with_arch(session, owner=user, arch_id=arch_id)
     row = session.get(ArchitectureRow, arch_id) if job_ids else None
     if row is None:
         raise NotFoundError(f"arch_id: no net {arch_id!r} in your jobs (see GET /api/v1/jobs/{{id}}/pareto)",
@@ -68,7 +68,7 @@ def download(arch_id: str, user: UserDep, session: SessionDep, settings: Setting
 
     arch, job_ids = _owned(session, user, arch_id)
     if job is not None and job not in job_ids:
-        raise InvalidError(f"job: {jobs.shown(job)} is not one of your jobs that evaluated {arch_id}; expected one "
+        raise InvalidError(f"job: {shown(job)} is not one of your jobs that evaluated {arch_id}; expected one "
                            f"of {', '.join(job_ids)}", field="job")
     job_row = session.get(Job, job or job_ids[0])
     config = json.loads(job_row.config) if job_row is not None else {}

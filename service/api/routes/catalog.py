@@ -12,8 +12,7 @@ from searchspace import Architecture, SearchSpaceError, count_cost, known_archit
 from service import schemas
 from service.api.deps import UserDep
 from service.api.problems import errors
-from service.errors import InvalidError, NotFoundError
-from service.jobs import shown
+from service.errors import InvalidError, NotFoundError, shown
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue"])
 
@@ -45,7 +44,7 @@ def space(name: str) -> dict[str, Any]:
 def validate_space(spec: Annotated[dict[str, Any], Body(description="a space spec, as in searchspace/spaces/*.yaml")]
                    ) -> schemas.SpaceValidation:
     """Check a custom space: its exact size, or every error with its field path (200 either way)."""
-    from service.jobs import field_errors
+    from service.configs import field_errors
 
     try:
         s = load_space(spec)

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from nas.config import SearchConfig
-from service import jobs, schemas
+from service import configs, jobs, schemas, trials
 from service.api.deps import SessionDep, SettingsDep, UserDep
 from service.api.problems import errors
 from service.db import session_scope
@@ -79,11 +79,11 @@ async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> 
         raise ServiceError(f"body: not valid JSON ({exc})", field="body") from None
     except RecursionError:
         raise ServiceError(f"body: nested too deeply to parse; expected a search config (at most "
-                           f"{jobs.MAX_DEPTH} levels)", field="body") from None
+                           f"{configs.MAX_DEPTH} levels)", field="body") from None
     owner_id = user.id
 
     def create() -> schemas.JobPublic:
-        config = jobs.parse_config(data, settings)
+        config = configs.parse_config(data, settings)
         with session_scope(settings.database_url) as session:
             owner = session.get(User, owner_id)
             if owner is None:
@@ -131,11 +131,11 @@ def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 
                 format: Literal["json", "csv"] = "json") -> Any:
     """A page of the job's trials (format=csv: all of them, filtered and sorted, as CSV)."""
     job = jobs.get_job(session, owner=user, job_id=job_id)
-    page, rows = jobs.list_trials(session, job=job, sort=sort, order=order, cursor=cursor, limit=limit,
+    page, rows = trials.list_trials(session, job=job, sort=sort, order=order, cursor=cursor, limit=limit,
                                   state=state, feasible=feasible, on_front=on_front)
     if format == "csv":
-        front = {t.number for t in page.data if t.on_front} | jobs.TRIALS.get(session, job).front
-        return Response(jobs.trials_csv(rows, front), media_type="text/csv",
+        front = {t.number for t in page.data if t.on_front} | trials.TRIALS.get(session, job).front
+        return Response(trials.trials_csv(rows, front), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{job_id}-trials.csv"'})
     return page
 
@@ -143,13 +143,13 @@ def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 
 @router.get("/{job_id}/pareto", response_model=schemas.ParetoPublic, responses=errors(404))
 def pareto(job_id: str, user: UserDep, session: SessionDep) -> schemas.ParetoPublic:
     """The feasible non-dominated trials, sorted by the first objective."""
-    return jobs.pareto(session, job=jobs.get_job(session, owner=user, job_id=job_id))
+    return trials.pareto(session, job=jobs.get_job(session, owner=user, job_id=job_id))
 
 
 @router.get("/{job_id}/hypervolume", response_model=schemas.HypervolumePublic, responses=errors(404))
 def hypervolume(job_id: str, user: UserDep, session: SessionDep) -> schemas.HypervolumePublic:
     """Hypervolume of the feasible front after each trial (objectives in their own units)."""
-    return jobs.hypervolume_history(session, job=jobs.get_job(session, owner=user, job_id=job_id))
+    return trials.hypervolume_history(session, job=jobs.get_job(session, owner=user, job_id=job_id))
 
 
 def _own_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPublic:

@@ -1,0 +1,216 @@
+"""A job's trials: written by its worker as the search tells them, read as pages, fronts and histories.
+
+The Optuna study stays the source of truth (a resumed job backfills from it);
+this mirror makes a page of 10,000 trials an indexed read and a cached sort.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from nas.pareto import non_dominated, to_minimize
+from service import schemas
+from service.db import session_scope
+from service.errors import InvalidError
+from service.models import Architecture, Job, Trial, User, utcnow
+from service.pagination import decode_cursor, encode_cursor
+
+
+# ------------------------------------------------------------------ written by the worker
+@dataclass
+class Snapshot:
+    done: int
+    elapsed: float
+    front_size: int
+    hypervolume: float | None
+    best: dict[str, float] = field(default_factory=dict)
+
+
+def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(table).values(rows).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        session.execute(sqlite_insert(table).values(rows).on_conflict_do_nothing())
+    else:
+        for row in rows:
+            if session.get(table, row[table.__mapper__.primary_key[0].name]) is None:
+                session.add(table(**row))
+
+
+def architecture_rows(records: list[Any]) -> list[dict[str, Any]]:
+    from searchspace import Architecture as Arch
+    from searchspace.cost import count_cost
+
+    out, seen = [], set()
+    for r in records:
+        if r.arch is None or r.arch_id is None or r.arch_id in seen:
+            continue
+        seen.add(r.arch_id)
+        arch = Arch.decode(r.arch)
+        cost = count_cost(arch)
+        out.append(dict(arch_id=arch.arch_id, canonical=arch.to_json(), encoding=r.arch, params=cost.params,
+                        macs=cost.macs, activations=cost.activations, created=utcnow()))
+    return out
+
+
+def record_trials(url: str, *, job_id: str, records: list[Any], hypervolumes: list[float | None],
+                  snapshot: Snapshot | None = None) -> None:
+    """Mirror finished trials (nas TrialRecords) into the job's table, with their nets, in one transaction."""
+    rows = [dict(job_id=job_id, number=r.number, state=r.state, arch_id=r.arch_id,
+                 metrics=json.dumps(r.metrics), objectives=json.dumps(r.objectives) if r.objectives else None,
+                 feasible=r.feasible, violations=json.dumps(r.violations), error=r.error, seconds=r.seconds,
+                 hypervolume=hv, finished=utcnow())
+            for r, hv in zip(records, hypervolumes, strict=True)]
+    with session_scope(url) as session:
+        _insert_ignore(session, Architecture, architecture_rows(records))
+        _insert_ignore(session, Trial, rows)
+        if snapshot is not None:
+            session.execute(update(Job).where(Job.id == job_id).values(
+                trials_done=snapshot.done, elapsed=snapshot.elapsed, front_size=snapshot.front_size,
+                hypervolume=snapshot.hypervolume, best=json.dumps(snapshot.best)))
+
+
+# ------------------------------------------------------------------ reading a job's trials
+@dataclass
+class _Cached:
+    numbers: set[int] = field(default_factory=set)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    front: set[int] = field(default_factory=set)
+    directions: list[str] = field(default_factory=list)
+
+
+class TrialCache:
+    """A job's trials, parsed once per process and topped up with what is new.
+
+    Reading 10,000 rows and their JSON for every page would cost far more
+    than the page; a count per request tells whether anything changed.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def get(self, session: Session, job: Job) -> _Cached:
+        count = session.scalar(select(func.count()).select_from(Trial).where(Trial.job_id == job.id)) or 0
+        with self._lock:
+            cached = self._jobs.get(job.id)
+            if cached is None:
+                cached = self._jobs[job.id] = _Cached(directions=[o["direction"] for o in
+                                                                  json.loads(job.config)["objectives"]])
+            if count == len(cached.numbers):
+                return cached
+            numbers = set(session.scalars(select(Trial.number).where(Trial.job_id == job.id)).all())
+            new = sorted(numbers - cached.numbers)
+            for start in range(0, len(new), 500):
+                chunk = new[start:start + 500]
+                for t in session.scalars(select(Trial).where(Trial.job_id == job.id, Trial.number.in_(chunk))):
+                    cached.rows.append(dict(
+                        number=t.number, state=t.state, arch_id=t.arch_id, metrics=json.loads(t.metrics),
+                        objectives=json.loads(t.objectives) if t.objectives else None, feasible=t.feasible,
+                        violations=json.loads(t.violations), error=t.error, seconds=t.seconds,
+                        hypervolume=t.hypervolume))
+            cached.numbers |= set(new)
+            cached.rows.sort(key=lambda r: r["number"])
+            ok = [r for r in cached.rows if r["feasible"] and r["objectives"] is not None]
+            mask: Any = non_dominated(to_minimize([r["objectives"] for r in ok], cached.directions)) if ok else []
+            cached.front = {r["number"] for r, keep in zip(ok, mask, strict=True) if keep}
+            return cached
+
+
+TRIALS = TrialCache()
+
+
+def _trial_public(row: dict[str, Any], front: set[int]) -> schemas.TrialPublic:
+    return schemas.TrialPublic(**{k: v for k, v in row.items() if k != "hypervolume"},
+                               on_front=row["number"] in front)
+
+
+def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", "desc"], cursor: str | None,
+                limit: int, state: str | None = None, feasible: bool | None = None, on_front: bool | None = None
+                ) -> tuple[schemas.TrialsPublic, list[dict[str, Any]]]:
+    """A page of trials sorted by ``number``, ``seconds`` or any metric (trials without it last)."""
+    cached = TRIALS.get(session, job)
+    rows = cached.rows
+    if state is not None:
+        rows = [r for r in rows if r["state"] == state.upper()]
+    if feasible is not None:
+        rows = [r for r in rows if r["feasible"] == feasible]
+    if on_front is not None:
+        rows = [r for r in rows if (r["number"] in cached.front) == on_front]
+    if sort not in ("number", "seconds"):
+        config = json.loads(job.config)
+        known = {o["metric"] for o in config["objectives"]} | {c["metric"] for c in config.get("constraints", [])}
+        if sort not in known:
+            raise InvalidError(f"sort: unknown metric {sort!r}; expected number, seconds or one of "
+                               f"{', '.join(sorted(known))}", field="sort")
+        present = [r for r in rows if r["metrics"].get(sort) is not None]
+        absent = [r for r in rows if r["metrics"].get(sort) is None]
+        present.sort(key=lambda r: r["metrics"][sort], reverse=order == "desc")
+        rows = present + absent
+    elif order == "desc" or sort == "seconds":
+        rows = sorted(rows, key=lambda r: r[sort], reverse=order == "desc")
+    offset = decode_cursor(cursor, int)[0] if cursor else 0
+    if offset < 0:
+        raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
+                           field="cursor")
+    page = rows[offset:offset + limit]
+    next_cursor = encode_cursor(offset + limit) if offset + limit < len(rows) else None
+    data = [_trial_public(r, cached.front) for r in page]
+    return schemas.TrialsPublic(data=data, count=len(rows), next_cursor=next_cursor, sort=sort, order=order), rows
+
+
+def trials_csv(rows: list[dict[str, Any]], front: set[int]) -> str:
+    names = sorted({m for r in rows for m in r["metrics"]})
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["number", "state", "arch_id", "feasible", "on_front", *names, "seconds", "error"])
+    for r in rows:
+        writer.writerow([r["number"], r["state"], r["arch_id"] or "", r["feasible"], r["number"] in front,
+                         *["" if r["metrics"].get(m) is None else r["metrics"][m] for m in names],
+                         f"{r['seconds']:.3f}", r["error"] or ""])
+    return buf.getvalue()
+
+
+def pareto(session: Session, *, job: Job) -> schemas.ParetoPublic:
+    cached = TRIALS.get(session, job)
+    members = [r for r in cached.rows if r["number"] in cached.front]
+    ids = {r["arch_id"] for r in members}
+    encodings = dict(session.execute(select(Architecture.arch_id, Architecture.encoding)
+                                     .where(Architecture.arch_id.in_(ids))).all()) if ids else {}
+    objectives = [schemas.Objective(**o) for o in json.loads(job.config)["objectives"]]
+    first = objectives[0].metric
+    members.sort(key=lambda r: (r["metrics"].get(first) is None, r["metrics"].get(first) or 0.0))
+    data = [schemas.ParetoPoint(number=r["number"], arch_id=r["arch_id"], encoding=encodings.get(r["arch_id"], ""),
+                                metrics=r["metrics"]) for r in members]
+    return schemas.ParetoPublic(objectives=objectives, data=data, count=len(data))
+
+
+def hypervolume_history(session: Session, *, job: Job) -> schemas.HypervolumePublic:
+    cached = TRIALS.get(session, job)
+    data = [schemas.HypervolumePoint(trial=i + 1, hypervolume=r["hypervolume"])
+            for i, r in enumerate(cached.rows) if r["hypervolume"] is not None]
+    return schemas.HypervolumePublic(data=data)
+
+
+def jobs_with_arch(session: Session, *, owner: User, arch_id: str) -> list[str]:
+    return list(session.scalars(select(Job.id).join(Trial, Trial.job_id == Job.id)
+                                .where(Job.owner_id == owner.id, Trial.arch_id == arch_id).distinct()).all())
