@@ -164,9 +164,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed-nets", type=int, default=100_000, help="nets per predict_many speed run")
     parser.add_argument("--quick", action="store_true", help="10 samples, 1 round, one space; nothing written")
+    parser.add_argument("--ship-reports", action="store_true",
+                        help="only copy the validations in benchmarks/results/latency.json beside the shipped tables")
     parser.add_argument("--speed-only", action="store_true",
                         help="only the prediction-speed runs (validation results already written are kept)")
     args = parser.parse_args()
+    if args.ship_reports:
+        import json
+
+        ship_reports(json.loads((RESULTS / "latency.json").read_text())["profiles"])
+        return
     if args.quick:
         args.samples, args.rounds, args.speed_nets = 10, 1, 10_000
 
@@ -243,8 +250,20 @@ def main() -> None:
         print("\n--quick: results not written")
         return
     settings = {"samples": args.samples, "rounds": args.rounds, "seed": args.seed, "speed_nets": args.speed_nets}
-    out = write_results("latency", {"settings": settings, "profiles": merge_previous(profiles)})
+    merged = merge_previous(profiles)
+    out = write_results("latency", {"settings": settings, "profiles": merged})
     print(f"\nwrote {out} and plots in {RESULTS / 'latency'}")
+    ship_reports(merged)
+
+
+def ship_reports(profiles: list[dict[str, Any]]) -> None:
+    """The validations of the shipped tables, kept beside them (package data) for the service's devices page."""
+    from latency_tables.table import PACKAGE_DATA, list_tables
+    from latency_tables.validate import save_report
+
+    shipped = {t.name for p, t in list_tables() if p.parent == PACKAGE_DATA}
+    written = [save_report(v, PACKAGE_DATA) for p in profiles for v in p["validation"] if v["table"] in shipped]
+    print(f"kept {len(written)} validation reports beside the shipped tables in {PACKAGE_DATA}")
 
 
 if __name__ == "__main__":

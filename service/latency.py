@@ -59,6 +59,39 @@ def latencies(arch: Architecture, space: str | None) -> tuple[list[schemas.Laten
     return out, errors
 
 
+def _summary(report: dict[str, Any]) -> schemas.ValidationSummary:
+    return schemas.ValidationSummary(
+        space=report["space"], samples=report["samples"], resolution=report.get("resolution"),
+        calibration=report.get("calibration"), predicted=report["metrics"]["predicted"],
+        noise=report["metrics"]["noise"], measured_on=report.get("measured_on", {}))
+
+
+def table_public(path: Path, table: Any, **calibration_extra: Any) -> schemas.TablePublic:
+    from latency_tables.table import PACKAGE_DATA
+    from latency_tables.validate import load_reports
+
+    shipped = path.resolve().is_relative_to(PACKAGE_DATA.resolve())
+    return schemas.TablePublic(
+        name=table.name, profile=table.profile.id, source="shipped" if shipped else "user",
+        host=table.host.model_dump(), layers=len(table.entries),
+        calibration={**table.calibration.model_dump(), "networks": len(table.networks),
+                     "per_space": {k: {"model": c.model, "cv_mape": c.cv_mape, "fitted_on": c.fitted_on}
+                                   for k, c in table.space_calibrations.items()}, **calibration_extra},
+        validation=[_summary(r) for r in load_reports(table.name)])
+
+
+def validation_report(profile: str, space: str) -> schemas.ValidationReport | None:
+    from latency_tables.validate import load_reports
+
+    for _, table in tables():
+        if table.profile.id == profile:
+            for report in load_reports(table.name):
+                if report["space"] == space:
+                    return schemas.ValidationReport(**_summary(report).model_dump(), table=table.name,
+                                                    nets=report["nets"])
+    return None
+
+
 def devices() -> list[schemas.DevicePublic]:
     from latency_tables.profiles import DeviceProfile
     from latency_tables.runtimes import get_runtime
@@ -67,13 +100,7 @@ def devices() -> list[schemas.DevicePublic]:
     profiles: dict[str, DeviceProfile] = {}
     for path, table in tables():
         profiles[table.profile.id] = table.profile
-        by_profile.setdefault(table.profile.id, []).append(schemas.TablePublic(
-            profile=table.profile.id, source="shipped" if "site-packages" in str(path) or
-            path.parent.name == "data" else "user", host=table.host.model_dump(), layers=len(table.entries),
-            calibration={**table.calibration.model_dump(), "networks": len(table.networks),
-                         "per_space": {k: {"model": c.model, "cv_mape": c.cv_mape, "fitted_on": c.fitted_on}
-                                       for k, c in table.space_calibrations.items()}},
-            validation=[]))
+        by_profile.setdefault(table.profile.id, []).append(table_public(path, table))
     out = []
     for pid, profile in sorted(profiles.items()):
         try:

@@ -150,13 +150,35 @@ class DatasetPublic(BaseModel):
     options: list[str]
 
 
+class ValidationSummary(BaseModel):
+    """How well a table predicted nets it was not calibrated on, next to the measurement's own noise."""
+
+    space: str
+    samples: int
+    resolution: int | None = None
+    calibration: str | None = None
+    predicted: dict[str, float | None] = Field(description="prediction vs measurement: within_5_pct, "
+                                               "within_10_pct, mape_pct, spearman, kendall")
+    noise: dict[str, float | None] = Field(description="a second measurement vs the first: what a perfect "
+                                           "predictor would score")
+    measured_on: dict[str, Any] = Field(default_factory=dict)
+
+
 class TablePublic(BaseModel):
+    name: str
     profile: str
-    source: str
+    source: Literal["shipped", "user"]
     host: dict[str, Any]
     layers: int
     calibration: dict[str, Any]
-    validation: list[dict[str, Any]]
+    validation: list[ValidationSummary] = Field(description="one per space validated (`hwnas lut validate`); "
+                                                "GET /api/v1/devices/{profile}/validation/{space} has each net")
+
+
+class ValidationReport(ValidationSummary):
+    table: str
+    nets: list[dict[str, Any]] = Field(description="arch_id, predicted_ms, raw_ms, measured1_ms, measured2_ms, "
+                                       "estimated")
 
 
 class DevicePublic(BaseModel):

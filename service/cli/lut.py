@@ -46,8 +46,8 @@ def cmd_lut_validate(args: argparse.Namespace) -> None:
     """Predicted vs measured latency of random nets, next to the measurement noise (both measured here)."""
     from latency_tables.api import load_predictor
     from latency_tables.errors import LatencyTableError
-    from latency_tables.profiles import DeviceProfile
-    from latency_tables.validate import validate
+    from latency_tables.profiles import DeviceProfile, HostInfo
+    from latency_tables.validate import save_report, validate
 
     if args.samples < 1 or args.rounds < 1:
         raise LatencyTableError(
@@ -70,7 +70,9 @@ def cmd_lut_validate(args: argparse.Namespace) -> None:
     json_path = out / f"{stem}.json"
     json_path.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     png_path = result.save_plot(out / f"{stem}.png")
-    print(f"wrote {json_path} and {png_path}")
+    host = HostInfo.current()
+    kept = save_report(result.as_dict() | {"measured_on": {"cpu": host.cpu, "cores": host.cores, "date": host.date}})
+    print(f"wrote {json_path} and {png_path}; the service shows it from {kept}")
 
 
 def cmd_lut_list(args: argparse.Namespace) -> None:

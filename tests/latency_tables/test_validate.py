@@ -187,3 +187,22 @@ def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert len(lines) == 1 and lines[0].startswith("hwnas: error:"), err
     assert message in lines[0], lines[0]
     assert not list(tmp_path.glob("validate-*"))
+
+
+def test_reports_round_trip_user_first_and_refuse_other_versions(tmp_path: Path) -> None:
+    import json
+
+    from latency_tables.errors import LatencyTableError
+    from latency_tables.validate import load_reports, report_path, save_report
+
+    base = {"profile": "ort-cpu-fp32-t1", "table": "t@host", "space": "s", "samples": 1, "seed": 0, "rounds": 1,
+            "metrics": {"predicted": {}, "raw": {}, "noise": {}},
+            "nets": [{"arch_id": "a", "arch": "r16_i3|...", "predicted_ms": 1.0}], "plot": "x.png"}
+    path = save_report(base)
+    assert path == report_path("t@host", "s")
+    (got,) = load_reports("t@host")
+    assert got["nets"] == [{"arch_id": "a", "predicted_ms": 1.0}] and "plot" not in got  # no string forms kept
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps(data | {"version": 99}))
+    with pytest.raises(LatencyTableError, match="hwnas lut validate"):
+        load_reports("t@host")

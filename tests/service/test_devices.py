@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
+
+import pytest
 
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import arch_layers
@@ -66,3 +69,54 @@ def test_bad_tables_are_refused_and_nothing_is_written(world: World) -> None:
     big = b"x" * (world.settings.max_table_bytes + 1)
     r = world.client.post("/api/v1/devices/tables", content=big, headers={**alice, "content-type": "application/gzip"})
     assert r.status_code == 413
+
+
+def test_validation_reports_of_a_table_are_listed_and_served(world: World) -> None:
+    from latency_tables.validate import save_report
+
+    alice = world.as_user("alice")
+    arch = Architecture.decode(submit_and_best(world))
+    table = phone_table(arch)
+    r = world.client.post("/api/v1/devices/tables", content=table.model_dump_json().encode(),
+                          headers={**alice, "content-type": "application/json"})
+    assert r.status_code == 201 and r.json()["validation"] == []
+    metrics = {"within_5_pct": 40.0, "within_10_pct": 80.0, "mape_pct": 7.5, "spearman": 0.97, "kendall": 0.9}
+    save_report({"profile": "ort-cpu-int8-t4", "table": table.name, "space": "all-blocks", "resolution": 16,
+                 "samples": 2, "seed": 0, "rounds": 1, "calibration": "raw",
+                 "metrics": {"predicted": metrics, "raw": metrics, "noise": {**metrics, "within_10_pct": 90.0}},
+                 "nets": [{"arch_id": arch.arch_id, "arch": arch.encode(), "predicted_ms": 1.0, "raw_ms": 1.0,
+                           "measured1_ms": 1.1, "measured2_ms": 1.05, "estimated": False}] * 2,
+                 "measured_on": {"cpu": "ARM Cortex-A76"}})
+    from service.latency import forget_tables
+
+    forget_tables()
+    phone = next(d for d in world.client.get("/api/v1/devices", headers=alice).json() if d["id"] == "ort-cpu-int8-t4")
+    (summary,) = phone["tables"][0]["validation"]
+    assert summary["space"] == "all-blocks" and summary["predicted"]["within_10_pct"] == 80.0
+    assert summary["noise"]["within_10_pct"] == 90.0 and summary["measured_on"]["cpu"] == "ARM Cortex-A76"
+    report = world.client.get("/api/v1/devices/ort-cpu-int8-t4/validation/all-blocks", headers=alice).json()
+    assert len(report["nets"]) == 2 and report["nets"][0]["measured2_ms"] == 1.05 and "arch" not in report["nets"][0]
+    missing = world.client.get("/api/v1/devices/ort-cpu-int8-t4/validation/fbnet", headers=alice)
+    assert missing.status_code == 404 and "hwnas lut validate" in missing.json()["detail"]
+
+
+def submit_and_best(world: World) -> str:
+    alice = world.as_user("alice")
+    job = submit(world)
+    run_queued(world)
+    return str(world.client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()["data"][0]["encoding"])
+
+
+def test_the_shipped_tables_carry_their_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/latency.py keeps each validation beside the shipped table; the service reads it from there."""
+    from latency_tables.table import list_tables
+    from latency_tables.validate import load_reports
+
+    monkeypatch.setenv("HWNAS_LUT_DIR", str(tmp_path / "no-user-tables"))
+    shipped = [t.name for _, t in list_tables()]
+    assert shipped
+    for name in shipped:
+        reports = load_reports(name)
+        assert {r["space"] for r in reports} >= {"mobilenetv2", "mobilenetv2-cifar"}
+        assert all(r["samples"] == len(r["nets"]) >= 50 for r in reports)
+        assert all(0 <= r["metrics"]["predicted"]["within_10_pct"] <= 100 for r in reports)

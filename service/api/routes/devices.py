@@ -8,9 +8,9 @@ from fastapi.concurrency import run_in_threadpool
 from service import schemas
 from service.api.deps import UserDep
 from service.api.problems import errors
-from service.errors import InvalidError
+from service.errors import InvalidError, NotFoundError, shown
 from service.latency import devices as list_devices
-from service.latency import forget_tables
+from service.latency import forget_tables, table_public, validation_report
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(401))
 
@@ -19,6 +19,16 @@ router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(
 def devices(user: UserDep) -> list[schemas.DevicePublic]:
     """Profiles the server has latency tables for, each table with its host and calibration figures."""
     return list_devices()
+
+
+@router.get("/{profile}/validation/{space}", response_model=schemas.ValidationReport, responses=errors(404))
+def validation(profile: str, space: str, user: UserDep) -> schemas.ValidationReport:
+    """Every net of a table's validation on one space: predicted against two independent measurements."""
+    report = validation_report(profile, space)
+    if report is None:
+        raise NotFoundError(f"space: no validation of a {shown(profile)} table on {shown(space)} (`hwnas lut "
+                            f"validate --profile PROFILE --space SPACE` makes one)", field="space")
+    return report
 
 
 @router.post("/tables", status_code=201, response_model=schemas.TablePublic,
@@ -54,11 +64,6 @@ async def upload_table(request: Request, user: UserDep) -> schemas.TablePublic:
         except LatencyTableError as exc:
             raise InvalidError(str(exc), field="body") from None
         forget_tables()
-        merged = result.table
-        return schemas.TablePublic(profile=merged.profile.id, source="user", host=merged.host.model_dump(),
-                                   layers=len(merged.entries),
-                                   calibration={**merged.calibration.model_dump(), "added": result.added,
-                                                "skipped": result.calibration_skipped},
-                                   validation=[])
+        return table_public(result.path, result.table, added=result.added, skipped=result.calibration_skipped)
 
     return await run_in_threadpool(merge)
