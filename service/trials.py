@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -86,12 +87,29 @@ def record_trials(url: str, *, job_id: str, records: list[Any], hypervolumes: li
 
 
 # ------------------------------------------------------------------ reading a job's trials
-@dataclass
+@dataclass(frozen=True)
 class _Cached:
-    numbers: set[int] = field(default_factory=set)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    front: set[int] = field(default_factory=set)
-    directions: list[str] = field(default_factory=list)
+    """One job's trials as of one count: never changed once made (a newer count makes a new one), so a
+    request keeps a consistent view while another tops the cache up."""
+
+    numbers: frozenset[int]
+    rows: tuple[dict[str, Any], ...]  # by number
+    front: frozenset[int]
+    directions: tuple[str, ...]
+    orders: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (sort, order) -> rows
+
+    def ordered(self, sort: str, order: str) -> list[dict[str, Any]]:
+        """The rows sorted by ``number``, ``seconds`` or a metric (trials without it last), once per view."""
+        key = (sort, order)
+        if key not in self.orders:
+            if sort in ("number", "seconds"):
+                rows = sorted(self.rows, key=lambda r: r[sort], reverse=order == "desc")
+            else:
+                present = [r for r in self.rows if r["metrics"].get(sort) is not None]
+                present.sort(key=lambda r: r["metrics"][sort], reverse=order == "desc")
+                rows = present + [r for r in self.rows if r["metrics"].get(sort) is None]
+            self.orders[key] = rows
+        return self.orders[key]
 
 
 class TrialCache:
@@ -113,33 +131,33 @@ class TrialCache:
         count = session.scalar(select(func.count()).select_from(Trial).where(Trial.job_id == job.id)) or 0
         with self._lock:
             cached = self._jobs.get(job.id)
-            if cached is None:
-                cached = self._jobs[job.id] = _Cached(directions=[o["direction"] for o in
-                                                                  json.loads(job.config)["objectives"]])
-            if count == len(cached.numbers):
+            if cached is not None and count == len(cached.numbers):
                 return cached
+            known = cached.numbers if cached is not None else frozenset()
             numbers = set(session.scalars(select(Trial.number).where(Trial.job_id == job.id)).all())
-            new = sorted(numbers - cached.numbers)
+            new = sorted(numbers - known)
+            rows = list(cached.rows) if cached is not None else []
             for start in range(0, len(new), 500):
                 chunk = new[start:start + 500]
                 for t in session.scalars(select(Trial).where(Trial.job_id == job.id, Trial.number.in_(chunk))):
-                    cached.rows.append(dict(
+                    rows.append(dict(
                         number=t.number, state=t.state, arch_id=t.arch_id, metrics=json.loads(t.metrics),
                         objectives=json.loads(t.objectives) if t.objectives else None, feasible=t.feasible,
                         violations=json.loads(t.violations), error=t.error, seconds=t.seconds,
                         hypervolume=t.hypervolume))
-            cached.numbers |= set(new)
-            cached.rows.sort(key=lambda r: r["number"])
-            ok = [r for r in cached.rows if r["feasible"] and r["objectives"] is not None]
-            mask: Any = non_dominated(to_minimize([r["objectives"] for r in ok], cached.directions)) if ok else []
-            cached.front = {r["number"] for r, keep in zip(ok, mask, strict=True) if keep}
+            rows.sort(key=lambda r: r["number"])
+            directions = tuple(o["direction"] for o in json.loads(job.config)["objectives"])
+            ok = [r for r in rows if r["feasible"] and r["objectives"] is not None]
+            mask: Any = non_dominated(to_minimize([r["objectives"] for r in ok], directions)) if ok else []
+            front = frozenset(r["number"] for r, keep in zip(ok, mask, strict=True) if keep)
+            cached = self._jobs[job.id] = _Cached(frozenset(known | set(new)), tuple(rows), front, directions)
             return cached
 
 
 TRIALS = TrialCache()
 
 
-def _trial_public(row: dict[str, Any], front: set[int]) -> schemas.TrialPublic:
+def _trial_public(row: dict[str, Any], front: AbstractSet[int]) -> schemas.TrialPublic:
     return schemas.TrialPublic(**{k: v for k, v in row.items() if k != "hypervolume"},
                                on_front=row["number"] in front)
 
@@ -149,25 +167,19 @@ def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", 
                 ) -> tuple[schemas.TrialsPublic, list[dict[str, Any]]]:
     """A page of trials sorted by ``number``, ``seconds`` or any metric (trials without it last)."""
     cached = TRIALS.get(session, job)
-    rows = cached.rows
-    if state is not None:
-        rows = [r for r in rows if r["state"] == state.upper()]
-    if feasible is not None:
-        rows = [r for r in rows if r["feasible"] == feasible]
-    if on_front is not None:
-        rows = [r for r in rows if (r["number"] in cached.front) == on_front]
     if sort not in ("number", "seconds"):
         config = json.loads(job.config)
         known = {o["metric"] for o in config["objectives"]} | {c["metric"] for c in config.get("constraints", [])}
         if sort not in known:
             raise InvalidError(f"sort: unknown metric {sort!r}; expected number, seconds or one of "
                                f"{', '.join(sorted(known))}", field="sort")
-        present = [r for r in rows if r["metrics"].get(sort) is not None]
-        absent = [r for r in rows if r["metrics"].get(sort) is None]
-        present.sort(key=lambda r: r["metrics"][sort], reverse=order == "desc")
-        rows = present + absent
-    elif order == "desc" or sort == "seconds":
-        rows = sorted(rows, key=lambda r: r[sort], reverse=order == "desc")
+    rows = cached.ordered(sort, order)
+    if state is not None:
+        rows = [r for r in rows if r["state"] == state.upper()]
+    if feasible is not None:
+        rows = [r for r in rows if r["feasible"] == feasible]
+    if on_front is not None:
+        rows = [r for r in rows if (r["number"] in cached.front) == on_front]
     offset = decode_cursor(cursor, int)[0] if cursor else 0
     if offset < 0:
         raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
@@ -178,7 +190,7 @@ def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", 
     return schemas.TrialsPublic(data=data, count=len(rows), next_cursor=next_cursor, sort=sort, order=order), rows
 
 
-def trials_csv(rows: list[dict[str, Any]], front: set[int]) -> str:
+def trials_csv(rows: list[dict[str, Any]], front: AbstractSet[int]) -> str:
     names = sorted({m for r in rows for m in r["metrics"]})
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -343,3 +343,25 @@ def test_a_study_another_live_controller_holds_is_left_alone_for_a_while(world: 
     state = world.client.get(f"/api/v1/jobs/{job['id']}", headers=world.as_user("alice")).json()
     assert state["status"] == "running" and "another controller" in state["notes"][0]
     assert jobs.claim_job(url, worker="w2", lease_seconds=30) is None  # not again before the study lease can lapse
+
+
+def test_pages_and_front_follow_trials_as_they_arrive(world: World) -> None:
+    """The per-process cache of a job's trials is topped up: a new trial shows in sorted pages and the front."""
+    from nas.search import TrialRecord
+    from service import trials
+
+    alice = world.as_user("alice")
+    job = submit(world)
+    run_queued(world)
+    url = f"/api/v1/jobs/{job['id']}/trials"
+    before = world.client.get(url, params={"sort": "params", "limit": 3}, headers=alice).json()
+    smallest = before["data"][0]
+    record = TrialRecord(number=100, state="COMPLETE", arch=None, arch_id=smallest["arch_id"], params={},
+                         metrics={"proxy:synflow": 1e9, "params": smallest["metrics"]["params"] - 1},
+                         objectives=[1e9, smallest["metrics"]["params"] - 1], violations=[], feasible=True,
+                         error=None, seconds=0.1)
+    trials.record_trials(world.settings.database_url, job_id=job["id"], records=[record], hypervolumes=[None])
+    after = world.client.get(url, params={"sort": "params", "limit": 3}, headers=alice).json()
+    assert after["count"] == before["count"] + 1 and after["data"][0]["number"] == 100
+    front = world.client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()
+    assert [p["number"] for p in front["data"]] == [100]  # it dominates every other trial

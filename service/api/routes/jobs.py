@@ -134,7 +134,7 @@ def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 
     page, rows = trials.list_trials(session, job=job, sort=sort, order=order, cursor=cursor, limit=limit,
                                   state=state, feasible=feasible, on_front=on_front)
     if format == "csv":
-        front = {t.number for t in page.data if t.on_front} | trials.TRIALS.get(session, job).front
+        front = trials.TRIALS.get(session, job).front
         return Response(trials.trials_csv(rows, front), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{job_id}-trials.csv"'})
     return page
