@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from searchspace.architecture import Architecture
 from searchspace.cost import count_cost
 from searchspace.errors import ExportError as _SearchspaceExportError
+from service.units import human
 
 if TYPE_CHECKING:
     import numpy as np
@@ -328,14 +329,6 @@ def calibration_summary(arch: Architecture, dataset: DataSpec | None) -> str:
 
 
 # ------------------------------------------------------------------------ card
-def _human(n: float) -> str:
-    """3,504,872 -> '3.50M' (as the CLI's tables print it; kept here so the API needs no CLI module)."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
-
-
 def _cell(value: object) -> str:
     """A markdown table cell: pipes escaped, one line."""
     return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
@@ -481,8 +474,8 @@ def model_card(arch: Architecture, ctx: CardContext | None = None, dataset: Data
                    "activations"], _block_rows(arch), {3, 4, 5, 6, 9, 10, 11}),
         "",
         "## Totals", "",
-        f"- Parameters: {cost.params:,} ({_human(cost.params)})",
-        f"- MACs: {cost.macs:,} ({_human(cost.macs)}) at batch 1",
+        f"- Parameters: {cost.params:,} ({human(cost.params)})",
+        f"- MACs: {cost.macs:,} ({human(cost.macs)}) at batch 1",
         f"- Peak activations: {cost.activations:,} elements ({cost.activation_bytes / 2**20:.2f} MiB fp32)",
     ]
     for section in (_latency_section(ctx.latencies), _provenance(ctx)):

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from service.units import human
+
+__all__ = ["fmt_value", "human", "render_table"]
+
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: set[int] | None = None) -> str:
     """Columns aligned; columns whose index is in ``right`` are right-aligned (numbers)."""
@@ -19,13 +23,6 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right
     out += [line(r) for r in cells[1:]]
     return "\n".join(out)
 
-
-def human(n: float) -> str:
-    """3,504,872 -> '3.50M'; for MACs and params in tables."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
 
 
 def fmt_value(value: object) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,9 @@ def _admin(url: str) -> Any:
                            autocommit=True)
 
 
-@pytest.fixture()
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty database on the PostgreSQL test server, dropped afterwards (open connections and all)."""
     base = postgres_or_skip()
     from sqlalchemy.engine import make_url
 
@@ -33,12 +34,21 @@ def postgres_url() -> Iterator[str]:
     with _admin(base) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    yield url
-    from service.db import get_engine
+    try:
+        yield url
+    finally:
+        from service.db import get_engine
 
-    get_engine(url).dispose()
-    with _admin(base) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        get_engine(url).dispose()
+        with _admin(base) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture()
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

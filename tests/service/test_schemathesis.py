@@ -10,7 +10,6 @@ code, so the same schema); each case is sent to the seeded app of its backend.
 
 from __future__ import annotations
 
-import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +26,7 @@ from service.api.main import create_app
 from service.latency import forget_tables
 from service.settings import Settings
 from service.worker import Worker
-from tests.conftest import postgres_or_skip
-from tests.service.conftest import _admin, make_keys, make_settings
+from tests.service.conftest import fresh_postgres_database, make_keys, make_settings
 from tests.service.test_api import job_config
 
 SETTINGS: dict[str, Any] = dict(
@@ -60,19 +58,8 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'hwnas.db'}"
         return
-    from sqlalchemy.engine import make_url
-
-    base = postgres_or_skip()
-    name = f"hwnas_t_{uuid.uuid4().hex[:12]}"
-    with _admin(base) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    yield url
-    from service.db import get_engine
-
-    get_engine(url).dispose()
-    with _admin(base) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
