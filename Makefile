@@ -11,7 +11,7 @@ PORT ?= 8000
 # Debian packages the test suite (and the data-backed features) read.
 SYSTEM_PACKAGES := dataset-fashion-mnist
 
-.PHONY: serve test lint install system-deps bench bench-latency bench-proxies bench-search clean
+.PHONY: serve test lint install system-deps bench bench-latency bench-proxies bench-search bench-service clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench-proxies: install system-deps
 
 bench-search: install system-deps
 	$(BIN)/python benchmarks/search.py
+
+# the REST service as a user sees it: reads of a 10,000-trial job on SQLite and PostgreSQL (a fresh database on
+# postgres@127.0.0.1:5432, dropped after), POST to first trial; 20-30 minutes on 2 cores
+bench-service: install system-deps
+	$(BIN)/python benchmarks/service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
