@@ -8,8 +8,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Debian packages the test suite (and the data-backed features) read.
+# Debian packages the service (and its data-backed features) read; the tests also drive a real browser.
 SYSTEM_PACKAGES := dataset-fashion-mnist
+TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium
+
+PACKAGES ?= $(SYSTEM_PACKAGES)
 
 .PHONY: serve test lint install system-deps bench bench-latency bench-proxies bench-search bench-service clean
 
@@ -24,7 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -34,7 +37,8 @@ system-deps:
 serve: install system-deps
 	$(BIN)/hwnas serve --host $(HOST) --port $(PORT)
 
-test: install system-deps
+test: install
+	@$(MAKE) --no-print-directory system-deps PACKAGES="$(TEST_SYSTEM_PACKAGES)"
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: install

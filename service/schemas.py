@@ -104,6 +104,18 @@ class ParetoPublic(BaseModel):
     count: int
 
 
+class PointsPublic(BaseModel):
+    """Every trial of a job as parallel columns, compact for plotting tens of thousands of points."""
+
+    numbers: list[int]
+    arch_ids: list[str | None]
+    feasible: list[bool]
+    on_front: list[bool]
+    metrics: dict[str, list[float | None]] = Field(description="metric -> one value (or null) per trial, "
+                                                   "in the order of `numbers`")
+    count: int
+
+
 class HypervolumePoint(BaseModel):
     trial: int = Field(description="trials finished so far (1-based)")
     hypervolume: float

@@ -216,6 +216,17 @@ def pareto(session: Session, *, job: Job) -> schemas.ParetoPublic:
     return schemas.ParetoPublic(objectives=objectives, data=data, count=len(data))
 
 
+def points(session: Session, *, job: Job) -> schemas.PointsPublic:
+    """All trials as columns (by number): what a scatter plot of the whole job needs and nothing more."""
+    cached = TRIALS.get(session, job)
+    rows = cached.rows
+    names = sorted({m for r in rows for m in r["metrics"]})
+    return schemas.PointsPublic(
+        numbers=[r["number"] for r in rows], arch_ids=[r["arch_id"] for r in rows],
+        feasible=[r["feasible"] for r in rows], on_front=[r["number"] in cached.front for r in rows],
+        metrics={m: [r["metrics"].get(m) for r in rows] for m in names}, count=len(rows))
+
+
 def hypervolume_history(session: Session, *, job: Job) -> schemas.HypervolumePublic:
     cached = TRIALS.get(session, job)
     data = [schemas.HypervolumePoint(trial=i + 1, hypervolume=r["hypervolume"])

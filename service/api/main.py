@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from service.api import problems
-from service.api.routes import architectures, catalog, devices, jobs, ops, pages
+from service.api.routes import architectures, catalog, devices, jobs, ops
+from service.dashboard import routes as dashboard
 from service.db import session_scope, upgrade
 from service.errors import StartupError
 from service.security import any_active_key
@@ -38,6 +39,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     problems.install(app, settings.max_body_bytes, settings.max_table_bytes)
     problems.document(app)
     ops.install_metrics(app, settings.database_url)
-    for module in (ops, catalog, jobs, architectures, devices, pages):
+    for module in (ops, catalog, jobs, architectures, devices, dashboard):
         app.include_router(module.router)
     return app

@@ -25,7 +25,14 @@ def test_catalogue_endpoints(client: TestClient) -> None:
     known = {k["name"]: k for k in client.get("/api/v1/known").json()}
     assert known["mobilenet_v3_large"]["params"] == 5483032
     page = client.get("/")
-    assert page.status_code == 200 and "mobiledet_edgetpu" in page.text
+    assert page.status_code == 200 and 'data-page="jobs"' in page.text
+    assert '<script type="module" src="/static/dashboard.js">' in page.text and "http" not in page.text.lower()
+    for path in ("/jobs/x", "/architectures/x", "/compare?a=1&b=2", "/devices"):
+        assert client.get(path).status_code == 200
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and "max-age" in js.headers["cache-control"] and len(js.content) > 1_000_000
+    assert client.get("/static/dashboard.js").status_code == 200
+    assert client.get("/static/../routes.py").status_code == 404
 
 
 def test_describe_and_errors(client: TestClient) -> None:

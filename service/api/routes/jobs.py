@@ -146,6 +146,12 @@ def pareto(job_id: str, user: UserDep, session: SessionDep) -> schemas.ParetoPub
     return trials.pareto(session, job=jobs.get_job(session, owner=user, job_id=job_id))
 
 
+@router.get("/{job_id}/points", response_model=schemas.PointsPublic, responses=errors(404))
+def points(job_id: str, user: UserDep, session: SessionDep) -> schemas.PointsPublic:
+    """Every trial as parallel columns (number, arch_id, feasible, on_front, each metric), for plotting."""
+    return trials.points(session, job=jobs.get_job(session, owner=user, job_id=job_id))
+
+
 @router.get("/{job_id}/hypervolume", response_model=schemas.HypervolumePublic, responses=errors(404))
 def hypervolume(job_id: str, user: UserDep, session: SessionDep) -> schemas.HypervolumePublic:
     """Hypervolume of the feasible front after each trial (objectives in their own units)."""

@@ -1,0 +1,138 @@
+"""The dashboard in headless Chromium against a real server with a real finished job."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.dashboard.conftest import Server, screenshot
+
+
+def _local_only(page: Any, server: Server) -> None:
+    strays = [u for u in page.requests if not u.startswith((server.url, "data:", "blob:", "about:"))]
+    assert not strays, f"the page asked for something off the server: {strays[:5]}"
+
+
+def test_jobs_page_lists_the_job(page_as: Any, server: Server) -> None:
+    page = page_as("alice")
+    page.goto(server.url + "/")
+    page.wait_for_selector(f"#jobs-table tr[data-job-id='{server.job_id}']")
+    row = page.locator(f"#jobs-table tr[data-job-id='{server.job_id}']")
+    assert "dashboard test job" in row.inner_text() and row.locator(".badge.succeeded").count() == 1
+    page.wait_for_selector("#submit-form #submit-job")
+    screenshot(page, "jobs")
+    _local_only(page, server)
+
+
+def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, server: Server, tmp_path: Path) -> None:
+    trials = server.api("alice", "GET", f"/api/v1/jobs/{server.job_id}/trials", params={"limit": 1000}).json()
+    plotted = [t for t in trials["data"] if t["metrics"].get("proxy:default") is not None
+               and t["metrics"].get("latency:ort-cpu-fp32-t1") is not None]
+    front = server.api("alice", "GET", f"/api/v1/jobs/{server.job_id}/pareto").json()
+    page = page_as("alice")
+    page.goto(f"{server.url}/jobs/{server.job_id}")
+    plot = page.wait_for_selector("#pareto-plot[data-ready='1']")
+    assert int(plot.get_attribute("data-points")) == len(plotted) > 0
+    assert int(plot.get_attribute("data-front")) == front["count"]
+    assert int(plot.get_attribute("data-total")) == trials["count"] == 24
+    screenshot(page, "job")
+    page.locator("#pareto-plot").scroll_into_view_if_needed()
+    x, y, arch_id = page.evaluate("""() => {
+        const d = document.getElementById('pareto-plot'), fl = d._fullLayout;
+        const tr = d._fullData.find(t => t.name === 'front');
+        return [fl.xaxis.l2p(tr.x[0]) + fl._size.l, fl.yaxis.l2p(tr.y[0]) + fl._size.t, tr.customdata[0]]; }""")
+    assert arch_id in {p["arch_id"] for p in front["data"]}
+    box = page.locator("#pareto-plot").bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url(f"**/architectures/{arch_id}**")
+    page.wait_for_selector("body[data-ready='1']")
+    assert arch_id in page.inner_text("#arch-encoding") or page.locator("#block-diagram").count() == 1
+    screenshot(page, "architecture")
+
+    with page.expect_download() as download:
+        page.click("#download-onnx")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name == f"{arch_id}.onnx"
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 32, 32), dtype=np.float32)})[0]
+    assert out.shape == (1, 10) and np.isfinite(out).all()
+    _local_only(page, server)
+
+
+def test_the_form_submits_a_job_that_then_runs(page_as: Any, server: Server) -> None:
+    page = page_as("alice")
+    page.goto(server.url + "/")
+    page.wait_for_selector("#submit-form")
+    page.fill("#f-name", "from the form")
+    page.fill("#f-budget-trials", "200")
+    page.click("#submit-job")
+    link = page.wait_for_selector("#submitted-job-link")
+    job_id = link.get_attribute("href").rstrip("/").split("/")[-1]
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline:  # the embedded worker takes it
+        status = server.api("alice", "GET", f"/api/v1/jobs/{job_id}").json()["status"]
+        if status in ("running", "succeeded"):
+            break
+        time.sleep(0.2)
+    assert status in ("running", "succeeded")
+    page.reload()
+    row = page.wait_for_selector(f"#jobs-table tr[data-job-id='{job_id}']")
+    assert "from the form" in row.inner_text()
+    server.api("alice", "POST", f"/api/v1/jobs/{job_id}/cancel")  # leave the worker free for the other tests
+
+
+def test_an_invalid_form_shows_the_apis_message_at_the_field(page_as: Any, server: Server) -> None:
+    page = page_as("alice")
+    page.goto(server.url + "/")
+    page.wait_for_selector("#submit-form")
+    before = server.api("alice", "GET", "/api/v1/jobs").json()["count"]
+    page.fill("#f-budget-trials", "-3")
+    page.click("#submit-job")
+    error = page.wait_for_selector("#f-budget-trials-error:has-text('greater than or equal to 1')")
+    assert error.get_attribute("role") == "alert"
+    assert page.get_attribute("#f-budget-trials", "aria-invalid") == "true"
+    assert server.api("alice", "GET", "/api/v1/jobs").json()["count"] == before
+    screenshot(page, "form-error")
+
+
+def test_a_second_user_cannot_see_the_first_users_job(page_as: Any, server: Server) -> None:
+    page = page_as("bob")
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator(f"#jobs-table tr[data-job-id='{server.job_id}']").count() == 0
+    page.goto(f"{server.url}/jobs/{server.job_id}")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "dashboard test job" not in page.inner_text("body")
+    assert "404" in page.inner_text("#main") or "no job" in page.inner_text("#main").lower()
+
+
+def test_without_a_key_the_page_asks_for_one(page_as: Any, server: Server) -> None:
+    page = page_as(None)
+    page.goto(server.url + "/")
+    page.wait_for_selector("#key-form #api-key")
+    page.fill("#api-key", server.keys["alice"])
+    page.click("#api-key-save")
+    page.wait_for_selector(f"#jobs-table tr[data-job-id='{server.job_id}']")
+
+
+def test_devices_page_and_phone_width(page_as: Any, server: Server) -> None:
+    page = page_as("alice")
+    page.goto(server.url + "/devices")
+    page.wait_for_selector("#devices-table")
+    page.wait_for_selector("#validation-plot")
+    assert "ort-cpu-fp32-t1" in page.inner_text("#devices-table")
+    screenshot(page, "devices")
+    phone = page_as("alice", width=390, height=844)
+    phone.goto(f"{server.url}/jobs/{server.job_id}")
+    phone.wait_for_selector("#pareto-plot[data-ready='1']")
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390 + 1, f"the job page scrolls sideways at phone width ({width} px)"
+    screenshot(phone, "job-phone")
