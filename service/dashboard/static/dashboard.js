@@ -770,27 +770,41 @@ async function devicesPage() {
   try { devices = await api("/api/v1/devices"); } catch (e) { message(main, e.message); return; }
   const list = section("Profiles and tables", "devices");
   const t = el("table", { id: "devices-table" }, el("thead", {}, el("tr", {}, ["profile", "runtime", "available", "table",
-    "source", "host", "layers", "calibration CV MAPE %", "validation (space: MAPE %, within 10 %, Spearman)"].map((h) =>
-    el("th", { scope: "col", text: h })))));
+    "source", "measured on", "layers", "calibration", "CV MAPE %"].map((h) => el("th", { scope: "col", text: h })))));
   const body = el("tbody");
+  const v = el("table", { id: "validation-table" }, el("thead", {}, el("tr", {}, ["table", "space", "nets",
+    "within ±10 %", "noise within ±10 %", "MAPE %", "noise MAPE %", "Spearman", "noise Spearman"].map((h) =>
+    el("th", { scope: "col", text: h })))));
+  const vbody = el("tbody");
   const choices = [];
   for (const d of devices) {
     const tables = d.tables.length ? d.tables : [null];
     for (const tb of tables) {
-      const cal = tb ? (tb.calibration.cv_mape_pct ?? tb.calibration.cv_mape ?? tb.calibration.mape_pct) : null;
+      const cv = tb && tb.calibration.cv_mape !== null && tb.calibration.cv_mape !== undefined
+        ? 100 * tb.calibration.cv_mape : null;
+      const host = tb ? [tb.host.cpu, tb.host.cores ? `${tb.host.cores} cores` : null, tb.host.date]
+        .filter(Boolean).join(", ") : "";
       body.append(el("tr", { "data-profile": d.id },
         el("td", { text: d.id }), el("td", { text: `${d.runtime} ${d.provider} ${d.precision} t${d.threads} b${d.batch}` }),
         el("td", { text: d.available ? "yes" : "no" }), el("td", { text: tb ? tb.name : "no table" }),
-        el("td", { text: tb ? tb.source : "" }),
-        el("td", { text: tb ? Object.entries(tb.host).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ") : "" }),
-        el("td", { class: "num", text: tb ? tb.layers : "" }), el("td", { class: "num", text: fmt(cal) }),
-        el("td", {}, tb ? tb.validation.map((v) => el("div", { text: `${v.space}: ${fmt(v.predicted.mape_pct)}, ` +
-          `${fmt(v.predicted.within_10_pct)}, ${fmt(v.predicted.spearman)} (noise MAPE ${fmt(v.noise.mape_pct)})` })) : "")));
-      if (tb) for (const v of tb.validation) choices.push([d.id, v.space]);
+        el("td", { text: tb ? tb.source : "" }), el("td", { text: host }),
+        el("td", { class: "num", text: tb ? tb.layers.toLocaleString("en") : "" }),
+        el("td", { text: tb ? tb.calibration.model : "" }), el("td", { class: "num", text: fmt(cv) })));
+      if (!tb) continue;
+      for (const r of tb.validation) {
+        choices.push([d.id, r.space]);
+        vbody.append(el("tr", { "data-profile": d.id, "data-space": r.space },
+          el("td", { text: tb.name }), el("td", { text: r.space }), el("td", { class: "num", text: r.samples }),
+          ...[r.predicted.within_10_pct, r.noise.within_10_pct, r.predicted.mape_pct, r.noise.mape_pct,
+            r.predicted.spearman, r.noise.spearman].map((x) => el("td", { class: "num", text: fmt(x) }))));
+      }
     }
   }
   t.append(body);
-  list.append(el("div", { class: "scroll" }, t));
+  v.append(vbody);
+  list.append(el("div", { class: "scroll" }, t),
+    el("h3", { text: "How well each table predicted nets it was not calibrated on (noise: the same nets measured twice)" }),
+    el("div", { class: "scroll" }, v));
   const val = section("Predicted vs measured", "validation");
   const sel = el("select", { id: "validation-choice" }, choices.map(([p, s]) => el("option", { value: `${p}|${s}`, text: `${p} on ${s}` })));
   const div = el("div", { id: "validation-plot", class: "plot", role: "img", "aria-label": "predicted vs measured latency" });
