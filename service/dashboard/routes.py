@@ -10,7 +10,7 @@ import html
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC = Path(__file__).parent / "static"
@@ -42,7 +42,7 @@ def shell(page: str, title: str) -> HTMLResponse:
 <title>{html.escape(title)} · hwnas</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/dashboard.css">
-<script src="/static/plotly.min.js" defer></script>
+<script src="/static/plotly.min.js" async></script>
 <script type="module" src="/static/dashboard.js"></script>
 </head><body data-page="{html.escape(page)}">
 <header class="top"><nav aria-label="main"><a href="/" class="brand">hwnas</a>
@@ -80,8 +80,19 @@ def devices_page() -> HTMLResponse:
     return shell("devices", "Devices")
 
 
-@router.get("/static/plotly.min.js")
-def plotly_file() -> FileResponse:
+@lru_cache(maxsize=1)
+def plotly_gzip() -> bytes:
+    """plotly.min.js compressed once (4.8 MB -> 1.5 MB): compressing it per request cost a core about a second."""
+    import gzip
+
+    return gzip.compress(plotly_js().read_bytes(), compresslevel=9, mtime=0)
+
+
+@router.get("/static/plotly.min.js", response_model=None)
+def plotly_file(request: Request) -> Response:
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(plotly_gzip(), media_type="text/javascript",
+                        headers={**LONG_CACHE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
     return FileResponse(plotly_js(), media_type="text/javascript", headers=LONG_CACHE)
 
 

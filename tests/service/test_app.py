@@ -43,3 +43,13 @@ def test_describe_and_errors(client: TestClient) -> None:
     assert r.status_code == 422 and "kernel size must be odd" in r.json()["detail"]
     r = client.get("/api/v1/spaces/nope")
     assert r.status_code == 404 and "built-in spaces" in r.json()["detail"]
+
+
+def test_plotly_and_api_answers_are_compressed_once(client: TestClient) -> None:
+    from service.dashboard.routes import plotly_js
+
+    r = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip" and r.content == plotly_js().read_bytes()
+    raw = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers and raw.content == plotly_js().read_bytes()
+    assert client.get("/api/v1/spaces", headers={"Accept-Encoding": "gzip"}).headers["content-encoding"] == "gzip"
