@@ -169,7 +169,7 @@ def database(backend: str, workdir: Path, pg_url: str) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ 1. reads of a big job
-def fill_job(url: str, data_dir: Path, trials: int) -> dict[str, Any]:
+def fill_job(url: str, data_dir: Path, trials: int, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """A job of ``trials`` evaluations, run to its end by the service's own worker; returns ids and timing."""
     from sqlalchemy import func, select
 
@@ -185,7 +185,7 @@ def fill_job(url: str, data_dir: Path, trials: int) -> dict[str, Any]:
     settings = Settings(database_url=url, data_dir=data_dir)
     with session_scope(url) as session:
         owner = get_or_create_user(session, "bench")
-        job_id = create_job(session, owner=owner, config=SearchConfig.parse(fill_config(trials))).id
+        job_id = create_job(session, owner=owner, config=SearchConfig.parse(config or fill_config(trials))).id
         key = create_key(session, user="bench", name="bench-service").key
 
     done = threading.Event()
