@@ -136,3 +136,24 @@ def test_devices_page_and_phone_width(page_as: Any, server: Server) -> None:
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1, f"the job page scrolls sideways at phone width ({width} px)"
     screenshot(phone, "job-phone")
+
+
+def test_three_objectives_get_parallel_coordinates_and_a_3d_view(page_as: Any, server: Server) -> None:
+    config = {"name": "three objectives", "space": "mobilenetv2-cifar", "strategy": {"name": "random"},
+              "objectives": [{"metric": "macs", "direction": "maximize"},
+                             {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+                             {"metric": "params", "direction": "minimize"}],
+              "budget": {"trials": 12}, "workers": 1, "seed": 5}
+    job_id = server.api("alice", "POST", "/api/v1/jobs", json=config).json()["id"]
+    deadline = time.monotonic() + 120
+    while server.api("alice", "GET", f"/api/v1/jobs/{job_id}").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    feasible = server.api("alice", "GET", f"/api/v1/jobs/{job_id}/trials", params={"feasible": True}).json()["count"]
+    page = page_as("alice")
+    page.goto(f"{server.url}/jobs/{job_id}")
+    page.wait_for_selector("#pareto-plot[data-ready='1']")
+    page.wait_for_selector("#pareto-3d[data-points]")
+    assert int(page.get_attribute("#pareto-3d", "data-points")) == feasible == 12
+    assert page.locator("#parcoords-plot .parcoords").count() >= 1 or page.locator("#parcoords-plot svg").count() >= 1
+    screenshot(page, "job-three-objectives")

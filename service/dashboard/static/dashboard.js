@@ -405,7 +405,10 @@ async function jobPage(jobId) {
   el("div", { id: "pareto-plot", class: "plot", "data-points": 0, "data-front": 0, role: "img",
     "aria-label": "Pareto front scatter plot" }),
   ...(objectives.length >= 3 ? [el("h3", { text: "Parallel coordinates (feasible trials; dark red: front)" })] : []),
-  el("div", { id: "parcoords-plot", class: "plot", hidden: objectives.length < 3 }));
+  el("div", { id: "parcoords-plot", class: "plot", hidden: objectives.length < 3 }),
+  ...(objectives.length >= 3 ? [el("h3", { text: "The first three objectives in 3-D (stars: front)" })] : []),
+  el("div", { id: "pareto-3d", class: "plot", hidden: objectives.length < 3, role: "img",
+    "aria-label": "3-D scatter of the first three objectives" }));
   const hvPlot = el("div", { id: "hv-plot", class: "plot small" });
   hv.append(hvPlot);
 
@@ -479,6 +482,25 @@ async function jobPage(jobId) {
         line: { color: feasibleIdx.map((i) => (P.on_front[i] ? 1 : 0)), colorscale: [[0, "#9ecae1"], [1, "#c0392b"]] },
         dimensions: objectives.map((m) => ({ label: m, values: feasibleIdx.map((i) => P.metrics[m][i]) })) }],
       { height: 380, margin: { t: 80, r: 60, b: 30, l: 60 } });
+      const [a, b, c] = objectives;
+      const trace3 = (g, symbol, size) => ({ type: "scatter3d", mode: "markers", name: g,
+        x: groups[g].map((i) => P.metrics[a][i]), y: groups[g].map((i) => P.metrics[b][i]),
+        z: groups[g].map((i) => P.metrics[c][i]), customdata: groups[g].map((i) => P.arch_ids[i]),
+        text: groups[g].map((i) => `#${P.numbers[i]} ${P.arch_ids[i] || ""}`), hoverinfo: "text",
+        marker: { symbol, size, color: colour[g] } });
+      const div3 = $("pareto-3d");
+      plot(div3, [trace3("feasible", "circle", 3), trace3("front", "diamond", 5)],
+        { height: 520, scene: { xaxis: { title: { text: a } }, yaxis: { title: { text: b } },
+          zaxis: { title: { text: c } } } }).then(() => {
+        if (!div3.dataset.bound && div3.on) {
+          div3.dataset.bound = "1";
+          div3.on("plotly_click", (ev) => {
+            const arch = ev.points && ev.points[0] && ev.points[0].customdata;
+            if (arch) location.href = `/architectures/${encodeURIComponent(arch)}?job=${encodeURIComponent(jobId)}`;
+          });
+        }
+        div3.dataset.points = String(groups.feasible.length + groups.front.length);
+      });
     }
   }
   [xSel, ySel, cSel, onlyFront].forEach((s) => s.addEventListener("change", drawFront));
