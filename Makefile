@@ -14,7 +14,7 @@ TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium
 
 PACKAGES ?= $(SYSTEM_PACKAGES)
 
-.PHONY: serve test lint install system-deps bench bench-latency bench-proxies bench-search bench-service clean
+.PHONY: serve test lint install system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,11 @@ bench-search: install system-deps
 # postgres@127.0.0.1:5432, dropped after), POST to first trial; 20-30 minutes on 2 cores
 bench-service: install system-deps
 	$(BIN)/python benchmarks/service.py
+
+# the dashboard in Chromium on a 50,000-trial job (--db keeps the filled job for the next run)
+bench-dashboard: install
+	@$(MAKE) --no-print-directory system-deps PACKAGES="$(TEST_SYSTEM_PACKAGES)"
+	$(BIN)/python benchmarks/dashboard.py --db hwnas-bench-dashboard.db
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
