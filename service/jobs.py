@@ -15,7 +15,7 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -25,7 +25,7 @@ from nas.config import SearchConfig
 from service import schemas
 from service.db import session_scope
 from service.errors import ConflictError, InvalidError, NotFoundError, shown
-from service.models import FINISHED_STATES, Job, Trial, User, utcnow
+from service.models import FINISHED_STATES, Job, Trial, User, as_utc, utcnow
 from service.pagination import decode_cursor, encode_cursor
 
 MAX_PAGE = 1000
@@ -64,8 +64,8 @@ def job_public(job: Job, owner: str, detail: bool = False) -> schemas.JobPublic:
         fractions.append(job.elapsed / job.seconds_budget)
     fraction = 1.0 if job.status == "succeeded" else (min(1.0, max(fractions)) if fractions else None)
     data: dict[str, Any] = dict(
-        id=job.id, name=job.name, owner=owner, space=job.space, status=job.status, created=_utc(job.created),
-        started=_utc(job.started), finished=_utc(job.finished), error=job.error,
+        id=job.id, name=job.name, owner=owner, space=job.space, status=job.status, created=as_utc(job.created),
+        started=job.started and as_utc(job.started), finished=job.finished and as_utc(job.finished), error=job.error,
         progress=schemas.JobProgress(done=job.trials_done, budget_trials=job.trials_budget,
                                      budget_seconds=job.seconds_budget, elapsed=job.elapsed, fraction=fraction),
         objectives=[schemas.Objective(**o) for o in config["objectives"]], best=json.loads(job.best),
@@ -75,10 +75,6 @@ def job_public(job: Job, owner: str, detail: bool = False) -> schemas.JobPublic:
         return schemas.JobDetail(**data, config=config)
     return schemas.JobPublic(**data)
 
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every time hwnas stores is UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def list_jobs(session: Session, *, owner: User, status: str | None, cursor: str | None, limit: int

@@ -17,6 +17,11 @@ JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED_STATES = ("succeeded", "failed", "cancelled")
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time hwnas stores is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

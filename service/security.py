@@ -12,13 +12,12 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.errors import AuthError, ConflictError, InvalidError, NotFoundError
-from service.models import ApiKey, User, utcnow
+from service.models import ApiKey, User, as_utc, utcnow
 
 LOCAL_USER = "local"
 _KEY = re.compile(r"^hwnas_([a-z0-9]{8})_([A-Za-z0-9_-]{20,200})$")
@@ -96,10 +95,7 @@ def authenticate(session: Session, token: str) -> User:
     if key.revoked is not None:
         raise AuthError(f"Authorization: API key {prefix} was revoked")
     now = utcnow()
-    if key.last_used is None or (now - _aware(key.last_used)).total_seconds() > 60:
+    if key.last_used is None or (now - as_utc(key.last_used)).total_seconds() > 60:
         key.last_used = now  # at most once a minute: a write per request would serialise readers on SQLite
     return key.user
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

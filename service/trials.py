@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -22,19 +22,13 @@ from service import schemas
 from service.db import session_scope
 from service.errors import InvalidError
 from service.models import Architecture, Job, Trial, User, utcnow
+
+if TYPE_CHECKING:
+    from nas.search import Progress
 from service.pagination import decode_cursor, encode_cursor
 
 
 # ------------------------------------------------------------------ written by the worker
-@dataclass
-class Snapshot:
-    done: int
-    elapsed: float
-    front_size: int
-    hypervolume: float | None
-    best: dict[str, float] = field(default_factory=dict)
-
-
 def _insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -70,8 +64,9 @@ def architecture_rows(records: list[Any]) -> list[dict[str, Any]]:
 
 
 def record_trials(url: str, *, job_id: str, records: list[Any], hypervolumes: list[float | None],
-                  snapshot: Snapshot | None = None) -> None:
-    """Mirror finished trials (nas TrialRecords) into the job's table, with their nets, in one transaction."""
+                  progress: Progress | None = None) -> None:
+    """Mirror finished trials (nas TrialRecords) into the job's table, with their nets, in one transaction;
+    with the search's ``progress``, the job's row takes it too."""
     rows = [dict(job_id=job_id, number=r.number, state=r.state, arch_id=r.arch_id,
                  metrics=json.dumps(r.metrics), objectives=json.dumps(r.objectives) if r.objectives else None,
                  feasible=r.feasible, violations=json.dumps(r.violations), error=r.error, seconds=r.seconds,
@@ -80,10 +75,10 @@ def record_trials(url: str, *, job_id: str, records: list[Any], hypervolumes: li
     with session_scope(url) as session:
         _insert_ignore(session, Architecture, architecture_rows(records))
         _insert_ignore(session, Trial, rows)
-        if snapshot is not None:
+        if progress is not None:
             session.execute(update(Job).where(Job.id == job_id).values(
-                trials_done=snapshot.done, elapsed=snapshot.elapsed, front_size=snapshot.front_size,
-                hypervolume=snapshot.hypervolume, best=json.dumps(snapshot.best)))
+                trials_done=progress.done, elapsed=progress.elapsed, front_size=progress.front_size,
+                hypervolume=progress.hypervolume, best=json.dumps(progress.best)))
 
 
 # ------------------------------------------------------------------ reading a job's trials
@@ -164,8 +159,9 @@ def _trial_public(row: dict[str, Any], front: AbstractSet[int]) -> schemas.Trial
 
 def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", "desc"], cursor: str | None,
                 limit: int, state: str | None = None, feasible: bool | None = None, on_front: bool | None = None
-                ) -> tuple[schemas.TrialsPublic, list[dict[str, Any]]]:
-    """A page of trials sorted by ``number``, ``seconds`` or any metric (trials without it last)."""
+                ) -> tuple[schemas.TrialsPublic, list[dict[str, Any]], AbstractSet[int]]:
+    """A page of trials sorted by ``number``, ``seconds`` or any metric (trials without it last), with every
+    filtered row (for CSV) and the front they were judged against."""
     cached = TRIALS.get(session, job)
     if sort not in ("number", "seconds"):
         config = json.loads(job.config)
@@ -187,7 +183,8 @@ def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", 
     page = rows[offset:offset + limit]
     next_cursor = encode_cursor(offset + limit) if offset + limit < len(rows) else None
     data = [_trial_public(r, cached.front) for r in page]
-    return schemas.TrialsPublic(data=data, count=len(rows), next_cursor=next_cursor, sort=sort, order=order), rows
+    return (schemas.TrialsPublic(data=data, count=len(rows), next_cursor=next_cursor, sort=sort, order=order), rows,
+            cached.front)
 
 
 def trials_csv(rows: list[dict[str, Any]], front: AbstractSet[int]) -> str:

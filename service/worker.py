@@ -98,8 +98,7 @@ class Worker:
 
             def on_trial(record: Any, progress: Any) -> None:
                 trials.record_trials(self.url, job_id=job_id, records=[record], hypervolumes=[progress.hypervolume],
-                                   snapshot=trials.Snapshot(progress.done, progress.elapsed, progress.front_size,
-                                                          progress.hypervolume, progress.best))
+                                     progress=progress)
 
             search = Search(config, self.url, on_trial=on_trial,
                             stop=lambda: state["signal"] != "ok" or self.stopping.is_set())

@@ -131,10 +131,9 @@ def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 
                 format: Literal["json", "csv"] = "json") -> Any:
     """A page of the job's trials (format=csv: all of them, filtered and sorted, as CSV)."""
     job = jobs.get_job(session, owner=user, job_id=job_id)
-    page, rows = trials.list_trials(session, job=job, sort=sort, order=order, cursor=cursor, limit=limit,
-                                  state=state, feasible=feasible, on_front=on_front)
+    page, rows, front = trials.list_trials(session, job=job, sort=sort, order=order, cursor=cursor, limit=limit,
+                                         state=state, feasible=feasible, on_front=on_front)
     if format == "csv":
-        front = trials.TRIALS.get(session, job).front
         return Response(trials.trials_csv(rows, front), media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{job_id}-trials.csv"'})
     return page
