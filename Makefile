@@ -14,7 +14,7 @@ TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium
 
 PACKAGES ?= $(SYSTEM_PACKAGES)
 
-.PHONY: serve test lint install system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard clean
+.PHONY: serve test lint install bundles system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# the dashboard's partial plotly.js bundles (job page: scattergl + parcoords; others: scatter + bar; 3-D on
+# demand), from the npm registry's plotly.js package, pinned by version and sha512 (service/dashboard/vendor.py)
+BUNDLES := service/dashboard/static/vendor/plotly.json
+$(BUNDLES): service/dashboard/vendor.py | $(STAMP)
+	$(BIN)/python -m service.dashboard.vendor
+
+bundles: $(BUNDLES)
+
 system-deps:
 	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -35,9 +43,10 @@ system-deps:
 	fi
 
 serve: install system-deps
+	@$(MAKE) --no-print-directory bundles || echo "dashboard: no npm; serving the full plotly.js (a slower first paint)"
 	$(BIN)/hwnas serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install bundles
 	@$(MAKE) --no-print-directory system-deps PACKAGES="$(TEST_SYSTEM_PACKAGES)"
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
@@ -65,9 +74,9 @@ bench-service: install system-deps
 	$(BIN)/python benchmarks/service.py
 
 # the dashboard in Chromium on a 50,000-trial job (--db keeps the filled job for the next run)
-bench-dashboard: install
+bench-dashboard: install bundles
 	@$(MAKE) --no-print-directory system-deps PACKAGES="$(TEST_SYSTEM_PACKAGES)"
 	$(BIN)/python benchmarks/dashboard.py --db hwnas-bench-dashboard.db
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) service/dashboard/static/vendor .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -108,7 +108,7 @@ class PointsPublic(BaseModel):
     """Every trial of a job as parallel columns, compact for plotting tens of thousands of points."""
 
     numbers: list[int]
-    arch_ids: list[str | None]
+    arch_ids: list[str | None] | None = Field(None, description="absent when asked for with arch_ids=false")
     feasible: list[bool]
     on_front: list[bool]
     metrics: dict[str, list[float | None]] = Field(description="metric -> one value (or null) per trial, "
@@ -122,7 +122,8 @@ class HypervolumePoint(BaseModel):
 
 
 class HypervolumePublic(BaseModel):
-    data: list[HypervolumePoint]
+    data: list[HypervolumePoint] = Field(description="a step function: the trials that changed the hypervolume, "
+                                         "and the latest trial")
 
 
 class SpaceSummary(BaseModel):

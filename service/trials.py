@@ -7,6 +7,7 @@ this mirror makes a page of 10,000 trials an indexed read and a cached sort.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import threading
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from nas.pareto import non_dominated, to_minimize
 from service import schemas
 from service.db import session_scope
-from service.errors import InvalidError
+from service.errors import InvalidError, NotFoundError
 from service.models import Architecture, Job, Trial, User, utcnow
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class _Cached:
     front: frozenset[int]
     directions: tuple[str, ...]
     orders: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (sort, order) -> rows
+    encoded: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # answers made once per view
 
     def ordered(self, sort: str, order: str) -> list[dict[str, Any]]:
         """The rows sorted by ``number``, ``seconds`` or a metric (trials without it last), once per view."""
@@ -213,21 +215,59 @@ def pareto(session: Session, *, job: Job) -> schemas.ParetoPublic:
     return schemas.ParetoPublic(objectives=objectives, data=data, count=len(data))
 
 
-def points(session: Session, *, job: Job) -> schemas.PointsPublic:
-    """All trials as columns (by number): what a scatter plot of the whole job needs and nothing more."""
+def get_trial(session: Session, *, job: Job, number: int) -> schemas.TrialPublic:
     cached = TRIALS.get(session, job)
-    rows = cached.rows
-    names = sorted({m for r in rows for m in r["metrics"]})
-    return schemas.PointsPublic(
-        numbers=[r["number"] for r in rows], arch_ids=[r["arch_id"] for r in rows],
-        feasible=[r["feasible"] for r in rows], on_front=[r["number"] in cached.front for r in rows],
-        metrics={m: [r["metrics"].get(m) for r in rows] for m in names}, count=len(rows))
+    if number in cached.numbers:
+        for r in cached.rows:  # by number: a bisect would need a key list; one scan is microseconds per 10k rows
+            if r["number"] == number:
+                return _trial_public(r, cached.front)
+    raise NotFoundError(f"number: job {job.id} has no finished trial {number} (it has {len(cached.numbers)})",
+                        field="number")
+
+
+def _rounded(v: float | None, digits: int | None) -> float | None:
+    return v if v is None or digits is None else float(f"{v:.{digits}g}")
+
+
+def points_json(session: Session, *, job: Job, digits: int | None = None, arch_ids: bool = True,
+                gzipped: bool = False) -> bytes:
+    """All trials as columns (by number), as JSON bytes (gzipped on request), made once per view of the job.
+
+    What a scatter plot of the whole job needs and nothing more: ``digits`` rounds
+    metrics to that many significant digits, ``arch_ids=False`` leaves the 16-hex ids
+    out (a third of a 50,000-trial answer; a client resolves one by
+    ``GET .../trials/{number}`` when a point is clicked).
+    """
+    cached = TRIALS.get(session, job)
+    key = ("points", digits, arch_ids, gzipped)
+    if key not in cached.encoded:
+        if gzipped:
+            body = gzip.compress(points_json(session, job=job, digits=digits, arch_ids=arch_ids), 6, mtime=0)
+        else:
+            rows = cached.rows
+            names = sorted({m for r in rows for m in r["metrics"]})
+            answer: dict[str, Any] = {"numbers": [r["number"] for r in rows]}
+            if arch_ids:
+                answer["arch_ids"] = [r["arch_id"] for r in rows]
+            answer |= {"feasible": [r["feasible"] for r in rows],
+                       "on_front": [r["number"] in cached.front for r in rows],
+                       "metrics": {m: [_rounded(r["metrics"].get(m), digits) for r in rows] for m in names},
+                       "count": len(rows)}
+            body = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
+        cached.encoded[key] = body
+    return cached.encoded[key]
 
 
 def hypervolume_history(session: Session, *, job: Job) -> schemas.HypervolumePublic:
+    """The hypervolume after each trial that changed it, and after the latest: a step function, so a
+    50,000-trial job answers with its few hundred steps."""
     cached = TRIALS.get(session, job)
-    data = [schemas.HypervolumePoint(trial=i + 1, hypervolume=r["hypervolume"])
-            for i, r in enumerate(cached.rows) if r["hypervolume"] is not None]
+    data: list[schemas.HypervolumePoint] = []
+    last_index = max((i for i, r in enumerate(cached.rows) if r["hypervolume"] is not None), default=-1)
+    for i, r in enumerate(cached.rows):
+        hv = r["hypervolume"]
+        if hv is not None and (not data or hv != data[-1].hypervolume or i == last_index):
+            data.append(schemas.HypervolumePoint(trial=i + 1, hypervolume=hv))
     return schemas.HypervolumePublic(data=data)
 
 

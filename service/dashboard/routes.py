@@ -13,6 +13,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
+from service.dashboard import vendor
+
 STATIC = Path(__file__).parent / "static"
 LONG_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
 SHORT_CACHE = {"Cache-Control": "no-cache"}
@@ -26,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 @lru_cache(maxsize=1)
 def plotly_js() -> Path:
-    """plotly.min.js as shipped inside the ``plotly`` Python package."""
+    """plotly.min.js as shipped inside the ``plotly`` Python package (every trace type)."""
     import plotly
 
     path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -35,16 +37,41 @@ def plotly_js() -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
+def bundles() -> dict[str, tuple[str, Path]]:
+    """Role ("2d", "basic", "3d") -> (URL, file) of the plotly.js bundle a page loads.
+
+    The partial bundles ``make`` vendored (service/dashboard/vendor.py) when they are
+    there and intact, else the Python package's full bundle for every role. URLs carry
+    the version, so a browser may keep them for a year and still sees an upgrade.
+    """
+    manifest = vendor.read_manifest()
+    if manifest is not None:
+        version = manifest["version"]
+        return {role: (f"/static/bundles/{version}/{b['file']}", vendor.VENDOR / b["file"])
+                for role, b in manifest["bundles"].items()}
+    from plotly.offline import get_plotlyjs_version
+
+    full = (f"/static/bundles/{get_plotlyjs_version()}/plotly.min.js", plotly_js())
+    return dict.fromkeys(vendor.BUNDLES, full)
+
+
+# the job page draws scattergl and parcoords; the others only scatter and bar; the jobs list draws nothing
+PAGE_BUNDLE: dict[str, str | None] = {"job": "2d", "jobs": None, "architecture": "basic", "compare": "basic",
+                                      "devices": "basic"}
+
+
 def shell(page: str, title: str) -> HTMLResponse:
+    role = PAGE_BUNDLE[page]
+    plotly_tag = f'<script src="{html.escape(bundles()[role][0])}" id="plotly-js" async></script>\n' if role else ""
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)} · hwnas</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/dashboard.css">
-<script src="/static/plotly.min.js" async></script>
-<script type="module" src="/static/dashboard.js"></script>
-</head><body data-page="{html.escape(page)}">
+{plotly_tag}<script type="module" src="/static/dashboard.js"></script>
+</head><body data-page="{html.escape(page)}" data-plotly-3d="{html.escape(bundles()["3d"][0])}">
 <header class="top"><nav aria-label="main"><a href="/" class="brand">hwnas</a>
 <a href="/">Jobs</a><a href="/devices">Devices</a><a href="/compare">Compare</a><a href="/docs">API</a></nav>
 <span id="auth-status" aria-live="polite"></span></header>
@@ -80,20 +107,24 @@ def devices_page() -> HTMLResponse:
     return shell("devices", "Devices")
 
 
-@lru_cache(maxsize=1)
-def plotly_gzip() -> bytes:
-    """plotly.min.js compressed once (4.8 MB -> 1.5 MB): compressing it per request cost a core about a second."""
+@lru_cache(maxsize=4)
+def gzipped(path: Path) -> bytes:
+    """A bundle compressed once (plotly.min.js 4.8 MB -> 1.5 MB): per request it cost a core about a second."""
     import gzip
 
-    return gzip.compress(plotly_js().read_bytes(), compresslevel=9, mtime=0)
+    return gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)
 
 
-@router.get("/static/plotly.min.js", response_model=None)
-def plotly_file(request: Request) -> Response:
+@router.get("/static/bundles/{version}/{name}", response_model=None)
+def bundle_file(version: str, name: str, request: Request) -> Response:
+    url = f"/static/bundles/{version}/{name}"
+    path = next((p for u, p in bundles().values() if u == url), None)
+    if path is None:
+        raise HTTPException(404, f"{url}: no such bundle")
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(plotly_gzip(), media_type="text/javascript",
+        return Response(gzipped(path), media_type="text/javascript",
                         headers={**LONG_CACHE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
-    return FileResponse(plotly_js(), media_type="text/javascript", headers=LONG_CACHE)
+    return FileResponse(path, media_type="text/javascript", headers=LONG_CACHE)
 
 
 @router.get("/static/{name}")

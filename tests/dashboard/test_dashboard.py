@@ -40,15 +40,40 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
     assert int(plot.get_attribute("data-total")) == trials["count"] == 24
     screenshot(page, "job")
     page.locator("#pareto-plot").scroll_into_view_if_needed()
-    x, y, arch_id = page.evaluate("""() => {
-        const d = document.getElementById('pareto-plot'), fl = d._fullLayout;
-        const tr = d._fullData.find(t => t.name === 'front');
-        return [fl.xaxis.l2p(tr.x[0]) + fl._size.l, fl.yaxis.l2p(tr.y[0]) + fl._size.t, tr.customdata[0]]; }""")
-    assert arch_id in {p["arch_id"] for p in front["data"]}
+    # the front as a table of links, for the keyboard: one per front net
+    page.click("#front-list summary")
+    links = page.locator("#front-table a")
+    assert links.count() == front["count"]
+    assert {links.nth(i).get_attribute("href").split("?")[0].rsplit("/", 1)[1] for i in range(links.count())} == {
+        p["arch_id"] for p in front["data"]}
+    # a point off the front: its net is asked of the API by trial number when clicked
+    by_number = {t["number"]: t["arch_id"] for t in trials["data"]}
     box = page.locator("#pareto-plot").bounding_box()
-    page.mouse.move(box["x"] + x, box["y"] + y)
-    page.mouse.click(box["x"] + x, box["y"] + y)
-    page.wait_for_url(f"**/architectures/{arch_id}**")
+    for group in ("feasible", "front"):
+        # the point of the group farthest (in pixels) from every other point, so the click cannot pick another
+        x, y, number = page.evaluate("""(g) => {
+            const d = document.getElementById('pareto-plot'), fl = d._fullLayout;
+            const px = (t, i) => [fl.xaxis.l2p(t.x[i]) + fl._size.l, fl.yaxis.l2p(t.y[i]) + fl._size.t];
+            const all = d._fullData.flatMap(t => t.x.map((_, i) => [...px(t, i), t.name, i]));
+            const tr = d._fullData.find(t => t.name === g);
+            let best = null, bestGap = -1;
+            tr.x.forEach((_, i) => {
+                const [a, b] = px(tr, i);
+                const gap = Math.min(...all.filter(p => !(p[2] === g && p[3] === i))
+                                          .map(p => Math.hypot(p[0] - a, p[1] - b)), 1e9);
+                if (gap > bestGap) { bestGap = gap; best = [a, b, tr.customdata[i]]; }
+            });
+            return best; }""", group)
+        arch_id = by_number[number]
+        assert (arch_id in {p["arch_id"] for p in front["data"]}) == (group == "front")
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_url(f"**/architectures/{arch_id}**")
+        if group == "feasible":
+            page.go_back()
+            page.wait_for_selector("#pareto-plot[data-ready='1']")
+            page.locator("#pareto-plot").scroll_into_view_if_needed()
+            box = page.locator("#pareto-plot").bounding_box()
     page.wait_for_selector("body[data-ready='1']")
     assert arch_id in page.inner_text("#arch-encoding") or page.locator("#block-diagram").count() == 1
     screenshot(page, "architecture")

@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 
 import searchspace as ss
 from service.api.main import create_app
+from service.dashboard import vendor
+from service.dashboard.routes import bundles, plotly_js
 from service.settings import Settings
 
 
@@ -29,8 +31,13 @@ def test_catalogue_endpoints(client: TestClient) -> None:
     assert '<script type="module" src="/static/dashboard.js">' in page.text and "http" not in page.text.lower()
     for path in ("/jobs/x", "/architectures/x", "/compare?a=1&b=2", "/devices"):
         assert client.get(path).status_code == 200
-    js = client.get("/static/plotly.min.js")
-    assert js.status_code == 200 and "max-age" in js.headers["cache-control"] and len(js.content) > 1_000_000
+    for path, role in (("/jobs/x", "2d"), ("/architectures/x", "basic")):
+        url = bundles()[role][0]
+        assert f'<script src="{url}" id="plotly-js" async>' in client.get(path).text
+        js = client.get(url)
+        assert js.status_code == 200 and "immutable" in js.headers["cache-control"] and len(js.content) > 1_000_000
+    assert 'id="plotly-js"' not in page.text  # the jobs list draws no plot
+    assert client.get("/static/bundles/0.0.0/plotly.min.js").status_code == 404
     assert client.get("/static/dashboard.js").status_code == 200
     assert client.get("/static/../routes.py").status_code == 404
 
@@ -46,10 +53,34 @@ def test_describe_and_errors(client: TestClient) -> None:
 
 
 def test_plotly_and_api_answers_are_compressed_once(client: TestClient) -> None:
-    from service.dashboard.routes import plotly_js
-
-    r = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "gzip"})
-    assert r.headers["content-encoding"] == "gzip" and r.content == plotly_js().read_bytes()
-    raw = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in raw.headers and raw.content == plotly_js().read_bytes()
+    url, path = bundles()["2d"]
+    r = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip" and r.content == path.read_bytes()
+    raw = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers and raw.content == path.read_bytes()
     assert client.get("/api/v1/spaces", headers={"Accept-Encoding": "gzip"}).headers["content-encoding"] == "gzip"
+
+
+def test_partial_bundles_are_vendored_and_used() -> None:
+    """``make`` fetched plotly.js's partial bundles (pinned version and sha512), and the pages use them."""
+    manifest = vendor.read_manifest()
+    assert manifest is not None, "no dashboard bundles: run `make bundles` (needs npm)"
+    assert manifest["version"] == vendor.VERSION and manifest["integrity"] == vendor.INTEGRITY
+    urls = {role: url for role, (url, _) in bundles().items()}
+    assert len(set(urls.values())) == 3 and all(vendor.VERSION in u for u in urls.values())
+    assert all(path.stat().st_size < plotly_js().stat().st_size / 2 for _, path in bundles().values())
+
+
+def test_a_damaged_bundle_falls_back_to_the_full_plotly(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    for f in vendor.VENDOR.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    assert vendor.read_manifest(tmp_path) is not None
+    (tmp_path / vendor.BUNDLES["2d"]).write_bytes(b"truncated")
+    assert vendor.read_manifest(tmp_path) is None
+    (tmp_path / "plotly.json").write_text(json.dumps({"version": "1"}))
+    assert vendor.read_manifest(tmp_path) is None
+    assert vendor.sha512_integrity(b"") == ("sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuw"
+                                            "vY7kxvUdBeoGlODJ6+SfaPg==")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.service.conftest import World
 from tests.service.test_api import run_queued, submit
 
@@ -38,3 +40,45 @@ def test_points_are_the_owners_only(world: World) -> None:
     assert world.client.get(f"/api/v1/jobs/{job['id']}/points").status_code == 401
     r = world.client.get("/api/v1/jobs/nope/points", headers=world.as_user("alice"))
     assert r.status_code == 404
+
+
+def test_points_rounded_without_ids_and_a_trial_by_number(world: World) -> None:
+    alice = world.as_user("alice")
+    job = submit(world)
+    run_queued(world)
+    url = f"/api/v1/jobs/{job['id']}/points"
+    full = world.client.get(url, headers=alice).json()
+    small = world.client.get(url, params={"digits": 3, "arch_ids": False}, headers=alice)
+    assert small.status_code == 200 and small.headers["content-type"] == "application/json"
+    small_json = small.json()
+    assert "arch_ids" not in small_json and small_json["numbers"] == full["numbers"]
+    for metric, values in full["metrics"].items():
+        for exact, rounded in zip(values, small_json["metrics"][metric], strict=True):
+            assert (exact is None and rounded is None) or rounded == float(f"{exact:.3g}")
+    assert any(v != r for m, vs in full["metrics"].items() for v, r in zip(vs, small_json["metrics"][m], strict=True))
+    # the same bytes gzipped or not, and the same again (made once per state of the job)
+    gz = world.client.get(url, params={"digits": 3, "arch_ids": False}, headers={**alice, "Accept-Encoding": "gzip"})
+    assert gz.headers["content-encoding"] == "gzip" and gz.json() == small_json
+    for bad, field in (({"digits": 0}, "digits"), ({"digits": 18}, "digits"), ({"arch_ids": "maybe"}, "arch_ids")):
+        r = world.client.get(url, params=bad, headers=alice)
+        assert r.status_code == 422 and field in r.text, r.text
+    # a clicked point: its trial, by number
+    number, arch = full["numbers"][-1], full["arch_ids"][-1]
+    one = world.client.get(f"/api/v1/jobs/{job['id']}/trials/{number}", headers=alice)
+    assert one.status_code == 200 and one.json()["arch_id"] == arch and one.json()["number"] == number
+    missing = world.client.get(f"/api/v1/jobs/{job['id']}/trials/999999", headers=alice)
+    assert missing.status_code == 404 and "number: job" in missing.json()["detail"]
+    assert world.client.get(f"/api/v1/jobs/{job['id']}/trials/x", headers=alice).status_code == 422
+    assert world.client.get(f"/api/v1/jobs/{job['id']}/trials/{number}",
+                            headers=world.as_user("bob")).status_code == 404
+
+
+def test_hypervolume_history_is_its_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from service import trials
+
+    rows = tuple({"number": i, "hypervolume": hv} for i, hv in enumerate([None, 1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0]))
+    monkeypatch.setattr(trials.TRIALS, "get", lambda session, job: SimpleNamespace(rows=rows))
+    data = trials.hypervolume_history(None, job=None).data  # type: ignore[arg-type]
+    assert [(p.trial, p.hypervolume) for p in data] == [(2, 1.0), (4, 2.0), (7, 3.0), (8, 3.0)]

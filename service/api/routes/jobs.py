@@ -145,10 +145,26 @@ def pareto(job_id: str, user: UserDep, session: SessionDep) -> schemas.ParetoPub
     return trials.pareto(session, job=jobs.get_job(session, owner=user, job_id=job_id))
 
 
-@router.get("/{job_id}/points", response_model=schemas.PointsPublic, responses=errors(404))
-def points(job_id: str, user: UserDep, session: SessionDep) -> schemas.PointsPublic:
-    """Every trial as parallel columns (number, arch_id, feasible, on_front, each metric), for plotting."""
-    return trials.points(session, job=jobs.get_job(session, owner=user, job_id=job_id))
+@router.get("/{job_id}/trials/{number}", response_model=schemas.TrialPublic, responses=errors(404, 422))
+def get_trial(job_id: str, number: int, user: UserDep, session: SessionDep) -> schemas.TrialPublic:
+    """One finished trial by its number (what a click on a plotted point opens)."""
+    return trials.get_trial(session, job=jobs.get_job(session, owner=user, job_id=job_id), number=number)
+
+
+@router.get("/{job_id}/points", response_model=schemas.PointsPublic, responses=errors(404, 422))
+def points(job_id: str, request: Request, user: UserDep, session: SessionDep,
+           digits: Annotated[int | None, Query(ge=1, le=17, description="round metrics to this many "
+                                               "significant digits (a plot needs 4-6)")] = None,
+           arch_ids: Annotated[bool, Query(description="false leaves the arch_ids column out")] = True) -> Response:
+    """Every trial as parallel columns (number, arch_id, feasible, on_front, each metric), for plotting.
+
+    The answer is encoded (and gzipped) once per state of the job, not per request.
+    """
+    job = jobs.get_job(session, owner=user, job_id=job_id)
+    gz = "gzip" in request.headers.get("accept-encoding", "")
+    body = trials.points_json(session, job=job, digits=digits, arch_ids=arch_ids, gzipped=gz)
+    headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gz else {"Vary": "Accept-Encoding"}
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/{job_id}/hypervolume", response_model=schemas.HypervolumePublic, responses=errors(404))

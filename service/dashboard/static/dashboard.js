@@ -23,10 +23,11 @@ function el(tag, attrs = {}, ...children) {
 }
 const $ = (id) => document.getElementById(id);
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+const GROUPED = new Intl.NumberFormat("en");  // one formatter: toLocaleString builds one per call
 function fmt(v, digits = 4) {
   if (v === null || v === undefined) return "–";
   if (typeof v !== "number") return String(v);
-  if (Number.isInteger(v)) return Math.abs(v) >= 1e5 ? v.toLocaleString("en") : String(v);
+  if (Number.isInteger(v)) return Math.abs(v) >= 1e5 ? GROUPED.format(v) : String(v);
   return Number(v.toPrecision(digits)).toString();
 }
 function fmtTime(t) { return t ? new Date(t).toLocaleString() : "–"; }
@@ -117,18 +118,36 @@ function authStatus() {
 // ------------------------------------------------------------------ plotting
 const SYMBOL = { front: "star", feasible: "circle", infeasible: "x" };
 const PLOT_CONFIG = { responsive: true, displaylogo: false };
-function plot(div, traces, layout) {
-  if (!window.Plotly) { message(div, "plotly.js did not load"); return Promise.resolve(); }
-  return window.Plotly.react(div, traces, { margin: { t: 30, r: 20, b: 50, l: 60 },
+let Plotly2 = null;  // the page's bundle (job page: gl2d; others: basic), set once it has loaded
+function plot(div, traces, layout, P = Plotly2) {
+  if (!P) { message(div, "plotly.js did not load"); return Promise.resolve(); }
+  return P.react(div, traces, { margin: { t: 30, r: 20, b: 50, l: 60 },
     font: { family: "system-ui, sans-serif" }, legend: { orientation: "h", y: -0.2 }, ...layout }, PLOT_CONFIG);
 }
 function plotlyReady() {
   return new Promise((resolve) => {
-    if (window.Plotly) return resolve();
-    const s = document.querySelector('script[src="/static/plotly.min.js"]');
-    s.addEventListener("load", () => resolve());
-    window.addEventListener("load", () => resolve());
+    const done = () => { Plotly2 = Plotly2 || window.Plotly || null; resolve(Plotly2); };
+    if (Plotly2 || window.Plotly) return done();
+    const s = $("plotly-js");
+    if (!s) return resolve(null);
+    s.addEventListener("load", done); s.addEventListener("error", done);
+    window.addEventListener("load", done);
   });
+}
+// scatter3d is not in the job page's bundle: plotly.js's gl3d bundle is fetched once, when a job has a 3-D
+// view, as a second instance (each plot keeps the instance that drew it; window.Plotly is not relied on)
+let plotly3d = null;
+function plotly3dReady() {
+  if (!plotly3d) plotly3d = plotlyReady().then((P2) => new Promise((resolve) => {
+    const url = document.body.dataset.plotly3d;
+    const own = $("plotly-js");
+    if (!url || (own && new URL(own.src, location.href).pathname === url)) return resolve(P2);  // full bundle
+    const s = el("script", { src: url, async: true });
+    s.addEventListener("load", () => resolve(window.Plotly !== P2 ? window.Plotly : null));
+    s.addEventListener("error", () => resolve(null));
+    document.head.append(s);
+  }));
+  return plotly3d;
 }
 
 // ------------------------------------------------------------------ jobs page
@@ -344,6 +363,13 @@ function showFormErrors(e, body) {
 // ------------------------------------------------------------------ job page
 async function jobPage(jobId) {
   clear(main).append(el("h1", { id: "page-title", text: "Job" }));
+  const enc = encodeURIComponent(jobId);
+  // the plots' data: the plot needs 6 significant digits and no net ids (a click asks for the one it needs);
+  // the first fetch starts with the job's, not after it
+  const plotData = () => Promise.all([api(`/api/v1/jobs/${enc}/points?digits=6&arch_ids=false`),
+    api(`/api/v1/jobs/${enc}/pareto`), api(`/api/v1/jobs/${enc}/hypervolume`)]);
+  let prefetched = plotData();
+  prefetched.catch(() => {});  // its error is shown by loadPlots, or by the job's own 404 first
   let job;
   try { job = await api(`/api/v1/jobs/${encodeURIComponent(jobId)}`); } catch (e) { message(main, e.message); return; }
   setTitle(`Job ${job.name || job.id}`);
@@ -405,6 +431,7 @@ async function jobPage(jobId) {
   el("div", { id: "pareto-plot", class: "plot", "data-points": 0, "data-front": 0, role: "img",
     "aria-label": "Pareto front scatter plot" }),
   ...(objectives.length >= 3 ? [el("h3", { text: "Parallel coordinates (feasible trials; dark red: front)" })] : []),
+  el("details", { id: "front-list" }),
   el("div", { id: "parcoords-plot", class: "plot", hidden: objectives.length < 3 }),
   ...(objectives.length >= 3 ? [el("h3", { text: "The first three objectives in 3-D (stars: front)" })] : []),
   el("div", { id: "pareto-3d", class: "plot", hidden: objectives.length < 3, role: "img",
@@ -436,19 +463,13 @@ async function jobPage(jobId) {
       if (onlyFront.checked && g !== "front") continue;
       groups[g].push(i);
     }
-    const encoding = {};
-    for (const p of (state.pareto ? state.pareto.data : [])) encoding[p.number] = p.encoding;
+    const frontArch = {}, encoding = {};
+    for (const p of (state.pareto ? state.pareto.data : [])) { frontArch[p.number] = p.arch_id; encoding[p.number] = p.encoding; }
     const colour = { front: "#c0392b", feasible: "#1f77b4", infeasible: "#999999" };
     const traces = [];
     for (const g of ["infeasible", "feasible", "front"]) {
       const idx = groups[g];
       if (g === "front") idx.sort((a, b) => X[a] - X[b]);
-      const text = idx.map((i) => {
-        const lines = [`#${P.numbers[i]} ${P.arch_ids[i] || ""}`];
-        for (const m of names) lines.push(`${m}: ${fmt(P.metrics[m][i])}`);
-        if (g === "front" && encoding[P.numbers[i]]) lines.push(encoding[P.numbers[i]]);
-        return lines.join("<br>");
-      });
       const marker = { symbol: SYMBOL[g], size: g === "front" ? 12 : g === "infeasible" ? 9 : 7, line: { width: g === "feasible" ? 0 : 1 } };
       if (C && g !== "infeasible") {
         marker.color = idx.map((i) => C[i]); marker.colorscale = "Viridis";
@@ -456,10 +477,22 @@ async function jobPage(jobId) {
       } else marker.color = colour[g];
       // a 2-objective front is a staircase in its own axes; a projected 3+-objective front is not: no line then
       const joined = g === "front" && objectives.length <= 2 && objectives.includes(xm) && objectives.includes(ym);
-      traces.push({ type: "scattergl", mode: joined ? "lines+markers" : "markers", name: g,
-        x: idx.map((i) => X[i]), y: idx.map((i) => Y[i]), text, hoverinfo: "text",
-        customdata: idx.map((i) => P.arch_ids[i]), marker,
-        line: g === "front" ? { color: colour.front, width: 1.5, shape: "linear" } : undefined });
+      const trace = { type: "scattergl", mode: joined ? "lines+markers" : "markers", name: g,
+        x: idx.map((i) => X[i]), y: idx.map((i) => Y[i]), customdata: idx.map((i) => P.numbers[i]), marker,
+        line: g === "front" ? { color: colour.front, width: 1.5, shape: "linear" } : undefined };
+      if (g === "front") {  // a few hundred points: every metric, the net's string form
+        trace.text = idx.map((i) => {
+          const lines = [`#${P.numbers[i]} ${frontArch[P.numbers[i]] || ""}`];
+          for (const m of names) lines.push(`${m}: ${fmt(P.metrics[m][i])}`);
+          if (encoding[P.numbers[i]]) lines.push(encoding[P.numbers[i]]);
+          return lines.join("<br>");
+        });
+        trace.hoverinfo = "text";
+      } else {  // tens of thousands: plotly formats the hover itself, nothing is built per point up front
+        trace.hovertemplate = `#%{customdata}<br>${xm}: %{x:.4~g}<br>${ym}: %{y:.4~g}` +
+          (C && g !== "infeasible" ? `<br>${cm}: %{marker.color:.4~g}` : "") + `<extra>${g}</extra>`;
+      }
+      traces.push(trace);
     }
     const div = $("pareto-plot");
     const shown = groups.front.length + groups.feasible.length + groups.infeasible.length;
@@ -467,15 +500,14 @@ async function jobPage(jobId) {
     div.dataset.total = String(P.count);
     plot(div, traces, { xaxis: { title: { text: xm } }, yaxis: { title: { text: ym } }, height: 480,
       hovermode: "closest" }).then(() => {
+      performance.mark("hwnas:plotted");
       if (!div.dataset.bound && div.on) {
         div.dataset.bound = "1";
-        div.on("plotly_click", (ev) => {
-          const pt = ev.points && ev.points[0]; const arch = pt && pt.customdata;
-          if (arch) location.href = `/architectures/${encodeURIComponent(arch)}?job=${encodeURIComponent(jobId)}`;
-        });
+        div.on("plotly_click", (ev) => { const pt = ev.points && ev.points[0]; if (pt) openTrial(pt.customdata); });
       }
       div.dataset.ready = "1";
     });
+    renderFrontList(groups.front, frontArch);
     if (objectives.length >= 3) {
       const feasibleIdx = [...groups.front, ...groups.feasible];
       plot($("parcoords-plot"), [{ type: "parcoords",
@@ -485,39 +517,63 @@ async function jobPage(jobId) {
       const [a, b, c] = objectives;
       const trace3 = (g, symbol, size) => ({ type: "scatter3d", mode: "markers", name: g,
         x: groups[g].map((i) => P.metrics[a][i]), y: groups[g].map((i) => P.metrics[b][i]),
-        z: groups[g].map((i) => P.metrics[c][i]), customdata: groups[g].map((i) => P.arch_ids[i]),
-        text: groups[g].map((i) => `#${P.numbers[i]} ${P.arch_ids[i] || ""}`), hoverinfo: "text",
+        z: groups[g].map((i) => P.metrics[c][i]), customdata: groups[g].map((i) => P.numbers[i]),
+        hovertemplate: `#%{customdata}<br>${a}: %{x:.4~g}<br>${b}: %{y:.4~g}<br>${c}: %{z:.4~g}<extra>${g}</extra>`,
         marker: { symbol, size, color: colour[g] } });
       const div3 = $("pareto-3d");
-      plot(div3, [trace3("feasible", "circle", 3), trace3("front", "diamond", 5)],
+      plotly3dReady().then((P3) => plot(div3, [trace3("feasible", "circle", 3), trace3("front", "diamond", 5)],
         { height: 520, scene: { xaxis: { title: { text: a } }, yaxis: { title: { text: b } },
-          zaxis: { title: { text: c } } } }).then(() => {
+          zaxis: { title: { text: c } } } }, P3)).then(() => {
         if (!div3.dataset.bound && div3.on) {
           div3.dataset.bound = "1";
-          div3.on("plotly_click", (ev) => {
-            const arch = ev.points && ev.points[0] && ev.points[0].customdata;
-            if (arch) location.href = `/architectures/${encodeURIComponent(arch)}?job=${encodeURIComponent(jobId)}`;
-          });
+          div3.on("plotly_click", (ev) => { const pt = ev.points && ev.points[0]; if (pt) openTrial(pt.customdata); });
         }
         div3.dataset.points = String(groups.feasible.length + groups.front.length);
       });
     }
   }
+  // a click gives a trial number; its net's id comes from the front (known) or from the API (one request)
+  async function openTrial(number) {
+    if (number === undefined || number === null) return;
+    const known = state.pareto && state.pareto.data.find((p) => p.number === number);
+    let arch = known && known.arch_id;
+    if (!arch) {
+      try { arch = (await api(`/api/v1/jobs/${encodeURIComponent(jobId)}/trials/${number}`)).arch_id; }
+      catch (e) { message($("front-list"), e.message); return; }
+    }
+    if (arch) location.href = `/architectures/${encodeURIComponent(arch)}?job=${encodeURIComponent(jobId)}`;
+    else message($("front-list"), `trial #${number} has no net (it failed before one was built)`);
+  }
+  // the front as links: what the plot shows, reachable by keyboard and by screen readers
+  function renderFrontList(frontIdx, frontArch) {
+    const P = state.points, box = $("front-list");
+    const names = objectives.filter((m) => P.metrics[m]);
+    const rows = frontIdx.map((i) => el("tr", {},
+      el("td", {}, el("a", { href: `/architectures/${encodeURIComponent(frontArch[P.numbers[i]] || "")}?job=` +
+        encodeURIComponent(jobId), text: `#${P.numbers[i]}` })),
+      ...names.map((m) => el("td", { class: "num", text: fmt(P.metrics[m][i]) }))));
+    clear(box).append(el("summary", { text: `The front as a table (${frontIdx.length} nets)` }),
+      el("table", { id: "front-table" }, el("thead", {}, el("tr", {}, el("th", { text: "trial" }),
+        ...names.map((m) => el("th", { text: m })))), el("tbody", {}, rows)));
+  }
   [xSel, ySel, cSel, onlyFront].forEach((s) => s.addEventListener("change", drawFront));
 
   async function loadPlots() {
+    const t0 = performance.now();
     try {
-      const enc = encodeURIComponent(jobId);
-      const [points, pareto, hvData] = await Promise.all([api(`/api/v1/jobs/${enc}/points`),
-        api(`/api/v1/jobs/${enc}/pareto`), api(`/api/v1/jobs/${enc}/hypervolume`)]);
+      const [points, pareto, hvData] = await (prefetched || plotData());
+      prefetched = null;
       state.points = points; state.pareto = pareto;
+      performance.mark("hwnas:data");  // the phases the dashboard benchmark reports
       await plotlyReady();
+      performance.mark("hwnas:plotly");
       drawFront();
       hvPlot.dataset.points = String(hvData.data.length);
       plot(hvPlot, [{ type: "scatter", mode: "lines", name: "hypervolume", x: hvData.data.map((d) => d.trial),
         y: hvData.data.map((d) => d.hypervolume), line: { shape: "hv" } }],
       { height: 280, xaxis: { title: { text: "trials" } }, yaxis: { title: { text: "hypervolume" } } });
     } catch (e) { message($("pareto-plot"), e.message); }
+    state.plotMs = performance.now() - t0;
   }
 
   // trials table
@@ -601,7 +657,8 @@ async function jobPage(jobId) {
     state.job = { ...state.job, ...j };
     renderStatus();
     if (!changed && !finished()) return;
-    const wait = Math.max(0, 3000 - (Date.now() - lastFetch));
+    // a big job's plots take a while to fetch and draw: refresh at most every 3 s, and at most a fifth of the time
+    const wait = Math.max(0, Math.max(3000, 5 * (state.plotMs || 0)) - (Date.now() - lastFetch));
     if (pending) return;
     pending = setTimeout(() => { pending = null; lastFetch = Date.now(); loadPlots(); loadTrials(); }, wait);
   }
