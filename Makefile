@@ -61,9 +61,12 @@ bench: install
 bench-latency: install
 	$(BIN)/python benchmarks/latency.py
 
-# trains the proxies' ground truth (about an hour on 2 cores) unless benchmarks/results has it
+# the proxies' evidence, resumable (each training run is appended to benchmarks/results/ as it ends): the
+# protocol pilot, the ground truth (72 nets x 2 seeds, several CPU hours on 2 cores), then the report
 bench-proxies: install system-deps
-	$(BIN)/python benchmarks/proxies.py
+	$(BIN)/python benchmarks/proxies.py pilot
+	$(BIN)/python benchmarks/proxies.py truth
+	$(BIN)/python benchmarks/proxies.py report
 
 bench-search: install system-deps
 	$(BIN)/python benchmarks/search.py

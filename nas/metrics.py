@@ -2,9 +2,10 @@
 
 ``params``, ``macs``, ``activations`` (analytic counts), ``latency:<profile>``
 (the profile's latency table; vectorised over a batch of nets),
-``proxy:<name>`` (a zero-cost proxy or ensemble, ``default`` included) and
-``train:<dataset>`` (validation accuracy after the config's training
-budget). The first three kinds are cheap and computed by the search
+``proxy:<name>`` (a zero-cost proxy or ensemble, ``default`` included),
+``predictor:<name>`` (a few-shot accuracy predictor over proxies and the
+net's shape, fitted by ``hwnas proxies fit``) and ``train:<dataset>``
+(validation accuracy after the config's training budget). The first three kinds are cheap and computed by the search
 controller; proxies and training are expensive and go to workers.
 """
 
@@ -15,10 +16,10 @@ from typing import Literal
 
 from nas.errors import NasError
 
-Kind = Literal["params", "macs", "activations", "latency", "proxy", "train"]
+Kind = Literal["params", "macs", "activations", "latency", "proxy", "predictor", "train"]
 CHEAP: frozenset[str] = frozenset({"params", "macs", "activations", "latency"})
 NATURAL_DIRECTION = {"params": "minimize", "macs": "minimize", "activations": "minimize", "latency": "minimize",
-                     "proxy": "maximize", "train": "maximize"}
+                     "proxy": "maximize", "predictor": "maximize", "train": "maximize"}
 
 
 class MetricError(NasError):
@@ -39,7 +40,8 @@ class Metric:
 
     @property
     def unit(self) -> str:
-        return {"latency": "ms", "train": "accuracy", "proxy": "score"}.get(self.kind, "count")
+        return {"latency": "ms", "train": "accuracy", "proxy": "score", "predictor": "accuracy"}.get(self.kind,
+                                                                                                     "count")
 
 
 def parse_metric(name: str) -> Metric:
@@ -48,9 +50,10 @@ def parse_metric(name: str) -> Metric:
     if text in ("params", "macs", "activations"):
         return Metric(text, text)  # type: ignore[arg-type]
     kind, sep, arg = text.partition(":")
-    if not sep or kind not in ("latency", "proxy", "train") or not arg:
+    if not sep or kind not in ("latency", "proxy", "predictor", "train") or not arg:
         raise MetricError(
-            f"metric {name!r}: expected params, macs, activations, latency:<profile>, proxy:<name> or train:<dataset>"
+            f"metric {name!r}: expected params, macs, activations, latency:<profile>, proxy:<name>, "
+            "predictor:<name> or train:<dataset>"
         )
     if kind == "latency":
         from latency_tables.errors import LatencyTableError
@@ -64,6 +67,10 @@ def parse_metric(name: str) -> Metric:
         from nas.proxies import resolve
 
         resolve(arg)  # raises ProxyError naming the known proxies
+    elif kind == "predictor":
+        from nas.proxies.predictor import load
+
+        load(arg)  # raises ProxyError naming the known predictors
     else:
         from nas.datasets import DATASETS
 

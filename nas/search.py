@@ -55,6 +55,10 @@ REFERENCE_TRIALS = 10
 LEASE_SECONDS = 30.0
 
 
+# proxies that are analytic counts: computed by the controller, never sent to a worker
+ANALYTIC = frozenset({"proxy:params", "proxy:macs"})
+
+
 class SearchError(NasError):
     """The search cannot start or continue (study exists, another controller runs it, ...)."""
 
@@ -231,6 +235,7 @@ class Search:
         self.metrics = config.metrics
         self._predictors: dict[str, Any] = {}
         self._references: dict[str, Any] = {}
+        self._accuracy_predictors: dict[str, Any] = {}
         self._lease = {"token": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
         self._storage = optuna.storages.RDBStorage(storage, engine_kwargs=self._engine_kwargs(storage))
         self.cache = EvaluationCache(self._storage.engine)
@@ -350,6 +355,8 @@ class Search:
         from nas import proxies
 
         kind, arg = metric.split(":", 1)
+        if kind == "predictor":
+            return [f"proxy:{m}" for m in self._accuracy_predictor(arg).proxies]
         if kind != "proxy":
             return [metric]
         return [f"proxy:{m}" for m in proxies.resolve(arg)]
@@ -359,17 +366,41 @@ class Search:
         for m in self.metrics:
             if not m.cheap:
                 for x in self._members(m.name):
-                    if x not in out:
+                    if x not in out and x not in ANALYTIC:
                         out.append(x)
         return out
 
-    def _combine(self, metric: str, parts: dict[str, Evaluation]) -> Evaluation:
+    def _accuracy_predictor(self, name: str) -> Any:
+        """A ``predictor:<name>`` model, read once per search (a file changed meanwhile does not change it)."""
+        from nas.proxies.predictor import load
+
+        if name not in self._accuracy_predictors:
+            self._accuracy_predictors[name] = load(name)
+        return self._accuracy_predictors[name]
+
+    @staticmethod
+    def _analytic(arch: Any, metric: str) -> Evaluation:
+        """``proxy:params`` / ``proxy:macs`` counted here: sending a count to a worker cost 4x a count."""
+        from searchspace.cost import count_cost
+
+        start = time.perf_counter()
+        return Evaluation(float(getattr(count_cost(arch), metric.split(":", 1)[1])), None, time.perf_counter() - start)
+
+    def _combine(self, metric: str, parts: dict[str, Evaluation], arch: Any = None) -> Evaluation:
         members = self._members(metric)
         missing = Evaluation(None, "not evaluated")
-        got = [parts.get(m, missing) for m in members]
+        got = [self._analytic(arch, m) if m in ANALYTIC and arch is not None else parts.get(m, missing)
+               for m in members]
         bad = [f"{m}: {e.error}" for m, e in zip(members, got, strict=True) if not e.ok]
         if bad:
             return Evaluation(None, "; ".join(bad))
+        if metric.startswith("predictor:"):
+            scores = {m.split(":", 1)[1]: float(e.value or 0.0) for m, e in zip(members, got, strict=True)}
+            try:
+                value = self._accuracy_predictor(metric.split(":", 1)[1]).predict(arch, scores)
+            except NasError as exc:
+                return Evaluation(None, str(exc))
+            return Evaluation(value, None, sum(e.seconds for e in got))
         if len(members) == 1:
             return got[0]
         ref = self._references[metric]
@@ -379,7 +410,7 @@ class Search:
     # ------------------------------------------------------------ references for ensembles
     def _prepare_references(self, executor: Executor) -> None:
         from nas import proxies
-        from nas.proxies.ensemble import Reference
+        from nas.proxies.ensemble import Reference, mode_of
 
         for m in self.metrics:
             if m.kind != "proxy" or len(self._members(m.name)) < 2 or m.name in self._references:
@@ -394,14 +425,17 @@ class Search:
                     e = results[(a.arch_id, x)]
                     if e.ok:
                         scores[x.split(":", 1)[1]].append(float(e.value))  # type: ignore[arg-type]
-            self._references[m.name] = Reference.fit(scores, f"{len(archs)} random nets of the space")
+            mode = mode_of(proxies.canonical(m.arg))
+            self._references[m.name] = Reference.fit(scores, f"{len(archs)} random nets of the space", mode)
 
     def _evaluate_all(self, executor: Executor, archs: list[Any], metrics: list[str]
                       ) -> dict[tuple[str, str], Evaluation]:
         """Expensive metrics of many nets through cache and executor (used for reference samples)."""
+        out = {(a.arch_id, x): self._analytic(a, x) for a in archs for x in metrics if x in ANALYTIC}
+        metrics = [x for x in metrics if x not in ANALYTIC]
         wanted = [(a.arch_id, x, self.settings.for_metric(x)) for a in archs for x in metrics]
         cached = self.cache.get_many(wanted)
-        out = {(k[0], k[1]): v for k, v in cached.items()}
+        out |= {(k[0], k[1]): v for k, v in cached.items()}
         todo: dict[str, list[str]] = {}
         for a in archs:
             miss = [x for x in metrics if (a.arch_id, x) not in out]
@@ -572,7 +606,7 @@ class Search:
         trial, parts, arch = entry["trial"], entry["parts"], entry["arch"]
         values: dict[str, Evaluation] = {}
         for m in self.metrics:
-            values[m.name] = parts[m.name] if m.cheap else self._combine(m.name, parts)
+            values[m.name] = parts[m.name] if m.cheap else self._combine(m.name, parts, arch)
         errors = [f"{k}: {v.error}" for k, v in values.items() if not v.ok]
         record: dict[str, Any] = {"arch": arch.encode(), "arch_id": arch.arch_id,
                                   "metrics": {k: v.value for k, v in values.items()},

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.errors import ProxyError
 from nas.proxies.base import PROXIES, Candidate, Proxy, register_proxy
-from nas.proxies.ensemble import PREFIX, Reference, parse_members, rank_vote
+from nas.proxies.ensemble import Reference, is_ensemble, mode_of, parse_members, rank_vote
 from searchspace.architecture import Architecture
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
     from nas.datasets import DataSpec
 
-__all__ = ["Candidate", "Proxy", "Reference", "default_proxy", "describe", "get_proxy", "list_proxies", "rank_vote",
-           "reference_archs", "reference_for", "register_proxy", "resolve", "score", "score_members"]
+__all__ = ["Candidate", "Proxy", "Reference", "canonical", "default_proxy", "describe", "get_proxy", "list_proxies",
+           "rank_vote", "reference_archs", "reference_for", "register_proxy", "resolve", "score", "score_members"]
 
 DEFAULT_FILE = Path(__file__).with_name("default.json")
 DEFAULT_BATCH = 64
@@ -73,12 +73,17 @@ def default_proxy() -> str:
     return str(_default_record()["proxy"])
 
 
+def canonical(name: str) -> str:
+    """``name`` with ``default`` replaced by what it stands for."""
+    return default_proxy() if name == "default" else name
+
+
 def resolve(name: str) -> tuple[str, ...]:
     """The registered proxies ``name`` needs: one, or an ensemble's members. Raises ProxyError if unknown."""
     if name == "default":
         name = default_proxy()
     reg = _registry()
-    if name.startswith(PREFIX):
+    if is_ensemble(name):
         members = parse_members(name)
         for m in members:
             reg.get(m)
@@ -93,8 +98,10 @@ def describe(name: str) -> dict[str, Any]:
     members = resolve(name)
     if len(members) == 1:
         return dict(_registry().get(name).describe())
-    return {"name": name, "members": [_registry().get(m).describe() for m in members],
-            "combine": "mean of members' scores standardised against a reference sample of the space"}
+    how = ("sum of the log normal-CDF of members' scores standardised against a reference sample of the space "
+           "(AZ-NAS style rank combination)" if mode_of(name) == "rank" else
+           "mean of members' scores standardised against a reference sample of the space")
+    return {"name": name, "members": [_registry().get(m).describe() for m in members], "combine": how}
 
 
 @lru_cache(maxsize=16)
@@ -164,21 +171,22 @@ def reference_archs(space: Any, resolution: int, classes: int | None, seed: int 
     return archs
 
 
-def reference_for(members: tuple[str, ...], space: Any, resolution: int, cand: Candidate, size: int = 32
-                  ) -> Reference:
+def reference_for(members: tuple[str, ...], space: Any, resolution: int, cand: Candidate, size: int = 32,
+                  mode: str = "mean") -> Reference:
     """Members' scores over :func:`reference_archs` (cached per space, batch and seed)."""
     from searchspace.spec import load_space
 
     space = load_space(space) if isinstance(space, str) else space
     key = (space.name, repr(space.to_dict()), resolution, members, cand.seed,
-           _fingerprint(cand.inputs, cand.targets), size)
+           _fingerprint(cand.inputs, cand.targets), size, mode)
     ref = _REFERENCES.get(key)
     if ref is None:
         scores: dict[str, list[float]] = {m: [] for m in members}
         for a in reference_archs(space, resolution, cand.arch.head.classes, cand.seed, size):
             for m, v in score_members(members, Candidate(a, cand.inputs, cand.targets, cand.seed, cand.device)).items():
                 scores[m].append(v)
-        ref = Reference.fit(scores, f"{size} random nets of {space.name} at {resolution}")
+        ref = Reference.fit(scores, f"{size} random nets of {space.name} at {resolution}",
+                            "rank" if mode == "rank" else "mean")
         _REFERENCES[key] = ref
     return ref
 
@@ -215,5 +223,5 @@ def score(name: str, arch: Architecture, batch: tuple[torch.Tensor, torch.Tensor
     if len(members) == 1:
         return reg.get(members[0]).fn(cand)
     space = reference if reference is not None else _reference_space(arch)
-    ref = reference_for(members, space, arch.resolution, cand)
+    ref = reference_for(members, space, arch.resolution, cand, mode=mode_of(canonical(name)))
     return ref.combine(score_members(members, cand))

@@ -13,14 +13,19 @@ Two ways to combine, for two situations:
   score the same whenever it is scored (an Optuna objective must be stable)
   and, unlike a percentile, keeps order among nets beyond the sample's range.
 
-An ensemble is named ``ensemble:<member>+<member>+...`` wherever a proxy name
-is accepted.
+An ensemble is named ``ensemble:<member>+<member>+...`` (members' standardised
+scores averaged) or ``rank:<member>+<member>+...`` (AZ-NAS style: the sum
+over members of the log of each one's standing, so a net must be good by
+every member; standing is the normal CDF of the standardised score, a smooth
+percentile that keeps order beyond the reference sample's range) wherever a
+proxy name is accepted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -28,18 +33,31 @@ from latency_tables.stats import rankdata
 from nas.errors import ProxyError
 
 PREFIX = "ensemble:"
+RANK_PREFIX = "rank:"
+PREFIXES = (PREFIX, RANK_PREFIX)
+Mode = Literal["mean", "rank"]
+
+
+def is_ensemble(name: str) -> bool:
+    return name.startswith(PREFIXES)
+
+
+def mode_of(name: str) -> Mode:
+    return "rank" if name.startswith(RANK_PREFIX) else "mean"
 
 
 def parse_members(name: str) -> tuple[str, ...]:
-    """``ensemble:a+b+c`` -> ("a", "b", "c"), each a registered proxy (checked by the caller)."""
-    if not name.startswith(PREFIX):
-        raise ProxyError(f"proxy {name!r}: an ensemble is named {PREFIX}<proxy>+<proxy>+...")
-    members = tuple(m.strip() for m in name[len(PREFIX):].split("+"))
+    """``ensemble:a+b+c`` or ``rank:a+b+c`` -> ("a", "b", "c"), each a registered proxy (checked by the caller)."""
+    prefix = next((p for p in PREFIXES if name.startswith(p)), None)
+    if prefix is None:
+        raise ProxyError(f"proxy {name!r}: an ensemble is named {PREFIX}<proxy>+<proxy>+... or "
+                         f"{RANK_PREFIX}<proxy>+<proxy>+...")
+    members = tuple(m.strip() for m in name[len(prefix):].split("+"))
     if len(members) < 2 or any(not m for m in members):
-        raise ProxyError(f"proxy {name!r}: an ensemble needs at least two members, e.g. {PREFIX}synflow+naswot")
+        raise ProxyError(f"proxy {name!r}: an ensemble needs at least two members, e.g. {prefix}synflow+naswot")
     if len(set(members)) != len(members):
         raise ProxyError(f"proxy {name!r}: a member appears twice")
-    if any(m.startswith(PREFIX) for m in members):
+    if any(is_ensemble(m) for m in members):
         raise ProxyError(f"proxy {name!r}: ensembles do not nest")
     return members
 
@@ -63,9 +81,10 @@ class Reference:
     spread: tuple[float, ...]
     size: int
     source: str
+    mode: Mode = "mean"
 
     @classmethod
-    def fit(cls, scores: Mapping[str, Sequence[float]], source: str) -> Reference:
+    def fit(cls, scores: Mapping[str, Sequence[float]], source: str, mode: Mode = "mean") -> Reference:
         members = tuple(scores)
         center, spread = [], []
         for m in members:
@@ -78,8 +97,12 @@ class Reference:
                 s = float(np.std(v)) or 1.0
             center.append(float(med))
             spread.append(float(s))
-        return cls(members, tuple(center), tuple(spread), len(next(iter(scores.values()))), source)
+        return cls(members, tuple(center), tuple(spread), len(next(iter(scores.values()))), source, mode)
 
     def combine(self, member_scores: dict[str, float]) -> float:
         z = [(member_scores[m] - c) / s for m, c, s in zip(self.members, self.center, self.spread, strict=True)]
+        if self.mode == "rank":
+            from scipy.special import log_ndtr
+
+            return float(np.sum(log_ndtr(np.asarray(z, dtype=float))))
         return float(np.mean(z))

@@ -18,6 +18,7 @@ Lightweight NAS", ICLR 2021, which evaluated most of them side by side):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +44,18 @@ def weight_grads(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
 def activations(model: nn.Module) -> list[nn.Module]:
     inside_se = {id(m) for se in model.modules() if isinstance(se, SEModule) for m in se.modules()}
     return [m for m in model.modules() if isinstance(m, ACTIVATIONS) and id(m) not in inside_se]
+
+
+def _forward_seen_by(model: nn.Module, modules: list[nn.Module], hook: Any, x: torch.Tensor) -> int:
+    """One no-grad forward pass of ``x`` with ``hook`` on every module of ``modules``; how many were hooked."""
+    hooks = [m.register_forward_hook(hook) for m in modules]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return len(hooks)
 
 
 def _loss_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -223,14 +236,7 @@ def naswot(c: Candidate) -> float:
         ones = bits.sum(dim=1, dtype=torch.float64)
         kernel.add_(2 * (bits @ bits.t()).double() - ones[:, None] - ones[None, :] + bits.shape[1])
 
-    hooks = [m.register_forward_hook(code) for m in activations(model)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    if not hooks:
+    if not _forward_seen_by(model, activations(model), code, x):
         raise ProxyError("proxy 'naswot': the net has no activations outside squeeze-excite")
     sign, logdet = torch.linalg.slogdet(kernel)
     if float(sign) <= 0:
@@ -357,3 +363,90 @@ def zico(c: Candidate, splits: int = 2) -> float:
     if not scored:
         raise ProxyError("proxy 'zico': no layer's gradient varies across mini-batches")
     return finite("zico", total)
+
+
+# --------------------------------------------------------------------- newer expressivity proxies
+@register_proxy("swap", paper="Peng et al., SWAP-NAS, ICLR 2024 (the SWAP-Score, without the size regulariser)",
+                sign="as published (higher = better)", needs_data=True, bn="train",
+                summary="number of distinct sample-wise activation patterns: for every activation unit, its "
+                "on/off pattern over the batch; 64 samples, so the count is far from its 2^64 ceiling")
+def swap(c: Candidate, samples: int = 64) -> float:
+    """Each unit (channel x position) of every activation gives one ``samples``-bit word, packed into an int64;
+    the score is how many distinct words the net produces.
+
+    The paper's regularised score multiplies by a Gaussian of the parameter
+    count centred on a size chosen per space; hwnas leaves size to its own
+    objectives (``params``, ``macs``, latency), so the plain count is used.
+    With fewer samples the count saturates at 2^samples for any wide net.
+    """
+    model = c.model()
+    model.train()
+    x, _ = c.batch("swap")
+    n = min(samples, x.shape[0], 64)
+    if n < 8:
+        raise ProxyError(f"proxy 'swap': needs a batch of at least 8 inputs, got {x.shape[0]}")
+    x = x[:n]
+    weights = torch.ones(n, dtype=torch.int64).bitwise_left_shift(torch.arange(n, dtype=torch.int64))
+    words: list[torch.Tensor] = []
+
+    def pack(_m: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+        bits = (inputs[0].detach().reshape(n, -1) > 0).to(torch.int64)
+        # distinct powers of two: the sum is a bitwise or, one word per unit (bit 63 wraps to the sign: still 1:1)
+        words.append((bits * weights[:, None]).sum(dim=0))
+
+    _forward_seen_by(model, activations(model), pack, x)
+    if not words:
+        raise ProxyError("proxy 'swap': the net has no activations outside squeeze-excite")
+    return finite("swap", float(torch.unique(torch.cat(words)).numel()))
+
+
+def _min_correlation_eigenvalue(features: torch.Tensor, channels: int | None, gen: torch.Generator) -> float | None:
+    """λ_min of the Pearson correlation between the channels of one sample's feature map (C x H x W)."""
+    f = features.reshape(features.shape[0], -1).double()
+    c = f.shape[0]
+    if c < 2 or f.shape[1] < 2:
+        return None
+    if channels is not None and c > channels:
+        f = f[torch.randperm(c, generator=gen)[:channels]]
+    corr = torch.corrcoef(f)
+    corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)  # a constant channel correlates with nothing
+    value = float(torch.linalg.eigvalsh(corr)[0])
+    return value * c / channels if channels is not None and c > channels else value
+
+
+def _meco(c: Candidate, name: str, channels: int | None) -> float:
+    model = c.model()
+    model.train()
+    x, _ = c.batch(name)
+    maps: list[torch.Tensor] = []
+
+    def keep(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
+        if out.dim() == 4:
+            maps.append(out.detach()[0])
+
+    # every distinct feature map: conv outputs (BN's only rescale channels, which leaves correlations as they
+    # are) and activation outputs; the official code hooks every module, counting a map once per wrapper
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d)] + activations(model)
+    # the paper's maps are one input's; BN in train mode needs a few inputs for its statistics (a single input
+    # at 1x1 has none), so 8 go through and the first one's maps are scored
+    _forward_seen_by(model, layers, keep, x[:8])
+    gen = torch.Generator().manual_seed(c.seed)
+    values = [v for m in maps if (v := _min_correlation_eigenvalue(m, channels, gen)) is not None]
+    if not values:
+        raise ProxyError(f"proxy {name!r}: no feature map with two channels and two positions")
+    return finite(name, sum(values))
+
+
+@register_proxy("meco", paper="Jiang et al., MeCo, NeurIPS 2023", sign="as published (higher = better)",
+                needs_data=True, bn="train",
+                summary="sum over feature maps (conv and activation outputs) of the smallest eigenvalue of the "
+                "channels' Pearson correlation, on one input (BN statistics from 8)")
+def meco(c: Candidate) -> float:
+    return _meco(c, "meco", None)
+
+
+@register_proxy("meco_opt", paper="Jiang et al., MeCo, NeurIPS 2023 (MeCo_opt: 8 sampled channels per map)",
+                sign="as published (higher = better)", needs_data=True, bn="train",
+                summary="MeCo on 8 channels per map drawn with the candidate's seed, scaled by channels / 8")
+def meco_opt(c: Candidate) -> float:
+    return _meco(c, "meco_opt", 8)

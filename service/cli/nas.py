@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -47,6 +48,132 @@ def cmd_proxies(args: argparse.Namespace) -> None:
     rows = [[d["name"], "yes" if d["needs_data"] else "no", d["bn"], d["paper"]] for d in info]
     print(render_table(["proxy", "data", "BN", "paper"], rows))
     print(f"\ndefault = {default['stands_for']}\n  ({default['why'].get('source', '')})")
+
+
+def _check_dir(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
+    return Path(args.out or f"hwnas-check-{args.space}-{Path(args.dataset).stem}")
+
+
+def cmd_proxies_check(args: argparse.Namespace) -> None:
+    """Train sampled nets of the user's space on the user's data (two seeds each) and judge every proxy."""
+    import json
+    import math
+
+    from pydantic import ValidationError
+
+    import searchspace as ss
+    from nas.datasets import resolve_data_spec
+    from nas.proxies import evidence
+    from nas.proxies.check import (
+        Protocol,
+        RunStore,
+        all_scores,
+        judge,
+        paired,
+        sample_nets,
+        simplicity_order,
+        train_runs,
+    )
+    from searchspace.cost import count_cost
+    from service.cli.progress import ProgressBar
+
+    space = ss.load_space(args.space)
+    data = resolve_data_spec(args.dataset, 0)
+    try:
+        protocol = Protocol(steps=args.steps, batch_size=args.batch_size, lr=args.lr, split="val")
+    except ValidationError as exc:
+        from searchspace.validation import describe_validation_error
+
+        raise CliError(f"proxies check: {describe_validation_error(exc)}") from None
+    if args.nets < 8:
+        raise CliError(f"proxies check: --nets must be at least 8 (got {args.nets}); 24 or more tell proxies apart")
+    out = _check_dir(args)
+    archs = sample_nets(space, args.nets, seed=args.seed, max_macs=args.max_macs)
+    store = RunStore(out / "runs.jsonl", protocol, data, label=f"hwnas proxies check {args.space}")
+    total = len(archs) * len(protocol.seeds)
+    print(f"{len(archs)} nets of {args.space} x {len(protocol.seeds)} seeds on {args.dataset}: {protocol.steps} steps "
+          f"x {protocol.batch_size} each; {len(store)} of {total} runs already in {out / 'runs.jsonl'}",
+          file=sys.stderr)
+    bar = ProgressBar("training")
+    train_runs(archs, protocol, data, store, workers=args.workers,
+               progress=lambda i, n, run: bar(i, n, f"{run['arch_id']} seed {run['seed']}: "
+                                                   f"{run['accuracy']:.4f}"))
+    kept, first, second = paired(store, archs)
+    truth = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
+    macs = [float(count_cost(a).macs) for a in kept]
+    latency, budget_axis = macs, "macs"
+    try:
+        from latency_tables.api import load_predictor
+
+        predictor = load_predictor(args.profile, space=args.space)
+        latency, budget_axis = [float(v) for v in predictor.predict_many(kept)], f"latency:{args.profile}"
+    except Exception as exc:  # noqa: BLE001 - no table for this space or profile: budgets in MACs instead
+        print(f"hwnas: warning: no latency for budgets ({exc}); using MACs", file=sys.stderr)
+    scores, seconds = all_scores(kept, [args.space] * len(kept), truth, data, reference_size=args.reference_size,
+                                 progress=ProgressBar("scoring"))
+    table = judge(scores, truth, macs, latency, samples=args.bootstrap)
+    choice = evidence.choose(table, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")
+    report = {"space": args.space, "dataset": args.dataset, "protocol": protocol.model_dump(mode="json"),
+              "nets": [a.encode() for a in kept], "accuracy": {"seed0": first, "seed1": second},
+              "reliability": evidence.test_retest(first, second), "budgets_in": budget_axis,
+              "recommended": choice["choice"], "choice": choice,
+              "scorers": {n: {**r, "seconds_per_eval": seconds[n]} for n, r in table.items()},
+              "scores": {n: [None if math.isnan(v) else v for v in vals] for n, vals in scores.items()},
+              "cpu_hours": sum(r["cpu_seconds"] for r in store.runs()) / 3600}
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if args.json:
+        print_json({k: v for k, v in report.items() if k != "scores"})
+        return
+    rel = report["reliability"]
+    print(f"ground truth: {len(kept)} nets, validation accuracy {min(truth):.4f}..{max(truth):.4f}; reliability "
+          f"{rel['reliability']:.2f} (ceiling {rel['ceiling']:.2f}): seed noise sd {100 * rel['noise_sd']:.2f} "
+          f"pts vs {100 * rel['between_net_sd']:.2f} between nets")
+    if rel["reliability"] < 0.8:
+        print("  below 0.8: the ranking below is uncertain; train longer (--steps) or sample more different nets")
+    rows = sorted(table.items(), key=lambda kv: -(kv[1]["balanced"] if not math.isnan(kv[1]["balanced"]) else -9))
+    print(render_table(["scorer", "spearman", "90% interval", "cost-controlled", "regret pts", "s/net"],
+                       [[n, f"{r['spearman']:.3f}", f"{r['spearman_interval'][0]:.2f}..{r['spearman_interval'][1]:.2f}",
+                         f"{r['cost_controlled_spearman']:.3f}", f"{100 * r['regret']['mean']:.2f}",
+                         f"{seconds[n]:.3f}"] for n, r in rows], {1, 2, 3, 4, 5}))
+    print(f"\nrecommended for {args.space} on {args.dataset}: {choice['choice']} "
+          f"(report: {out / 'report.json'}; `hwnas proxies fit --from {out} --name NAME` fits a predictor)")
+
+
+def cmd_proxies_fit(args: argparse.Namespace) -> None:
+    """Fit the few-shot predictor on the nets a check trained, and save it where searches find it."""
+    import json
+    from pathlib import Path
+
+    from latency_tables.stats import spearman
+    from nas.proxies import predictor
+    from nas.proxies.check import PREDICTOR_PROXIES
+    from searchspace.architecture import Architecture
+
+    path = Path(args.source) / "report.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"proxies fit: --from {args.source}: no readable report.json ({exc}); run "
+                       "`hwnas proxies check` first") from None
+    proxies_used = tuple(args.proxy or PREDICTOR_PROXIES)
+    missing = [p for p in proxies_used if p not in report["scores"]]
+    if missing:
+        raise CliError(f"proxies fit: --proxy {', '.join(missing)}: not scored in {path}")
+    archs = [Architecture.decode(c) for c in report["nets"]]
+    truth = [(a + b) / 2 for a, b in zip(report["accuracy"]["seed0"], report["accuracy"]["seed1"], strict=True)]
+    keep = [i for i in range(len(archs)) if all(report["scores"][p][i] is not None for p in proxies_used)]
+    archs, truth = [archs[i] for i in keep], [truth[i] for i in keep]
+    scores = {p: [report["scores"][p][i] for i in keep] for p in proxies_used}
+    oof = predictor.cross_validated(archs, scores, truth, proxies_used)
+    model = predictor.fit(args.name, archs, scores, truth, proxies_used,
+                          trained_on={"space": report["space"], "dataset": report["dataset"],
+                                      "protocol": report["protocol"],
+                                      "cross_validated_spearman": spearman(oof, truth)})
+    saved = predictor.save(model, Path(args.dir) if args.dir else predictor.user_dir())
+    print(f"predictor:{args.name} on {len(archs)} nets ({', '.join(proxies_used)} + the net's shape): "
+          f"leave-one-out Spearman {spearman(oof, truth):.3f}; saved to {saved}")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -113,8 +240,38 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     p = add("datasets", cmd_datasets, "list the datasets proxies and training can use")
     p.add_argument("--json", action="store_true")
 
-    p = add("proxies", cmd_proxies, "list the accuracy proxies and what 'default' stands for")
+    p = add("proxies", cmd_proxies, "list the accuracy proxies and what 'default' stands for; check them on "
+            "your space and data; fit a few-shot predictor")
     p.add_argument("--json", action="store_true")
+    psub = p.add_subparsers(dest="proxies_command", metavar="SUBCOMMAND")
+    c = psub.add_parser("check", help="train sampled nets of a space (two seeds) and judge every proxy on them",
+                        description="Train --nets sampled nets of --space on --dataset with two seeds each "
+                        "(resumable: runs are appended to OUT/runs.jsonl), score every proxy, combination and "
+                        "the few-shot predictor, and report reliability, Spearman, Spearman at equal MACs, "
+                        "regret under latency budgets and the recommended proxy (OUT/report.json).")
+    c.set_defaults(func=cmd_proxies_check)
+    c.add_argument("--space", required=True, help="a built-in space name or a spec file")
+    c.add_argument("--dataset", default="fashion-mnist", help="a dataset name, a .npz file or an image folder")
+    c.add_argument("--nets", type=int, default=24)
+    c.add_argument("--steps", type=int, default=200, help="SGD steps per run (warm-up, then cosine to 0)")
+    c.add_argument("--batch-size", type=int, default=128)
+    c.add_argument("--lr", type=float, default=0.1)
+    c.add_argument("--max-macs", type=float, help="sample nets up to this many MACs (bounds the training cost)")
+    c.add_argument("--workers", type=int, default=1, help="training processes (one torch thread each)")
+    c.add_argument("--profile", default="ort-cpu-fp32-t1", help="latency profile for the regret budgets")
+    c.add_argument("--reference-size", type=int, default=32)
+    c.add_argument("--bootstrap", type=int, default=1000)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", help="directory for runs.jsonl and report.json")
+    c.add_argument("--json", action="store_true")
+    f = psub.add_parser("fit", help="fit a few-shot accuracy predictor on a check's nets (predictor:<name>)")
+    f.set_defaults(func=cmd_proxies_fit)
+    f.add_argument("--from", dest="source", required=True, help="the directory `hwnas proxies check` wrote")
+    f.add_argument("--name", required=True, help="the predictor's name: a search then uses predictor:<name>")
+    f.add_argument("--proxy", action="append", help="proxies the predictor reads (repeatable; default: "
+                   "naswot, zico, synflow, meco_opt)")
+    f.add_argument("--dir", help="where to save it (default: $HWNAS_PREDICTORS's first folder, else "
+                   "~/.local/share/hwnas/predictors)")
 
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("arch", help="a known net name, a JSON file, or an architecture string")

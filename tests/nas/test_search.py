@@ -214,3 +214,47 @@ def test_evolution_children_copy_a_parent_but_one_parameter(tmp_path: Path) -> N
     assert len(earlier) == 4
     with pytest.raises(Exception, match="sample_size: must be between 1 and the population size"):
         make_config(strategy={"name": "evolution", "options": {"population_size": 4, "sample_size": 9}})
+
+
+def test_a_fitted_predictor_is_a_search_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """predictor:<name>: its proxy from the workers (cached like any proxy), the prediction by the controller."""
+    import random
+
+    from nas.proxies import predictor, score
+    from nas.proxies.predictor import shape_features
+    from searchspace.spec import load_space
+
+    space = load_space(ALL_BLOCKS)
+    rng = random.Random(0)
+    nets = [space.sample(rng) for _ in range(12)]
+    synflow = [score("synflow", a) for a in nets]
+    truth = [0.5 + 0.01 * s + 0.001 * shape_features(a)["depth"] for s, a in zip(synflow, nets, strict=True)]
+    model = predictor.fit("test-fit", nets, {"synflow": synflow}, truth, ["synflow"])
+    predictor.save(model, tmp_path / "predictors")
+    monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path / "predictors"))
+    cfg = make_config(objectives=[{"metric": "predictor:test-fit", "direction": "maximize"},
+                                  {"metric": "params", "direction": "minimize"}], budget={"trials": 8})
+    result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
+    assert len(result.trials) == 8 and all(t.state == "COMPLETE" for t in result.trials)
+    for t in result.trials:
+        from searchspace.architecture import Architecture
+
+        arch = Architecture.decode(t.arch)  # type: ignore[arg-type]
+        assert t.metrics["predictor:test-fit"] == pytest.approx(model.predict(arch, {"synflow": score("synflow", arch)}))
+    with pytest.raises(Exception, match="predictor 'nope': not found"):
+        make_config(objectives=[{"metric": "predictor:nope", "direction": "maximize"},
+                                {"metric": "params", "direction": "minimize"}])
+
+
+def test_rank_combinations_search_and_counts_stay_on_the_controller(tmp_path: Path) -> None:
+    """rank:<proxy>+macs (AZ-NAS style) as an objective; the MAC count is never sent to a worker."""
+    cfg = make_config(objectives=[{"metric": "proxy:rank:synflow+macs", "direction": "maximize"},
+                                  {"metric": "params", "direction": "minimize"}],
+                      budget={"trials": 8}, proxy={"reference_size": 8})
+    search = Search(cfg, f"sqlite:///{tmp_path / 's.db'}")
+    assert search._expensive_needed() == ["proxy:synflow"]
+    result = search.run()
+    assert all(t.state == "COMPLETE" for t in result.trials)
+    values = [t.metrics["proxy:rank:synflow+macs"] for t in result.trials]
+    assert all(v is not None and v <= 0 for v in values)  # a sum of log-probabilities
+    assert len(set(values)) > 1

@@ -72,3 +72,47 @@ def test_train_prints_the_curve(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "train", ARCH, "--dataset", "synthetic", "--steps", "2", "--evals", "1", "--json")
     data = json.loads(out)
     assert data["steps"] == 2 and len(data["curve"]) == 1 and 0 <= data["val_accuracy"] <= 1
+
+
+TINY_SPACE = """
+name: tiny-check
+resolutions: [16]
+classes: 4
+stem: {channels: 8, act: relu6}
+defaults: {type: ibn, t: [1, 3], k: [3, 5], se: 0, act: [relu6, hswish]}
+stages:
+  - {channels: 8, depth: [1, 2]}
+  - {channels: 16, stride: 2, depth: [1, 2, 3]}
+head: {conv: 32, act: relu6}
+"""
+
+
+def test_proxies_check_then_fit_then_search_with_the_predictor(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The self-check's plumbing on synthetic data: trains, resumes, judges, recommends; fit makes a metric."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(TINY_SPACE)
+    out = tmp_path / "check"
+    argv = ["proxies", "check", "--space", str(spec), "--dataset", "synthetic", "--nets", "10", "--steps", "3",
+            "--batch-size", "8", "--reference-size", "6", "--bootstrap", "20", "--out", str(out)]
+    code, text, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "recommended for" in text and "reliability" in text and "training [" in err
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["nets"]) == 10 and report["recommended"] in report["scorers"]
+    assert {"naswot", "swap", "meco_opt", "rank:naswot+macs"} <= set(report["scorers"])
+    runs = (out / "runs.jsonl").read_text().splitlines()
+    assert len(runs) == 1 + 20
+    code, _, err = run(capsys, *argv)  # everything trained already: nothing runs again
+    assert code == 0 and len((out / "runs.jsonl").read_text().splitlines()) == 21 and "20 of 20 runs" in err
+    code, text, _ = run(capsys, "proxies", "fit", "--from", str(out), "--name", "tiny-fit", "--dir",
+                        str(tmp_path / "predictors"))
+    assert code == 0 and "predictor:tiny-fit on 10 nets" in text and "leave-one-out Spearman" in text
+    monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path / "predictors"))
+    from nas.proxies.predictor import load
+
+    assert load("tiny-fit").trained_on["space"] == str(spec)
+    code, _, err = run(capsys, "proxies", "check", "--space", str(spec), "--nets", "3")
+    assert code == 2 and "--nets must be at least 8" in err
+    code, _, err = run(capsys, "proxies", "fit", "--from", str(tmp_path / "nothing"), "--name", "x")
+    assert code == 2 and "no readable report.json" in err

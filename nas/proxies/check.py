@@ -1,0 +1,328 @@
+"""A ground truth for judging proxies: sampled nets of a space, each trained with two seeds, resumably.
+
+Used by ``benchmarks/proxies.py`` (hwnas's own evidence) and by
+``hwnas proxies check`` (a user's evidence on their own space and data):
+
+- :class:`Protocol`: how every net is trained and tested (one budget for all).
+- :func:`sample_nets`: nets spread over the space's range of MACs, in small
+  groups of similar cost, so both "is the bigger net better" and "which of
+  these equal-cost nets is better" can be asked of the proxies.
+- :class:`RunStore`: one JSON line per finished (net, seed) run, appended
+  as it finishes; a killed check resumes where it stopped.
+- :func:`train_runs`: the missing runs, in ``workers`` processes of one
+  torch thread each (two processes with torch's default threads on 2 cores
+  ran about 10x slower than with one thread each).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing as mp
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nas.datasets import DataSpec
+from nas.errors import ProxyError
+from searchspace.architecture import Architecture
+
+# the combinations judged beside the single proxies, declared before any result was seen: AZ-NAS style rank
+# combinations of each proxy family with MACs, and the literature's mean-z ensembles
+COMBOS = (
+    "rank:naswot+macs", "rank:zico+macs", "rank:synflow+macs", "rank:meco_opt+macs", "rank:swap+macs",
+    "rank:zen+macs", "rank:jacob_cov+macs", "rank:naswot+zico+macs", "rank:naswot+synflow+macs",
+    "rank:meco_opt+zico+macs", "rank:naswot+zico+synflow+macs",
+    "ensemble:synflow+jacob_cov+snip", "ensemble:synflow+naswot", "ensemble:zico+naswot",
+    "ensemble:macs+naswot+synflow",
+)
+# the proxies the few-shot predictor reads (cheap ones from different families)
+PREDICTOR_PROXIES = ("naswot", "zico", "synflow", "meco_opt")
+
+
+class Protocol(BaseModel):
+    """How each net of a ground truth is trained (SGD, Nesterov, warm-up then cosine to 0) and tested."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(300, ge=1, le=1_000_000)
+    batch_size: int = Field(128, ge=2, le=8192)
+    lr: float = Field(0.1, gt=0, le=10)
+    warmup: float = Field(0.1, ge=0, lt=1)
+    clip_grad_norm: float | None = Field(5.0, gt=0)
+    weight_decay: float = Field(5e-5, ge=0, le=1)
+    seeds: tuple[int, ...] = Field((0, 1), min_length=1, max_length=10)
+    split: Literal["val", "test", "both"] = Field("both", description="where accuracy is measured: choices "
+                                                  "are made on val, final numbers are test's; both measures both")
+    test_samples: int | None = Field(None, ge=1, description="images of the split (None: all)")
+
+    def train_settings(self) -> Any:
+        from nas.training import TrainSettings
+
+        return TrainSettings(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
+                             clip_grad_norm=self.clip_grad_norm, weight_decay=self.weight_decay, evals=1,
+                             val_samples=500, threads=1)
+
+    def images(self) -> int:
+        return self.steps * self.batch_size
+
+
+def sample_nets(space: Any, n: int, *, seed: int = 0, group: int = 3, max_macs: float | None = None,
+                pool: int = 3000) -> list[Architecture]:
+    """``n`` distinct nets of ``space`` spread over its range of MACs, in groups of ``group`` of similar cost.
+
+    A pool of random nets (optionally capped in MACs, which bounds the cost of
+    training them) is sorted by log-MACs; ``ceil(n / group)`` evenly spaced
+    cost levels each take the ``group`` nets nearest to them.
+    """
+    from searchspace.cost import count_cost
+    from searchspace.spec import load_space
+
+    space = load_space(space) if isinstance(space, str) else space
+    rng = random.Random(f"hwnas-check:{space.name}:{seed}")
+    found: dict[str, tuple[float, Architecture]] = {}
+    for _ in range(pool * 5):
+        if len(found) >= pool:
+            break
+        a = space.sample(rng)
+        macs = count_cost(a).macs
+        if max_macs is not None and macs > max_macs:
+            continue
+        found.setdefault(a.arch_id, (math.log(macs), a))
+    ordered = sorted(found.values(), key=lambda t: t[0])
+    if len(ordered) < n:
+        raise ProxyError(f"nets: the space {space.name} gave only {len(ordered)} distinct nets under the limits "
+                         f"(max_macs={max_macs}); ask for fewer than {n}")
+    levels = math.ceil(n / group)
+    chosen: list[Architecture] = []
+    taken: set[str] = set()
+    for i in range(levels):
+        target = ordered[0][0] + (ordered[-1][0] - ordered[0][0]) * (i + 0.5) / levels
+        near = sorted((t for t in ordered if t[1].arch_id not in taken), key=lambda t: abs(t[0] - target))
+        for _, a in near[: min(group, n - len(chosen))]:
+            chosen.append(a)
+            taken.add(a.arch_id)
+    return chosen
+
+
+class RunStore:
+    """Finished runs of one ground truth, one JSON line each, under a header naming protocol and data."""
+
+    def __init__(self, path: Path, protocol: Protocol, data: DataSpec, label: str = "") -> None:
+        self.path = Path(path)
+        self.header = {"kind": "hwnas-ground-truth", "protocol": protocol.model_dump(mode="json"),
+                       "data": data.model_dump(mode="json"), "label": label}
+        self._runs: dict[tuple[str, int], dict[str, Any]] = {}
+        if self.path.exists():
+            text = self.path.read_text()
+            if text and not text.endswith("\n"):  # a line cut by a kill: the next run starts on a line of its own
+                with self.path.open("a") as f:
+                    f.write("\n")
+            lines = text.splitlines()
+            head = json.loads(lines[0]) if lines else None
+            # compared as models, so a field added later with a default does not orphan old files
+            if head is not None and (Protocol.model_validate(head.get("protocol", {})) != protocol
+                                     or DataSpec.model_validate(head.get("data", {})) != data):
+                raise ProxyError(f"{self.path}: holds runs of another protocol or dataset "
+                                 f"({json.dumps(head.get('protocol'))}); use another file")
+            for line in lines[1:]:
+                if not line.strip():
+                    continue
+                try:
+                    run = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill: that run is simply done again
+                    continue
+                self._runs[(run["arch"], run["seed"])] = run
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.header) + "\n")
+
+    def add(self, run: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(run) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self._runs[(run["arch"], run["seed"])] = run
+
+    def get(self, arch: str, seed: int) -> dict[str, Any] | None:
+        return self._runs.get((arch, seed))
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def runs(self) -> list[dict[str, Any]]:
+        return list(self._runs.values())
+
+
+def train_one(code: str, seed: int, protocol_json: str, data_json: str) -> dict[str, Any]:
+    """One run in a worker process: train on one thread, then accuracy on the protocol's split."""
+    import torch
+
+    from nas.training import evaluate, train_model
+
+    torch.set_num_threads(1)
+    protocol = Protocol.model_validate_json(protocol_json)
+    data = DataSpec.model_validate_json(data_json)
+    arch = Architecture.decode(code)
+    view = data.view(arch.resolution, arch.in_channels)
+    if arch.head.classes != view.num_classes:
+        arch = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes})})
+    start = time.process_time()
+    model, result = train_model(arch, view, protocol.train_settings(), seed=seed)
+    measured = {f"{split}_accuracy": evaluate(model, view, split, protocol.test_samples)
+                for split in (("val", "test") if protocol.split == "both" else (protocol.split,))}
+    accuracy = measured.get("test_accuracy", measured.get("val_accuracy"))
+    curve = result.curve
+    return {"arch": code, "arch_id": arch.arch_id, "seed": seed, "accuracy": accuracy, **measured,
+            "split": protocol.split,
+            "train_seconds": result.seconds, "cpu_seconds": time.process_time() - start,
+            "images_per_second": result.images_per_second,
+            "final_train_loss": curve[-1].train_loss if curve else None}
+
+
+def _train_job(job: tuple[str, int, str, str]) -> dict[str, Any]:
+    return train_one(*job)
+
+
+def train_runs(archs: Iterable[Architecture], protocol: Protocol, data: DataSpec, store: RunStore, *,
+               workers: int = 1, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> int:
+    """Train every (net, seed) not yet in ``store``, storing each as it finishes; returns how many ran."""
+    pjson, djson = protocol.model_dump_json(), data.model_dump_json()
+    todo = [(a.encode(), s, pjson, djson) for a in archs for s in protocol.seeds if store.get(a.encode(), s) is None]
+    if not todo:
+        return 0
+    if workers <= 1:
+        for i, job in enumerate(todo, 1):
+            run = _train_job(job)
+            store.add(run)
+            if progress:
+                progress(i, len(todo), run)
+        return len(todo)
+    with mp.get_context("spawn").Pool(workers, maxtasksperchild=8) as pool:
+        for i, run in enumerate(pool.imap_unordered(_train_job, todo), 1):
+            store.add(run)
+            if progress:
+                progress(i, len(todo), run)
+    return len(todo)
+
+
+def paired(store: RunStore, archs: Sequence[Architecture], seeds: tuple[int, int] = (0, 1), key: str = "accuracy"
+           ) -> tuple[list[Architecture], list[float], list[float]]:
+    """The nets trained with both seeds, and their two accuracies (``key``: accuracy, val_accuracy or
+    test_accuracy)."""
+    kept, first, second = [], [], []
+    for a in archs:
+        r0, r1 = store.get(a.encode(), seeds[0]), store.get(a.encode(), seeds[1])
+        if r0 is not None and r1 is not None and key in r0 and key in r1:
+            kept.append(a)
+            first.append(r0[key])
+            second.append(r1[key])
+    return kept, first, second
+
+
+# ------------------------------------------------------------------ scoring the nets and judging the scorers
+def score_nets(archs: Sequence[Architecture], names: Sequence[str], data: DataSpec, *, size: int = 64, seed: int = 0,
+               progress: Callable[[int, int, str], None] | None = None
+               ) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Every single proxy on every net with one fixed batch per resolution (nan where a proxy cannot score a
+    net), and each proxy's median seconds per net on this process's threads."""
+    import numpy as np
+
+    from nas import proxies
+
+    scores: dict[str, list[float]] = {n: [] for n in names}
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for i, arch in enumerate(archs):
+        x, y, classes = proxies.default_batch(arch, data, size=size, seed=seed)
+        a = proxies.for_classes(arch, classes)
+        for name in names:
+            start = time.perf_counter()
+            try:
+                value = proxies.score(name, a, (x, y), seed=seed)
+            except ProxyError:
+                value = math.nan
+            times[name].append(time.perf_counter() - start)
+            scores[name].append(value)
+        if progress:
+            progress(i + 1, len(archs), arch.arch_id)
+    return scores, {n: float(np.median(t)) for n, t in times.items()}
+
+
+def combined(name: str, nets: Mapping[str, Sequence[float]], reference: Mapping[str, Sequence[float]],
+             source: str) -> list[float]:
+    """An ``ensemble:`` or ``rank:`` combination as a search computes it: each member placed against the
+    reference sample's scores of the same space (nan where a member could not score the net)."""
+    from nas.proxies.ensemble import Reference, mode_of, parse_members
+
+    members = parse_members(name)
+    ref = Reference.fit({m: [v for v in reference[m] if math.isfinite(v)] for m in members}, source, mode_of(name))
+    n = len(nets[members[0]])
+    return [ref.combine({m: nets[m][i] for m in members}) if all(math.isfinite(nets[m][i]) for m in members)
+            else math.nan for i in range(n)]
+
+
+def judge(columns: Mapping[str, Sequence[float]], truth: Sequence[float], macs: Sequence[float],
+          latency: Sequence[float], *, samples: int = 1000) -> dict[str, dict[str, Any]]:
+    from nas.proxies import evidence
+
+    budgets = evidence.budgets_for(latency)
+    return {name: evidence.assess(values, truth, macs, latency, budgets=budgets, samples=samples)
+            for name, values in columns.items()}
+
+
+def predictor_label(proxies: Sequence[str] = PREDICTOR_PROXIES) -> str:
+    return "predictor:ridge(" + "+".join(proxies) + ")"
+
+
+def all_scores(archs: Sequence[Architecture], spaces: Sequence[str], truth: Sequence[float], data: DataSpec, *,
+               reference_size: int = 32, progress: Callable[[int, int, str], None] | None = None
+               ) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Every candidate's score of every net: the single proxies, :data:`COMBOS` (members placed against
+    ``reference_size`` random nets of the net's own space, as a search does) and the few-shot predictor
+    (leave-one-out over the nets of each space, fitted on ``truth``, so no net is predicted by a model
+    that saw it)."""
+    from nas import proxies
+    from nas.proxies.ensemble import parse_members
+    from nas.proxies.predictor import cross_validated
+
+    names = [n for n in proxies.list_proxies() if n != "default"]
+    scores, seconds = score_nets(archs, names, data, progress=progress)
+    members = sorted({m for c in COMBOS for m in parse_members(c)})
+    for combo in COMBOS:
+        scores[combo] = [math.nan] * len(archs)
+        seconds[combo] = sum(seconds[m] for m in parse_members(combo))
+    label = predictor_label()
+    scores[label] = [math.nan] * len(archs)
+    seconds[label] = sum(seconds[p] for p in PREDICTOR_PROXIES)
+    for space in sorted(set(spaces)):
+        idx = [i for i, s in enumerate(spaces) if s == space]
+        first = archs[idx[0]]
+        _, _, classes = proxies.default_batch(first, data)
+        refs = proxies.reference_archs(space, first.resolution, classes, seed=0, size=reference_size)
+        ref_scores, _ = score_nets(refs, members, data)
+        for combo in COMBOS:
+            values = combined(combo, {m: [scores[m][i] for i in idx] for m in members}, ref_scores,
+                              f"{len(refs)} random nets of {space}")
+            for i, v in zip(idx, values, strict=True):
+                scores[combo][i] = v
+        usable = [i for i in idx if all(math.isfinite(scores[p][i]) for p in PREDICTOR_PROXIES)]
+        if len(usable) >= 8:
+            oof = cross_validated([archs[i] for i in usable], {p: [scores[p][i] for i in usable]
+                                                                for p in PREDICTOR_PROXIES},
+                                  [truth[i] for i in usable], PREDICTOR_PROXIES)
+            for i, v in zip(usable, oof, strict=True):
+                scores[label][i] = float(v)
+    return scores, seconds
+
+
+def simplicity_order(scores: Mapping[str, Sequence[float]], seconds: Mapping[str, float]) -> list[str]:
+    """Candidates simplest first: the counts, single proxies by cost, mean ensembles, rank combinations, the
+    predictor; a later one must beat an earlier one by its interval's half-width to be chosen."""
+    singles = sorted((n for n in scores if ":" not in n and n not in ("macs", "params")), key=lambda n: seconds[n])
+    return ["macs", "params", *singles, *[n for n in scores if n.startswith("ensemble:")],
+            *[n for n in scores if n.startswith("rank:")], *[n for n in scores if n.startswith("predictor:")]]

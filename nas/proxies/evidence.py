@@ -1,0 +1,204 @@
+"""How far to trust a proxy: its agreement with trained accuracy, measured the way a user depends on it.
+
+Pure statistics over lists (no torch): ``benchmarks/proxies.py`` and
+``hwnas proxies check`` feed them trained accuracies and proxy scores.
+
+- :func:`test_retest`: how reproducible the ground truth itself is (two
+  training seeds per net). Its reliability bounds every correlation that can
+  be measured against it (Spearman's attenuation: ceiling = sqrt(reliability)).
+- :func:`cost_controlled_spearman`: rank agreement among nets of about the
+  same cost (bins of equal MACs), averaged over bins. Under a latency
+  objective this is the proxy's whole job; ``macs`` and ``params`` are near
+  zero here by construction.
+- :func:`regret`: within each latency budget, how much accuracy a user gives
+  up by taking the proxy's favourite instead of the best net.
+- :func:`assess`: all of that, with bootstrap intervals, for one scorer; its
+  ``balanced`` score is the mean of Spearman and cost-controlled Spearman: a
+  Pareto front needs both the order across costs and the order at equal cost.
+- :func:`choose`: the default, picked with a margin: a candidate replaces a
+  simpler one only when it beats it by more than the half-width of its
+  interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from latency_tables.stats import kendall_tau_b, rankdata, spearman
+
+Array = Sequence[float] | np.ndarray
+
+
+def _arr(x: Array) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho, nan when either side is constant (no order to agree with)."""
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(spearman(x, y))
+
+
+def test_retest(first: Array, second: Array) -> dict[str, float]:
+    """Reliability of a ground truth from two independent runs (seeds) of every net.
+
+    A run's accuracy is the net's own plus noise; the two runs differ by noise
+    alone, so the noise variance is half the mean squared difference. The
+    truth used downstream is the mean of the two runs, whose noise variance is
+    half a single run's; its reliability is the share of its variance that is
+    not noise, and the square root of that the highest correlation any proxy
+    can be expected to reach against it.
+    """
+    a, b = _arr(first), _arr(second)
+    if len(a) != len(b) or len(a) < 3:
+        raise ValueError(f"test_retest: needs two equal-length runs of at least 3 nets, got {len(a)} and {len(b)}")
+    noise_var = float(np.mean((a - b) ** 2) / 2)
+    mean = (a + b) / 2
+    single_var = float(np.var(np.concatenate([a, b]), ddof=1))
+    mean_var = float(np.var(mean, ddof=1))
+    single = max(0.0, 1 - noise_var / single_var) if single_var > 0 else 0.0
+    of_mean = max(0.0, 1 - (noise_var / 2) / mean_var) if mean_var > 0 else 0.0
+    return {"nets": len(a), "noise_sd": math.sqrt(noise_var), "between_net_sd": math.sqrt(mean_var),
+            "reliability_single_run": single, "reliability": of_mean, "ceiling": math.sqrt(of_mean),
+            "spearman_between_seeds": _spearman(a, b)}
+
+
+def cost_bins(cost: Array, bins: int = 5) -> np.ndarray:
+    """Bin index (0..bins-1) of each net by quantiles of ``cost`` (equal-count bins of similar cost)."""
+    c = _arr(cost)
+    order = np.argsort(c, kind="stable")
+    out = np.empty(len(c), dtype=int)
+    for b, chunk in enumerate(np.array_split(order, bins)):
+        out[chunk] = b
+    return out
+
+
+def cost_controlled_spearman(pred: Array, truth: Array, cost: Array, bins: int = 5) -> float:
+    """Mean Spearman within bins of similar cost (bins with fewer than 4 nets or no spread are skipped)."""
+    p, t = _arr(pred), _arr(truth)
+    labels = cost_bins(cost, bins)
+    values = []
+    for b in range(bins):
+        idx = labels == b
+        if idx.sum() >= 4:
+            rho = _spearman(p[idx], t[idx])
+            if not math.isnan(rho):
+                values.append(rho)
+    return float(np.mean(values)) if values else math.nan
+
+
+def regret(pred: Array, truth: Array, latency: Array, budgets: Sequence[float]) -> dict[str, Any]:
+    """Per budget: best accuracy among nets within it, minus the accuracy of the proxy's favourite within it."""
+    p, t, lat = _arr(pred), _arr(truth), _arr(latency)
+    per = []
+    for budget in budgets:
+        idx = np.flatnonzero(lat <= budget)
+        if len(idx) == 0:
+            continue
+        pick = idx[np.argmax(p[idx])]
+        per.append({"budget": float(budget), "nets": int(len(idx)), "best": float(t[idx].max()),
+                    "picked": float(t[pick]), "regret": float(t[idx].max() - t[pick])})
+    return {"mean": float(np.mean([r["regret"] for r in per])) if per else math.nan, "budgets": per}
+
+
+def top_hit(pred: Array, truth: Array, fraction: float = 0.1) -> float:
+    """Share of the truly best ``fraction`` of nets that the proxy also puts in its best ``fraction``."""
+    p, t = _arr(pred), _arr(truth)
+    k = max(1, round(fraction * len(t)))
+    return len(set(np.argsort(t)[-k:]) & set(np.argsort(p)[-k:])) / k
+
+
+def bootstrap(stat: Callable[[np.ndarray], float], n: int, *, samples: int = 1000, seed: int = 0,
+              level: float = 0.9) -> tuple[float, float]:
+    """Percentile interval of ``stat(indices)`` over resamples of ``n`` nets with replacement."""
+    rng = np.random.default_rng(seed)
+    values = [stat(rng.integers(0, n, n)) for _ in range(samples)]
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return (math.nan, math.nan)
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return (float(lo), float(hi))
+
+
+def budgets_for(latency: Array, quantiles: Sequence[float] = (0.25, 0.5, 0.75, 1.0)) -> list[float]:
+    return [float(np.quantile(_arr(latency), q)) for q in quantiles]
+
+
+def assess(pred: Array, truth: Array, cost: Array, latency: Array, *, budgets: Sequence[float] | None = None,
+           bins: int = 5, samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """One scorer against the ground truth: every measure, with bootstrap 90% intervals where they make sense."""
+    p, t, c, lat = _arr(pred), _arr(truth), _arr(cost), _arr(latency)
+    if not (len(p) == len(t) == len(c) == len(lat)):
+        raise ValueError("assess: pred, truth, cost and latency must describe the same nets")
+    ok = np.isfinite(p)
+    # a net the scorer could not score ranks last (what a search would do with it)
+    p = np.where(ok, p, np.nanmin(p[ok]) - 1 if ok.any() else 0.0)
+    budgets = list(budgets) if budgets is not None else budgets_for(lat)
+    n = len(t)
+    rho = _spearman(p, t)
+
+    def balanced(i: np.ndarray) -> float:
+        return (_spearman(p[i], t[i]) + cost_controlled_spearman(p[i], t[i], c[i], bins)) / 2
+
+    return {
+        "balanced": balanced(np.arange(n)),
+        "balanced_interval": bootstrap(balanced, n, samples=samples, seed=seed + 2),
+        "spearman": rho,
+        "spearman_interval": bootstrap(lambda i: _spearman(p[i], t[i]), n, samples=samples, seed=seed),
+        "kendall": float(kendall_tau_b(p, t)) if n > 2 else math.nan,
+        "cost_controlled_spearman": cost_controlled_spearman(p, t, c, bins),
+        "cost_controlled_interval": bootstrap(lambda i: cost_controlled_spearman(p[i], t[i], c[i], bins), n,
+                                              samples=samples, seed=seed + 1),
+        "top10_hit": top_hit(p, t),
+        "regret": regret(p, t, lat, budgets),
+        "failures": int((~ok).sum()),
+    }
+
+
+def rank_combine(columns: Mapping[str, Array], weights: Mapping[str, float] | None = None) -> np.ndarray:
+    """AZ-NAS style: the sum over members of log(rank / n) (rank 1 = worst), weighted. Higher = better."""
+    if not columns:
+        raise ValueError("rank_combine: no members")
+    n = {len(v) for v in columns.values()}
+    if len(n) != 1:
+        raise ValueError(f"rank_combine: members scored different numbers of nets: {sorted(n)}")
+    size = n.pop()
+    total = np.zeros(size)
+    for name, v in columns.items():
+        total += (weights or {}).get(name, 1.0) * np.log(rankdata(np.nan_to_num(_arr(v), nan=-np.inf)) / size)
+    return total
+
+
+def choose(results: Mapping[str, Mapping[str, Any]], candidates: Sequence[str], *, key: str = "spearman",
+           interval: str = "spearman_interval") -> dict[str, Any]:
+    """The default among ``candidates``, listed simplest first.
+
+    A richer candidate must beat a simpler one by more than the half-width of
+    its own interval, or the simpler one stays: the choice is the simplest
+    candidate that no richer one beats by that margin.
+    """
+    if not candidates:
+        raise ValueError("choose: no candidates")
+
+    def half(name: str) -> float:
+        lo, hi = results[name][interval]
+        return (hi - lo) / 2 if not (math.isnan(lo) or math.isnan(hi)) else math.inf
+
+    def value(name: str) -> float:
+        v = results[name][key]
+        return -math.inf if v is None or math.isnan(v) else float(v)
+
+    reasons: list[dict[str, Any]] = []
+    for i, name in enumerate(candidates):
+        beaten_by = [(r, value(r) - value(name), half(r)) for r in candidates[i + 1:]
+                     if value(r) - value(name) > half(r)]
+        if not beaten_by:
+            return {"choice": name, "key": key, "value": value(name), "half_width": half(name), "passed_over": reasons}
+        r, gain, h = max(beaten_by, key=lambda x: x[1])
+        reasons.append({"candidate": name, "beaten_by": r, "gain": gain, "half_width": h})
+    raise AssertionError("unreachable: the richest candidate is never beaten by a richer one")

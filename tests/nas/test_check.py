@@ -1,0 +1,62 @@
+"""The ground-truth plumbing: nets spread over cost, runs stored as they finish, a killed check resumed."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from nas.datasets import DataSpec
+from nas.errors import ProxyError
+from nas.proxies.check import Protocol, RunStore, paired, sample_nets, train_runs
+from searchspace.cost import count_cost
+
+TINY = Protocol(steps=2, batch_size=8, split="val", test_samples=16)
+DATA = DataSpec(name="synthetic", val_fraction=0.2, limit=256)
+
+
+def test_sample_nets_spreads_over_cost_in_groups_of_similar_cost() -> None:
+    nets = sample_nets("mobilenetv2-cifar", 9, seed=0, group=3, pool=300)
+    macs = [count_cost(a).macs for a in nets]
+    assert len({a.arch_id for a in nets}) == 9
+    groups = [macs[i:i + 3] for i in range(0, 9, 3)]
+    for g in groups:  # similar cost inside a group, and the groups climb
+        assert max(g) / min(g) < 1.3
+    assert max(groups[0]) < min(groups[2])
+    assert math.log(max(macs) / min(macs)) > 1.0
+    capped = sample_nets("mobilenetv2-cifar", 4, seed=0, max_macs=20e6, pool=200)
+    assert all(count_cost(a).macs <= 20e6 for a in capped)
+    assert sample_nets("mobilenetv2-cifar", 4, seed=3, pool=200) == sample_nets("mobilenetv2-cifar", 4, seed=3,
+                                                                                 pool=200)
+    with pytest.raises(ProxyError, match="nets: the space"):
+        sample_nets("mobilenetv2-cifar", 5, max_macs=1.0, pool=50)
+
+
+def test_runs_are_stored_as_they_finish_and_a_killed_check_resumes(tmp_path: Path) -> None:
+    nets = sample_nets("mobilenetv2-cifar", 2, seed=0, pool=100, max_macs=10e6)
+    path = tmp_path / "truth.jsonl"
+    store = RunStore(path, TINY, DATA)
+    seen: list[int] = []
+    assert train_runs(nets[:1], TINY, DATA, store, progress=lambda i, n, run: seen.append(i)) == 2
+    assert seen == [1, 2] and len(store) == 2
+    # a kill mid-write leaves a cut line: it is ignored and that run done again
+    with path.open("a") as f:
+        f.write('{"arch": "cut')
+    again = RunStore(path, TINY, DATA)
+    assert len(again) == 2
+    assert train_runs(nets, TINY, DATA, again) == 2  # only the second net's two seeds
+    kept, first, second = paired(RunStore(path, TINY, DATA), nets)
+    assert kept == nets and len(first) == len(second) == 2
+    assert all(0 <= a <= 1 for a in first + second)
+    run = again.get(nets[0].encode(), 0)
+    assert run is not None and run["split"] == "val" and run["cpu_seconds"] > 0
+    # the same net and seed train the same way (seeded, one thread)
+    fresh = RunStore(tmp_path / "again.jsonl", TINY, DATA)
+    train_runs(nets[:1], TINY, DATA, fresh)
+    assert fresh.get(nets[0].encode(), 0)["accuracy"] == run["accuracy"]  # type: ignore[index]
+    header = json.loads(path.read_text().splitlines()[0])
+    assert header["kind"] == "hwnas-ground-truth" and header["protocol"]["steps"] == 2
+    with pytest.raises(ProxyError, match="another protocol"):
+        RunStore(path, TINY.model_copy(update={"steps": 3}), DATA)

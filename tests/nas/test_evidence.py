@@ -1,0 +1,86 @@
+"""The statistics that judge proxies: test-retest reliability, cost control, regret, intervals, the choice."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nas.proxies import evidence
+
+
+def synthetic(n: int = 200, noise: float = 0.3, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    true = rng.normal(size=n)
+    return true, true + rng.normal(scale=noise, size=n), true + rng.normal(scale=noise, size=n)
+
+
+def test_test_retest_recovers_the_noise_it_was_given() -> None:
+    true, a, b = synthetic(2000, noise=0.5)
+    r = evidence.test_retest(a, b)
+    assert r["noise_sd"] == pytest.approx(0.5, rel=0.05)
+    # single run: var 1 / (1 + 0.25) = 0.8; mean of two: 1 / (1 + 0.125) = 0.889
+    assert r["reliability_single_run"] == pytest.approx(0.8, abs=0.03)
+    assert r["reliability"] == pytest.approx(1 / 1.125, abs=0.03)
+    assert r["ceiling"] == pytest.approx(math.sqrt(r["reliability"]))
+    noisy = evidence.test_retest(*synthetic(2000, noise=2.0)[1:])
+    assert noisy["reliability"] < 0.4 < r["reliability"]
+    with pytest.raises(ValueError, match="at least 3 nets"):
+        evidence.test_retest([1, 2], [1, 2])
+
+
+def test_cost_control_sees_through_a_proxy_that_only_counts_cost() -> None:
+    rng = np.random.default_rng(1)
+    cost = rng.uniform(1, 100, 500)
+    quality = rng.normal(size=500)
+    truth = np.log(cost) + 0.3 * quality  # bigger nets are better, and so are some nets of equal size
+    counts_cost = cost
+    knows_quality = np.log(cost) + 0.3 * quality + rng.normal(scale=0.2, size=500)
+    assert evidence.assess(counts_cost, truth, cost, cost, samples=50)["spearman"] > 0.8
+    # bins of similar cost: what is left of cost's advantage is the spread of cost inside a bin
+    assert evidence.cost_controlled_spearman(counts_cost, truth, cost, bins=5) < 0.5
+    assert abs(evidence.cost_controlled_spearman(counts_cost, truth, cost, bins=20)) < 0.3
+    assert evidence.cost_controlled_spearman(knows_quality, truth, cost, bins=20) > 0.8
+
+
+def test_regret_is_what_the_proxys_pick_gives_up() -> None:
+    truth = [0.9, 0.8, 0.7, 0.95]
+    latency = [1.0, 1.0, 0.5, 3.0]
+    pred = [0.0, 1.0, 2.0, 3.0]  # prefers the fast, worse nets
+    r = evidence.regret(pred, truth, latency, [1.0, 3.0])
+    assert [b["regret"] for b in r["budgets"]] == pytest.approx([0.2, 0.0])
+    assert r["mean"] == pytest.approx(0.1)
+    assert evidence.regret(truth, truth, latency, [1.0, 3.0])["mean"] == 0
+    assert evidence.regret(pred, truth, latency, [0.1])["budgets"] == []
+
+
+def test_assess_gives_intervals_and_ranks_unscorable_nets_last() -> None:
+    true, a, _ = synthetic(100, noise=0.2)
+    r = evidence.assess(a, true, np.arange(100), np.arange(100), samples=200)
+    lo, hi = r["spearman_interval"]
+    assert lo < r["spearman"] < hi and hi - lo < 0.1
+    a = a.copy()
+    a[np.argmax(true)] = math.nan
+    r2 = evidence.assess(a, true, np.arange(100), np.arange(100), samples=20)
+    assert r2["failures"] == 1 and r2["top10_hit"] < 1.0
+
+
+def test_rank_combine_is_a_sum_of_log_ranks() -> None:
+    combined = evidence.rank_combine({"a": [1, 2, 3], "b": [3, 2, 1]})
+    assert combined == pytest.approx([math.log(1 / 3) + math.log(1), 2 * math.log(2 / 3), math.log(1) + math.log(1 / 3)])
+    # a net good by every member beats one that is best by one member and worst by another
+    assert np.argmax(evidence.rank_combine({"a": [3, 1, 2], "b": [1, 3, 2]})) == 2
+    with pytest.raises(ValueError, match="different numbers"):
+        evidence.rank_combine({"a": [1, 2], "b": [1]})
+
+
+def test_choose_keeps_the_simpler_unless_beaten_by_more_than_the_interval() -> None:
+    results = {"macs": {"spearman": 0.60, "spearman_interval": (0.50, 0.70)},
+               "proxy": {"spearman": 0.65, "spearman_interval": (0.55, 0.75)},  # +0.05 < half-width 0.10
+               "ensemble": {"spearman": 0.85, "spearman_interval": (0.80, 0.90)}}  # +0.25 > 0.05
+    assert evidence.choose(results, ["macs", "proxy"])["choice"] == "macs"
+    chosen = evidence.choose(results, ["macs", "proxy", "ensemble"])
+    assert chosen["choice"] == "ensemble" and [p["candidate"] for p in chosen["passed_over"]] == ["macs", "proxy"]
+    results["ensemble"]["spearman"] = 0.64  # +0.04 over macs, within its half-width 0.05
+    assert evidence.choose(results, ["macs", "proxy", "ensemble"])["choice"] == "macs"
