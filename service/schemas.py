@@ -151,9 +151,17 @@ class ProxyPublic(BaseModel):
     sign: str = ""
 
 
+class PredictorPublic(BaseModel):
+    name: str = Field(description="use as predictor:<name>")
+    proxies: list[str]
+    trained_on: dict[str, Any]
+
+
 class ProxiesPublic(BaseModel):
     default: dict[str, Any]
     data: list[ProxyPublic]
+    predictors: list[PredictorPublic] = Field(default_factory=list, description="few-shot accuracy predictors "
+                                              "this server's workers can use (hwnas proxies fit makes them)")
 
 
 class DatasetPublic(BaseModel):

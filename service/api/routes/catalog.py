@@ -90,12 +90,23 @@ def describe(arch: Annotated[str, Query(max_length=20000, description="known nam
 
 @router.get("/proxies", response_model=schemas.ProxiesPublic, responses=errors(401))
 def proxies(user: UserDep) -> schemas.ProxiesPublic:
-    """Accuracy proxies a job may use as `proxy:<name>`, and what `proxy:default` stands for and why."""
+    """Accuracy proxies a job may use as `proxy:<name>`, what `proxy:default` stands for and why, and the
+    few-shot predictors it may use as `predictor:<name>`."""
     from nas import proxies as registry
+    from nas.errors import ProxyError
+    from nas.proxies import predictor
 
     names = [n for n in registry.list_proxies() if n != "default"]
+    fitted = []
+    for name in predictor.available():
+        try:
+            model = predictor.load(name)
+        except ProxyError:  # a damaged file is not offered
+            continue
+        fitted.append(schemas.PredictorPublic(name=name, proxies=list(model.proxies), trained_on=model.trained_on))
     return schemas.ProxiesPublic(default=registry.describe("default"),
-                                 data=[schemas.ProxyPublic(**registry.describe(n)) for n in names])
+                                 data=[schemas.ProxyPublic(**registry.describe(n)) for n in names],
+                                 predictors=fitted)
 
 
 @router.get("/datasets", response_model=list[schemas.DatasetPublic], responses=errors(401))
