@@ -47,25 +47,29 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 def test_retest(first: Array, second: Array) -> dict[str, float]:
     """Reliability of a ground truth from two independent runs (seeds) of every net.
 
-    A run's accuracy is the net's own plus noise; the two runs differ by noise
-    alone, so the noise variance is half the mean squared difference. The
-    truth used downstream is the mean of the two runs, whose noise variance is
-    half a single run's; its reliability is the share of its variance that is
-    not noise, and the square root of that the highest correlation any proxy
-    can be expected to reach against it.
+    A run's accuracy is the net's own, plus what its seed does to every net
+    alike (seed 0 shuffles the data the same way for all of them), plus noise.
+    The shared part moves every net together and leaves their order alone, so
+    it is measured (``seed_offset``) and taken out: the noise variance is half
+    the variance of the two runs' difference (the consistency form of the
+    intraclass correlation). The truth used downstream is the mean of the two
+    runs, whose noise variance is half a single run's; its reliability is the
+    share of its variance that is not noise, and the square root of that the
+    highest correlation any proxy can be expected to reach against it.
     """
     a, b = _arr(first), _arr(second)
     if len(a) != len(b) or len(a) < 3:
         raise ValueError(f"test_retest: needs two equal-length runs of at least 3 nets, got {len(a)} and {len(b)}")
-    noise_var = float(np.mean((a - b) ** 2) / 2)
+    d = a - b
+    noise_var = float(np.var(d, ddof=1) / 2)
     mean = (a + b) / 2
-    single_var = float(np.var(np.concatenate([a, b]), ddof=1))
+    single_var = float((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
     mean_var = float(np.var(mean, ddof=1))
     single = max(0.0, 1 - noise_var / single_var) if single_var > 0 else 0.0
     of_mean = max(0.0, 1 - (noise_var / 2) / mean_var) if mean_var > 0 else 0.0
-    return {"nets": len(a), "noise_sd": math.sqrt(noise_var), "between_net_sd": math.sqrt(mean_var),
-            "reliability_single_run": single, "reliability": of_mean, "ceiling": math.sqrt(of_mean),
-            "spearman_between_seeds": _spearman(a, b)}
+    return {"nets": len(a), "noise_sd": math.sqrt(noise_var), "seed_offset": float(d.mean()),
+            "between_net_sd": math.sqrt(mean_var), "reliability_single_run": single, "reliability": of_mean,
+            "ceiling": math.sqrt(of_mean), "spearman_between_seeds": _spearman(a, b)}
 
 
 def cost_bins(cost: Array, bins: int = 5) -> np.ndarray:

@@ -26,6 +26,10 @@ def test_test_retest_recovers_the_noise_it_was_given() -> None:
     assert r["ceiling"] == pytest.approx(math.sqrt(r["reliability"]))
     noisy = evidence.test_retest(*synthetic(2000, noise=2.0)[1:])
     assert noisy["reliability"] < 0.4 < r["reliability"]
+    # a seed that lifts every net alike changes no order: measured, not counted as noise
+    shifted = evidence.test_retest(a, b - 3.0)
+    assert shifted["seed_offset"] == pytest.approx(3.0, abs=0.05)
+    assert shifted["reliability"] == pytest.approx(r["reliability"], abs=1e-9)
     with pytest.raises(ValueError, match="at least 3 nets"):
         evidence.test_retest([1, 2], [1, 2])
 
