@@ -259,7 +259,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def default_speed(name: str, predictor_name: str, repeats: int = 5) -> dict[str, float]:
-    """Median seconds of one evaluation on one core: the median-MACs net of mobilenetv2-cifar (32x32) and of
+    """Median CPU seconds of one evaluation on one core: the median-MACs net of mobilenetv2-cifar (32x32) and of
     mobilenetv2 (224x224), a fresh reference-free scorer each time (ensembles: the members' sum)."""
     import random
 
@@ -282,10 +282,10 @@ def default_speed(name: str, predictor_name: str, repeats: int = 5) -> dict[str,
         arch = proxies.for_classes(arch, classes)
         times = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start = time.process_time()
             for m in members:
                 proxies.score(m, arch, (x, y))
-            times.append(time.perf_counter() - start)
+            times.append(time.process_time() - start)
         out[f"{space}@{arch.resolution}"] = float(np.median(times))
     return out
 

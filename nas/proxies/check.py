@@ -230,7 +230,8 @@ def score_nets(archs: Sequence[Architecture], names: Sequence[str], data: DataSp
                progress: Callable[[int, int, str], None] | None = None
                ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Every single proxy on every net with one fixed batch per resolution (nan where a proxy cannot score a
-    net), and each proxy's median seconds per net on this process's threads."""
+    net), and each proxy's median CPU seconds per net (CPU time: with one torch thread it is the time on one
+    core, and other processes on the machine do not inflate it)."""
     import numpy as np
 
     from nas import proxies
@@ -241,12 +242,12 @@ def score_nets(archs: Sequence[Architecture], names: Sequence[str], data: DataSp
         x, y, classes = proxies.default_batch(arch, data, size=size, seed=seed)
         a = proxies.for_classes(arch, classes)
         for name in names:
-            start = time.perf_counter()
+            start = time.process_time()
             try:
                 value = proxies.score(name, a, (x, y), seed=seed)
             except ProxyError:
                 value = math.nan
-            times[name].append(time.perf_counter() - start)
+            times[name].append(time.process_time() - start)
             scores[name].append(value)
         if progress:
             progress(i + 1, len(archs), arch.arch_id)
