@@ -250,11 +250,15 @@ function constraintRow(rows, metrics, i) {
 }
 
 async function buildSubmitForm(card) {
-  let spaces = [], devices = [];
-  try { [spaces, devices] = await Promise.all([api("/api/v1/spaces"), api("/api/v1/devices")]); }
-  catch (e) { message(card, e.message); return; }
-  const metrics = ["proxy:default", "params", "macs", "activations",
-    ...devices.map((d) => `latency:${d.id}`)];
+  let spaces = [], devices = [], known = { data: [], predictors: [] };
+  try {
+    [spaces, devices, known] = await Promise.all([api("/api/v1/spaces"), api("/api/v1/devices"),
+      api("/api/v1/proxies")]);
+  } catch (e) { message(card, e.message); return; }
+  // every proxy and fitted predictor the server knows (the counts are offered as plain params / macs)
+  const metrics = ["proxy:default", "params", "macs", "activations", ...devices.map((d) => `latency:${d.id}`),
+    ...known.data.filter((p) => !["params", "macs"].includes(p.name)).map((p) => `proxy:${p.name}`),
+    ...(known.predictors || []).map((p) => `predictor:${p.name}`)];
   const form = el("form", { id: "submit-form", novalidate: true });
   const spaceKind = el("fieldset", { class: "row" }, el("legend", { text: "Search space" }),
     el("label", {}, el("input", { type: "radio", name: "space-kind", id: "f-space-kind-builtin", value: "builtin",
