@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0, description="how often an idle worker looks for queued jobs")
     embedded_worker: bool = Field(default=True, description="`hwnas serve` also runs one job worker")
+    warm_jobs: int = Field(default=10, ge=0, le=1000, description="at start, read this many most recent jobs' "
+                           "trials into memory (the first dashboard view after a restart is then not the one that "
+                           "waits); 0: none")
 
     @field_validator("database_url")
     @classmethod

@@ -225,6 +225,17 @@ def pareto(session: Session, *, job: Job) -> schemas.ParetoPublic:
     return schemas.ParetoPublic(objectives=objectives, data=data, count=len(data))
 
 
+def warm(url: str, jobs: int) -> int:
+    """Read the ``jobs`` most recently created jobs with trials into the cache, with the answer the dashboard's
+    job page asks for first; how many were read. Run once at server start, in the background."""
+    with session_scope(url) as session:
+        recent = session.scalars(select(Job).where(Job.trials_done > 0).order_by(Job.created.desc())
+                                 .limit(jobs)).all()
+        for job in recent:
+            points_json(session, job=job, digits=6, arch_ids=False, gzipped=True)
+        return len(recent)
+
+
 def get_trial(session: Session, *, job: Job, number: int) -> schemas.TrialPublic:
     cached = TRIALS.get(session, job)
     if number in cached.numbers:

@@ -7,6 +7,11 @@ the network without API keys.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
@@ -19,6 +24,21 @@ from service.security import any_active_key
 from service.settings import Settings, get_settings
 
 VERSION = "0.1.0"
+log = logging.getLogger("hwnas.api")
+
+
+def _warm_in_background(settings: Settings) -> None:
+    """The most recent jobs' trials read into memory while the server already answers (a daemon thread)."""
+    from service import trials
+
+    def run() -> None:
+        try:
+            n = trials.warm(settings.database_url, settings.warm_jobs)
+            log.info("trial cache warmed with %d recent job(s)", n)
+        except Exception as exc:  # noqa: BLE001 - warming is an optimisation; the pages read on demand anyway
+            log.warning("trial cache not warmed: %s", exc)
+
+    threading.Thread(target=run, name="hwnas-warm", daemon=True).start()
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -33,7 +53,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                     f"{where} needs API keys (HWNAS_AUTH={settings.auth}, bound to {settings.host}) and the database "
                     "has none: create one with `hwnas keys create --name NAME` (same HWNAS_DATABASE_URL), or bind "
                     "to 127.0.0.1")
-    app = FastAPI(title="hwnas", version=VERSION,
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.warm_jobs:
+            _warm_in_background(settings)
+        yield
+
+    app = FastAPI(title="hwnas", version=VERSION, lifespan=lifespan,
                   description="Hardware-aware neural architecture search: search jobs over HTTP, Pareto fronts of "
                   "accuracy proxies against measured latency, downloads as JSON, ONNX, int8 ONNX or PyTorch.")
     app.state.settings = settings

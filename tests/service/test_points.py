@@ -82,3 +82,28 @@ def test_hypervolume_history_is_its_steps(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(trials.TRIALS, "get", lambda session, job: SimpleNamespace(rows=rows))
     data = trials.hypervolume_history(None, job=None).data  # type: ignore[arg-type]
     assert [(p.trial, p.hypervolume) for p in data] == [(2, 1.0), (4, 2.0), (7, 3.0), (8, 3.0)]
+
+
+def test_a_starting_server_warms_the_recent_jobs(world: World) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from service import trials
+    from service.api.main import create_app
+
+    job = submit(world)
+    run_queued(world)
+    trials.TRIALS.forget(job["id"])
+    with TestClient(create_app(world.settings.model_copy(update={"warm_jobs": 5}))):  # runs the lifespan
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            view = trials.TRIALS._jobs.get(job["id"])
+            if view is not None and ("points", 6, False, True) in view.encoded:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the job was not warmed within 30 s")
+    trials.TRIALS.forget(job["id"])
+    assert trials.warm(world.settings.database_url, 0) == 0
+    assert job["id"] not in trials.TRIALS._jobs
