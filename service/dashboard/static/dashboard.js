@@ -565,8 +565,9 @@ async function jobPage(jobId) {
   async function loadPlots() {
     const t0 = performance.now();
     try {
-      const [points, pareto, hvData] = await (prefetched || plotData());
-      prefetched = null;
+      const pending = prefetched || plotData();
+      prefetched = null;  // a failed first fetch is not reused: the next refresh asks again
+      const [points, pareto, hvData] = await pending;
       state.points = points; state.pareto = pareto;
       performance.mark("hwnas:data");  // the phases the dashboard benchmark reports
       await plotlyReady();
