@@ -262,9 +262,8 @@ def points_json(session: Session, *, job: Job, digits: int | None = None, arch_i
     cached = TRIALS.get(session, job)
     key = ("points", digits, arch_ids, gzipped)
     if key not in cached.encoded:
-        if gzipped:
-            body = gzip.compress(points_json(session, job=job, digits=digits, arch_ids=arch_ids), 6, mtime=0)
-        else:
+        plain = ("points", digits, arch_ids, False)
+        if plain not in cached.encoded:
             rows = cached.rows
             names = sorted({m for r in rows for m in r["metrics"]})
             answer: dict[str, Any] = {"numbers": [r["number"] for r in rows]}
@@ -274,8 +273,9 @@ def points_json(session: Session, *, job: Job, digits: int | None = None, arch_i
                        "on_front": [r["number"] in cached.front for r in rows],
                        "metrics": {m: [_rounded(r["metrics"].get(m), digits) for r in rows] for m in names},
                        "count": len(rows)}
-            body = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
-        cached.encoded[key] = body
+            cached.encoded[plain] = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
+        if gzipped:  # from the same view's plain body: one read of the trial count, one encoding
+            cached.encoded[key] = gzip.compress(cached.encoded[plain], 6, mtime=0)
     return cached.encoded[key]
 
 

@@ -98,10 +98,10 @@ class Predictor:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Predictor:
+        if not isinstance(data, Mapping) or not isinstance(data.get("proxies"), list) \
+                or not isinstance(data.get("features"), list):
+            raise ProxyError("predictor: not an hwnas ridge predictor (an object with proxies and features lists)")
         try:
-            if not isinstance(data, Mapping) or not isinstance(data.get("proxies"), list) \
-                    or not isinstance(data.get("features"), list):
-                raise ProxyError("predictor: not an hwnas ridge predictor (an object with proxies and features lists)")
             if data.get("format") != "hwnas.predictor" or data.get("model") != "ridge":
                 raise ProxyError("predictor: not an hwnas ridge predictor (format hwnas.predictor, model ridge)")
             k = len(data["features"])
@@ -111,7 +111,7 @@ class Predictor:
                        tuple(map(float, data["mean"])), tuple(map(float, data["scale"])),
                        tuple(map(float, data["coef"])), float(data["intercept"]), float(data["alpha"]),
                        dict(data.get("trained_on", {})))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ProxyError(f"predictor: malformed file ({type(exc).__name__}: {exc})") from None
 
 
