@@ -46,8 +46,11 @@ serve: install system-deps
 	@$(MAKE) --no-print-directory bundles || echo "dashboard: no npm; serving the full plotly.js (a slower first paint)"
 	$(BIN)/hwnas serve --host $(HOST) --port $(PORT)
 
-test: install bundles
+# the suite checks the vendored plotly.js bundles, so it needs npm: Debian's, where the machine has none
+test: install
 	@$(MAKE) --no-print-directory system-deps PACKAGES="$(TEST_SYSTEM_PACKAGES)"
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory system-deps PACKAGES=npm
+	@$(MAKE) --no-print-directory bundles
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: install
@@ -62,7 +65,7 @@ bench-latency: install
 	$(BIN)/python benchmarks/latency.py
 
 # the proxies' evidence, resumable (each training run is appended to benchmarks/results/ as it ends): the
-# protocol pilot, the ground truth (72 nets x 2 seeds, several CPU hours on 2 cores), then the report
+# protocol pilot, the ground truth (60 nets x 2 seeds, about 7 CPU hours), then the report
 bench-proxies: install system-deps
 	$(BIN)/python benchmarks/proxies.py pilot
 	$(BIN)/python benchmarks/proxies.py truth

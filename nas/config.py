@@ -167,6 +167,8 @@ class SearchConfig(BaseModel):
                     raise ValueError(
                         f"dataset: {metric} trains on {m.arg!r} but the dataset section names {self.dataset.name!r}"
                     )
+            if m.kind == "predictor":
+                self._check_predictor(m.arg)
         if self.hv_reference is not None and len(self.hv_reference) != len(self.objectives):
             raise ValueError(f"hv_reference: one value per objective ({len(self.objectives)}), "
                              f"got {len(self.hv_reference)}")
@@ -174,6 +176,19 @@ class SearchConfig(BaseModel):
 
         STRATEGIES.get(self.strategy.name).check(self)
         return self
+
+    def _check_predictor(self, name: str) -> None:
+        """A few-shot predictor answers for the space and data it was fitted on, not for others."""
+        from nas.proxies.predictor import load
+
+        trained = load(name).trained_on
+        space = self.load_space().name
+        if trained.get("space") not in (None, space):
+            raise ValueError(f"objectives: predictor:{name} was fitted on nets of {trained['space']!r}, not of "
+                             f"{space!r}; fit one on this space (hwnas proxies check --space ..., then proxies fit)")
+        if trained.get("dataset") not in (None, self.dataset.name):
+            raise ValueError(f"dataset: predictor:{name} predicts accuracy on {trained['dataset']!r}, but this "
+                             f"search's dataset is {self.dataset.name!r}")
 
     # ------------------------------------------------------------ derived
     def load_space(self) -> Any:

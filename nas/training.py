@@ -16,6 +16,7 @@ deterministic on CPU.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -152,10 +153,14 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
     old_threads = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
+    rng_scope = contextlib.ExitStack()
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = build_model(arch)
+        # the seed decides the whole run (initial weights and dropout masks), whatever ran before in this
+        # process; the caller's random state is left as it was
+        rng_scope.enter_context(torch.random.fork_rng(
+            devices=[torch.cuda.current_device()] if device == "cuda" else []))
+        torch.manual_seed(seed)
+        model = build_model(arch)
         channels_last = device == "cpu"
         model = model.to(device)
         if channels_last:
@@ -255,4 +260,5 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
             images_per_second=step * batch / max(seconds, 1e-9), pruned=pruned, device=device, curve=curve,
         )
     finally:
+        rng_scope.close()
         torch.set_num_threads(old_threads)

@@ -131,6 +131,7 @@ def delete_job(session: Session, *, owner: User, job_id: str, database_url: str)
     session.execute(delete(Trial).where(Trial.job_id == job_id))
     session.execute(delete(InflightRow).where(InflightRow.study == job.study_name))
     session.delete(job)
+    session.commit()  # then forget: a request between the two would cache the rows again until they are gone
     from service.trials import TRIALS  # trials reads jobs; the reverse is only this
 
     TRIALS.forget(job_id)

@@ -83,6 +83,9 @@ def record_trials(url: str, *, job_id: str, records: list[Any], hypervolumes: li
 
 
 # ------------------------------------------------------------------ reading a job's trials
+ENCODED_PER_VIEW = 4  # encoded answers kept per view of a job (the dashboard asks for one, gzipped: two)
+
+
 @dataclass(frozen=True)
 class _Cached:
     """One job's trials as of one count: never changed once made (a newer count makes a new one), so a
@@ -93,7 +96,7 @@ class _Cached:
     front: frozenset[int]
     directions: tuple[str, ...]
     orders: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (sort, order) -> rows
-    encoded: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # answers made once per view
+    encoded: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # answers made once per view, LRU
 
     def ordered(self, sort: str, order: str) -> list[dict[str, Any]]:
         """The rows sorted by ``number``, ``seconds`` or a metric (trials without it last), once per view."""
@@ -261,22 +264,29 @@ def points_json(session: Session, *, job: Job, digits: int | None = None, arch_i
     """
     cached = TRIALS.get(session, job)
     key = ("points", digits, arch_ids, gzipped)
-    if key not in cached.encoded:
-        plain = ("points", digits, arch_ids, False)
-        if plain not in cached.encoded:
-            rows = cached.rows
-            names = sorted({m for r in rows for m in r["metrics"]})
-            answer: dict[str, Any] = {"numbers": [r["number"] for r in rows]}
-            if arch_ids:
-                answer["arch_ids"] = [r["arch_id"] for r in rows]
-            answer |= {"feasible": [r["feasible"] for r in rows],
-                       "on_front": [r["number"] in cached.front for r in rows],
-                       "metrics": {m: [_rounded(r["metrics"].get(m), digits) for r in rows] for m in names},
-                       "count": len(rows)}
-            cached.encoded[plain] = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
-        if gzipped:  # from the same view's plain body: one read of the trial count, one encoding
-            cached.encoded[key] = gzip.compress(cached.encoded[plain], 6, mtime=0)
-    return cached.encoded[key]
+    if key in cached.encoded:
+        cached.encoded[key] = cached.encoded.pop(key)  # most recently used last
+        return cached.encoded[key]
+    plain = ("points", digits, arch_ids, False)
+    body = cached.encoded.get(plain)
+    if body is None:
+        rows = cached.rows
+        names = sorted({m for r in rows for m in r["metrics"]})
+        answer: dict[str, Any] = {"numbers": [r["number"] for r in rows]}
+        if arch_ids:
+            answer["arch_ids"] = [r["arch_id"] for r in rows]
+        answer |= {"feasible": [r["feasible"] for r in rows],
+                   "on_front": [r["number"] in cached.front for r in rows],
+                   "metrics": {m: [_rounded(r["metrics"].get(m), digits) for r in rows] for m in names},
+                   "count": len(rows)}
+        body = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
+    if gzipped:  # from the same view's plain body: one read of the trial count, one encoding
+        cached.encoded[plain] = body
+        body = gzip.compress(body, 6, mtime=0)
+    cached.encoded[key] = body
+    while len(cached.encoded) > ENCODED_PER_VIEW:  # a few MB each on a big job: keep the variants in use
+        del cached.encoded[next(iter(cached.encoded))]
+    return body
 
 
 def hypervolume_history(session: Session, *, job: Job) -> schemas.HypervolumePublic:

@@ -94,7 +94,8 @@ def resolve(name: str) -> tuple[str, ...]:
 
 def describe(name: str) -> dict[str, Any]:
     if name == "default":
-        return {"name": "default", "stands_for": default_proxy(), "why": _default_record()}
+        return {"name": "default", "stands_for": default_proxy(), "definition": describe(default_proxy()),
+                "why": _default_record()}
     members = resolve(name)
     if len(members) == 1:
         return dict(_registry().get(name).describe())

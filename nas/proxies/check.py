@@ -17,6 +17,7 @@ Used by ``benchmarks/proxies.py`` (hwnas's own evidence) and by
 from __future__ import annotations
 
 import json
+import logging
 import math
 import multiprocessing as mp
 import os
@@ -31,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from nas.datasets import DataSpec
 from nas.errors import ProxyError
 from searchspace.architecture import Architecture
+
+_log = logging.getLogger(__name__)
 
 # the combinations judged beside the single proxies, declared before any result was seen: AZ-NAS style rank
 # combinations of each proxy family with MACs, and the literature's mean-z ensembles
@@ -230,6 +233,27 @@ def paired(store: RunStore, archs: Sequence[Architecture], seeds: tuple[int, int
     return kept, first, second
 
 
+def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: str
+                ) -> tuple[list[float], str]:
+    """What regret's budgets are drawn on: each net's latency predicted by ``profile``'s table for its space
+    (what a search's latency objective sees), or its MACs, with a warning, where no table answers."""
+    from latency_tables.api import load_predictor
+    from searchspace.cost import count_cost
+
+    try:
+        tables: dict[str, Any] = {}
+        out = []
+        for a, space in zip(archs, spaces, strict=True):
+            key = space if isinstance(space, str) else space.name
+            if key not in tables:
+                tables[key] = load_predictor(profile, space=space)
+            out.append(float(tables[key].predict_many([a])[0]))
+        return out, f"latency:{profile}"
+    except Exception as exc:  # noqa: BLE001 - no table for this space or profile: budgets in MACs instead
+        _log.warning("no latency for the budgets (%s); using MACs", exc)
+        return [float(count_cost(a).macs) for a in archs], "macs"
+
+
 # ------------------------------------------------------------------ scoring the nets and judging the scorers
 def score_nets(archs: Sequence[Architecture], names: Sequence[str], data: DataSpec, *, size: int = 64, seed: int = 0,
                progress: Callable[[int, int, str], None] | None = None
@@ -250,7 +274,9 @@ def score_nets(archs: Sequence[Architecture], names: Sequence[str], data: DataSp
             start = time.process_time()
             try:
                 value = proxies.score(name, a, (x, y), seed=seed)
-            except ProxyError:
+            except Exception as exc:  # noqa: BLE001 - one net a proxy cannot score must not end an hours-long check
+                if not isinstance(exc, ProxyError):
+                    _log.warning("proxy %s failed on %s: %s: %s", name, arch.arch_id, type(exc).__name__, exc)
                 value = math.nan
             times[name].append(time.process_time() - start)
             scores[name].append(value)

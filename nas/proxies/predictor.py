@@ -62,6 +62,22 @@ def shape_features(arch: Architecture) -> dict[str, float]:
     return feats
 
 
+#: every feature shape_features computes (a predictor file may use only these and its proxies' scores)
+SHAPE_FEATURES = frozenset({"log_macs", "log_params", "log_activations", "depth", "kernel_mean", "expansion_mean",
+                            "se_share", "residual_share", "strides", "log_last_channels", "log_head",
+                            *(f"type_{t}" for t in BLOCK_TYPES), *(f"act_{a}" for a in ACTS)})
+
+
+def check_proxies(proxies: Sequence[str]) -> None:
+    """A predictor's inputs are single registered proxies (not ``default``, which may change, nor combinations)."""
+    from nas.proxies import resolve
+
+    for p in proxies:
+        if p == "default" or ":" in p or "+" in p:
+            raise ProxyError(f"predictor proxies: {p!r} is not a single proxy name (e.g. naswot, synflow)")
+        resolve(p)  # names the known proxies when unknown
+
+
 @dataclass(frozen=True)
 class Predictor:
     """A fitted ridge model: standardise features, dot with coefficients, add the intercept."""
@@ -81,7 +97,10 @@ class Predictor:
         if missing:
             raise ProxyError(f"predictor {self.name!r}: needs the scores of {', '.join(missing)}")
         values = shape_features(arch) | {f"proxy_{p}": float(scores[p]) for p in self.proxies}
-        return np.array([values[f] for f in self.features], dtype=float)
+        try:
+            return np.array([values[f] for f in self.features], dtype=float)
+        except KeyError as exc:  # from_json refuses such files; a hand-built Predictor may still hold one
+            raise ProxyError(f"predictor {self.name!r}: unknown feature {exc.args[0]!r}") from None
 
     def predict(self, arch: Architecture, scores: Mapping[str, float]) -> float:
         z = (self.row(arch, scores) - np.array(self.mean)) / np.array(self.scale)
@@ -107,6 +126,12 @@ class Predictor:
             k = len(data["features"])
             if not (len(data["mean"]) == len(data["scale"]) == len(data["coef"]) == k):
                 raise ProxyError("predictor: features, mean, scale and coef must have the same length")
+            check_proxies([str(p) for p in data["proxies"]])
+            known = SHAPE_FEATURES | {f"proxy_{p}" for p in data["proxies"]}
+            unknown = [str(f) for f in data["features"] if f not in known]
+            if unknown:
+                raise ProxyError(f"predictor features: {', '.join(unknown)} unknown; expected shape features "
+                                 f"({', '.join(sorted(SHAPE_FEATURES))}) or proxy_<one of its proxies>")
             return cls(str(data["name"]), tuple(data["proxies"]), tuple(data["features"]),
                        tuple(map(float, data["mean"])), tuple(map(float, data["scale"])),
                        tuple(map(float, data["coef"])), float(data["intercept"]), float(data["alpha"]),
@@ -177,8 +202,10 @@ def fit(name: str, archs: Sequence[Architecture], scores: Mapping[str, Sequence[
         ) -> Predictor:
     if not NAME.match(name):
         raise ProxyError(f"predictor name {name!r}: lower-case letters, digits, '.', '_' or '-', up to 64")
+    check_proxies(proxies)
     if len(archs) < 8:
-        raise ProxyError(f"predictor {name!r}: needs at least 8 trained nets, got {len(archs)}")
+        raise ProxyError(f"predictor {name!r}: needs at least 8 trained nets with every proxy's score, "
+                         f"got {len(archs)}")
     if len(truth) != len(archs) or any(len(scores[p]) != len(archs) for p in proxies):
         raise ProxyError(f"predictor {name!r}: every net needs its accuracy and every proxy's score")
     x, names = design(archs, scores, proxies)

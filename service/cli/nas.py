@@ -70,6 +70,7 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         Protocol,
         RunStore,
         all_scores,
+        budget_axis,
         judge,
         paired,
         sample_nets,
@@ -103,21 +104,14 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     kept, first, second = paired(store, archs)
     truth = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     macs = [float(count_cost(a).macs) for a in kept]
-    latency, budget_axis = macs, "macs"
-    try:
-        from latency_tables.api import load_predictor
-
-        predictor = load_predictor(args.profile, space=args.space)
-        latency, budget_axis = [float(v) for v in predictor.predict_many(kept)], f"latency:{args.profile}"
-    except Exception as exc:  # noqa: BLE001 - no table for this space or profile: budgets in MACs instead
-        print(f"hwnas: warning: no latency for budgets ({exc}); using MACs", file=sys.stderr)
+    latency, budget_in = budget_axis(kept, [args.space] * len(kept), args.profile)
     scores, seconds = all_scores(kept, [args.space] * len(kept), truth, data, reference_size=args.reference_size,
                                  progress=ProgressBar("scoring"))
     table = judge(scores, truth, macs, latency, samples=args.bootstrap)
     choice = evidence.choose(table, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")
-    report = {"space": args.space, "dataset": args.dataset, "protocol": protocol.model_dump(mode="json"),
+    report = {"space": space.name, "dataset": data.name, "protocol": protocol.model_dump(mode="json"),
               "nets": [a.encode() for a in kept], "accuracy": {"seed0": first, "seed1": second},
-              "reliability": evidence.test_retest(first, second), "budgets_in": budget_axis,
+              "reliability": evidence.test_retest(first, second), "budgets_in": budget_in,
               "recommended": choice["choice"], "choice": choice,
               "scorers": {n: {**r, "seconds_per_eval": seconds[n]} for n, r in table.items()},
               "scores": {n: [None if math.isnan(v) else v for v in vals] for n, vals in scores.items()},
@@ -147,6 +141,7 @@ def cmd_proxies_fit(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from latency_tables.stats import spearman
+    from nas.errors import ProxyError
     from nas.proxies import predictor
     from nas.proxies.check import PREDICTOR_PROXIES
     from searchspace.architecture import Architecture
@@ -158,6 +153,12 @@ def cmd_proxies_fit(args: argparse.Namespace) -> None:
         raise CliError(f"proxies fit: --from {args.source}: no readable report.json ({exc}); run "
                        "`hwnas proxies check` first") from None
     proxies_used = tuple(args.proxy or PREDICTOR_PROXIES)
+    try:
+        predictor.check_proxies(proxies_used)
+    except ProxyError as exc:
+        raise CliError(f"proxies fit: --proxy: {exc}") from None
+    if not isinstance(report, dict) or not {"scores", "nets", "accuracy", "space", "dataset"} <= set(report):
+        raise CliError(f"proxies fit: --from {args.source}: {path} is not a report of `hwnas proxies check`")
     missing = [p for p in proxies_used if p not in report["scores"]]
     if missing:
         raise CliError(f"proxies fit: --proxy {', '.join(missing)}: not scored in {path}")
@@ -166,6 +167,9 @@ def cmd_proxies_fit(args: argparse.Namespace) -> None:
     keep = [i for i in range(len(archs)) if all(report["scores"][p][i] is not None for p in proxies_used)]
     archs, truth = [archs[i] for i in keep], [truth[i] for i in keep]
     scores = {p: [report["scores"][p][i] for i in keep] for p in proxies_used}
+    if len(archs) < 8:
+        raise CliError(f"proxies fit: {path} has {len(archs)} nets with both seeds and every proxy's score; "
+                       "a predictor needs at least 8 (check more nets, or drop the --proxy that failed on some)")
     oof = predictor.cross_validated(archs, scores, truth, proxies_used)
     model = predictor.fit(args.name, archs, scores, truth, proxies_used,
                           trained_on={"space": report["space"], "dataset": report["dataset"],

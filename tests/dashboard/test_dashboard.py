@@ -46,6 +46,10 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
     assert links.count() == front["count"]
     assert {links.nth(i).get_attribute("href").split("?")[0].rsplit("/", 1)[1] for i in range(links.count())} == {
         p["arch_id"] for p in front["data"]}
+    # a click the API cannot resolve is reported beside the plot, and the front table stays
+    page.evaluate("document.getElementById('pareto-plot').emit('plotly_click', {points: [{customdata: 99999}]})")
+    page.wait_for_selector("#point-message .msg.error")
+    assert "99999" in page.inner_text("#point-message") and page.locator("#front-table a").count() == front["count"]
     # a point off the front: its net is asked of the API by trial number when clicked
     by_number = {t["number"]: t["arch_id"] for t in trials["data"]}
     box = page.locator("#pareto-plot").bounding_box()

@@ -241,6 +241,18 @@ def test_a_fitted_predictor_is_a_search_metric(tmp_path: Path, monkeypatch: pyte
 
         arch = Architecture.decode(t.arch)  # type: ignore[arg-type]
         assert t.metrics["predictor:test-fit"] == pytest.approx(model.predict(arch, {"synflow": score("synflow", arch)}))
+    fitted_elsewhere = predictor.fit("test-other", nets, {"synflow": synflow}, truth, ["synflow"],
+                                     trained_on={"space": "mobiledet-cifar", "dataset": "fashion-mnist"})
+    predictor.save(fitted_elsewhere, tmp_path / "predictors")
+    with pytest.raises(Exception, match="predictor:test-other was fitted on nets of 'mobiledet-cifar'"):
+        make_config(objectives=[{"metric": "predictor:test-other", "direction": "maximize"},
+                                {"metric": "params", "direction": "minimize"}])
+    other_data = predictor.fit("test-data", nets, {"synflow": synflow}, truth, ["synflow"],
+                               trained_on={"space": space.name, "dataset": "cifar10-npz"})
+    predictor.save(other_data, tmp_path / "predictors")
+    with pytest.raises(Exception, match="predicts accuracy on 'cifar10-npz'"):
+        make_config(objectives=[{"metric": "predictor:test-data", "direction": "maximize"},
+                                {"metric": "params", "direction": "minimize"}])
     with pytest.raises(Exception, match="predictor 'nope': not found"):
         make_config(objectives=[{"metric": "predictor:nope", "direction": "maximize"},
                                 {"metric": "params", "direction": "minimize"}])

@@ -34,6 +34,24 @@ def test_same_seed_same_run(arch: ss.Architecture, synthetic: Dataset) -> None:
     assert [p.train_loss for p in a.curve] != [p.train_loss for p in c.curve]
 
 
+def test_the_seed_decides_dropout_too_whatever_ran_before(arch: ss.Architecture, synthetic: Dataset) -> None:
+    """A head with dropout: the same seed gives the same run after the process's random state moved on,
+    and training leaves that state as it found it."""
+    import torch
+
+    dropped = arch.model_copy(update={"head": arch.head.model_copy(update={"dropout": 0.5})})
+    view = synthetic.view(16, 3)
+    s = TrainSettings(steps=8, batch_size=16, evals=1)
+    torch.manual_seed(123)
+    a = train(dropped, view, s, seed=1)
+    after = torch.rand(1)
+    torch.rand(1000)  # the global generator moves on
+    b = train(dropped, view, s, seed=1)
+    assert a.curve[-1].train_loss == b.curve[-1].train_loss
+    torch.manual_seed(123)
+    assert torch.rand(1) == after  # untouched by the run
+
+
 def test_report_sees_the_curve_and_can_stop_it(arch: ss.Architecture, synthetic: Dataset) -> None:
     seen: list[tuple[int, float]] = []
 

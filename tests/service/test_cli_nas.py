@@ -111,7 +111,14 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(capsys: pytest.Ca
     monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path / "predictors"))
     from nas.proxies.predictor import load
 
-    assert load("tiny-fit").trained_on["space"] == str(spec)
+    assert load("tiny-fit").trained_on["space"] == ss.load_space(str(spec)).name
+    assert load("tiny-fit").trained_on["dataset"] == "synthetic"
+    code, _, err = run(capsys, "proxies", "fit", "--from", str(out), "--name", "x", "--proxy", "rank:naswot+macs")
+    assert code == 2 and "--proxy: predictor proxies: 'rank:naswot+macs' is not a single proxy name" in err
+    report["scores"]["naswot"] = [None] * 10  # no net usable: a named error, not an IndexError
+    (out / "report.json").write_text(json.dumps(report))
+    code, _, err = run(capsys, "proxies", "fit", "--from", str(out), "--name", "x", "--proxy", "naswot")
+    assert code == 2 and "has 0 nets with both seeds and every proxy's score" in err
     code, _, err = run(capsys, "proxies", "check", "--space", str(spec), "--nets", "3")
     assert code == 2 and "--nets must be at least 8" in err
     code, _, err = run(capsys, "proxies", "fit", "--from", str(tmp_path / "nothing"), "--name", "x")

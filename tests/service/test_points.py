@@ -59,6 +59,15 @@ def test_points_rounded_without_ids_and_a_trial_by_number(world: World) -> None:
     # the same bytes gzipped or not, and the same again (made once per state of the job)
     gz = world.client.get(url, params={"digits": 3, "arch_ids": False}, headers={**alice, "Accept-Encoding": "gzip"})
     assert gz.headers["content-encoding"] == "gzip" and gz.json() == small_json
+    # every rounding a client may ask for answers right, while a view keeps only the last few encodings
+    from service.trials import ENCODED_PER_VIEW, TRIALS
+
+    for digits in range(1, 18):
+        r = world.client.get(url, params={"digits": digits}, headers={**alice, "Accept-Encoding": "gzip"})
+        assert r.json()["metrics"].keys() == full["metrics"].keys()
+    views = list(TRIALS._jobs.values())
+    assert views and all(len(v.encoded) <= ENCODED_PER_VIEW for v in views)
+    assert world.client.get(url, params={"digits": 3, "arch_ids": False}, headers=alice).json() == small_json
     for bad, field in (({"digits": 0}, "digits"), ({"digits": 18}, "digits"), ({"arch_ids": "maybe"}, "arch_ids")):
         r = world.client.get(url, params=bad, headers=alice)
         assert r.status_code == 422 and field in r.text, r.text

@@ -434,6 +434,7 @@ async function jobPage(jobId) {
   el("p", { class: "hint", text: "★ front (joined by a line for two objectives) · ● feasible · ✕ infeasible. Click a point to open its net." }),
   el("div", { id: "pareto-plot", class: "plot", "data-points": 0, "data-front": 0, role: "img",
     "aria-label": "Pareto front scatter plot" }),
+  el("div", { id: "point-message" }),
   ...(objectives.length >= 3 ? [el("h3", { text: "Parallel coordinates (feasible trials; dark red: front)" })] : []),
   el("details", { id: "front-list" }),
   el("div", { id: "parcoords-plot", class: "plot", hidden: objectives.length < 3 }),
@@ -543,10 +544,10 @@ async function jobPage(jobId) {
     let arch = known && known.arch_id;
     if (!arch) {
       try { arch = (await api(`/api/v1/jobs/${encodeURIComponent(jobId)}/trials/${number}`)).arch_id; }
-      catch (e) { message($("front-list"), e.message); return; }
+      catch (e) { message($("point-message"), e.message); return; }
     }
     if (arch) location.href = `/architectures/${encodeURIComponent(arch)}?job=${encodeURIComponent(jobId)}`;
-    else message($("front-list"), `trial #${number} has no net (it failed before one was built)`);
+    else message($("point-message"), `trial #${number} has no net (it failed before one was built)`);
   }
   // the front as links: what the plot shows, reachable by keyboard and by screen readers
   function renderFrontList(frontIdx, frontArch) {
