@@ -14,6 +14,11 @@ TEST_SYSTEM_PACKAGES := $(SYSTEM_PACKAGES) chromium
 
 PACKAGES ?= $(SYSTEM_PACKAGES)
 
+# the project as pip installs it: here editable with the extras the suite and lint need; deploy/Dockerfile
+# installs the same PROJECT without -e and without EXTRAS (tests/deploy/test_manifests.py checks both)
+PROJECT := .
+EXTRAS := test,dev
+
 .PHONY: serve test lint install bundles system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard clean
 
 $(BIN)/python:
@@ -21,7 +26,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install --quiet -e '$(PROJECT)[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

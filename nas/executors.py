@@ -71,7 +71,13 @@ class SerialExecutor:
 
 
 def _remote_evaluate(arch: str, metrics: list[str], settings: EvalSettings) -> dict[str, Evaluation]:
-    return evaluate(arch, metrics, settings)
+    """In a Ray task: the evaluations, each marked with the node that computed them."""
+    from dataclasses import replace
+
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return {m: replace(e, node=node) for m, e in evaluate(arch, metrics, settings).items()}
 
 
 class RayExecutor:

@@ -77,6 +77,7 @@ class TrialRecord:
     error: str | None
     seconds: float
     on_front: bool = False
+    node: str | None = None  # the Ray node that evaluated the trial's net (None: the controller or the cache)
 
 
 @dataclass
@@ -611,6 +612,9 @@ class Search:
         record: dict[str, Any] = {"arch": arch.encode(), "arch_id": arch.arch_id,
                                   "metrics": {k: v.value for k, v in values.items()},
                                   "cached": sorted(k for k, v in parts.items() if v.cached)}
+        nodes = sorted({v.node for v in parts.values() if v.node is not None and not v.cached})
+        if nodes:  # one Ray task evaluates a trial's net, so one node
+            record["node"] = nodes[0]
         if errors:
             record["error"] = "; ".join(errors)
             trial.set_user_attr(RECORD_ATTR, record)
@@ -680,7 +684,7 @@ class Search:
             objectives=list(t.values) if t.values is not None else None, violations=viol,
             feasible=t.state.name == "COMPLETE" and all(v <= 0 for v in viol),
             error=rec.get("error") or ("requeued" if rec.get("requeued") else None),
-            seconds=(t.duration.total_seconds() if t.duration else 0.0),
+            seconds=(t.duration.total_seconds() if t.duration else 0.0), node=rec.get("node"),
         )
 
     def results(self, study: Any, notes: list[str] | None = None) -> SearchResult:

@@ -59,6 +59,7 @@ class Evaluation:
     error: str | None = None
     seconds: float = 0.0
     cached: bool = False
+    node: str | None = None  # the Ray node that computed it (None: this process, or the cache)
 
     @property
     def ok(self) -> bool:

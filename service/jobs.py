@@ -69,7 +69,7 @@ def job_public(job: Job, owner: str, detail: bool = False) -> schemas.JobPublic:
         progress=schemas.JobProgress(done=job.trials_done, budget_trials=job.trials_budget,
                                      budget_seconds=job.seconds_budget, elapsed=job.elapsed, fraction=fraction),
         objectives=[schemas.Objective(**o) for o in config["objectives"]], best=json.loads(job.best),
-        front_size=job.front_size, hypervolume=job.hypervolume, attempts=job.attempts,
+        front_size=job.front_size, hypervolume=job.hypervolume, attempts=job.attempts, worker=job.worker,
         cancel_requested=job.cancel_requested, notes=json.loads(job.notes))
     if detail:
         return schemas.JobDetail(**data, config=config)

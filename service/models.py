@@ -101,6 +101,7 @@ class Trial(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     hypervolume: Mapped[float | None] = mapped_column(Float, nullable=True)  # of the front after this trial
+    node: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the Ray node that evaluated it
     finished: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -56,6 +56,8 @@ class JobPublic(BaseModel):
     front_size: int
     hypervolume: float | None
     attempts: int = Field(description="how many times a worker took the job (more than 1 after a worker died)")
+    worker: str | None = Field(default=None, description="the worker process running the job now (host:pid:id, or "
+                               "the name it was started with); null while queued and once finished")
     cancel_requested: bool
     notes: list[str]
 
@@ -81,6 +83,8 @@ class TrialPublic(BaseModel):
     violations: list[float]
     error: str | None
     seconds: float
+    node: str | None = Field(default=None, description="the Ray node id that evaluated the trial's net "
+                             "(null: evaluated in the job's own process, or every metric came from the cache)")
 
 
 class TrialsPublic(BaseModel):

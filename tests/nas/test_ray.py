@@ -51,6 +51,8 @@ def test_local_ray_matches_serial_and_times_out(tmp_path: Path) -> None:
         common = [t for t in parallel.trials if t.arch_id in values]
         assert len(parallel.trials) == 8 and all(t.state == "COMPLETE" for t in parallel.trials)
         assert all(values[t.arch_id] == t.metrics for t in common)
+        here = ray.get_runtime_context().get_node_id()
+        assert all(t.node is None for t in serial.trials) and {t.node for t in parallel.trials} == {here}
         slow = config(objectives=[{"metric": "train:synthetic", "direction": "maximize"},
                                   {"metric": "params", "direction": "minimize"}],
                       training={"steps": 100000, "batch_size": 8}, budget={"trials": 2})
@@ -111,11 +113,14 @@ def test_search_on_a_two_node_cluster(two_node_cluster: str, tmp_path: Path) -> 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len([n for n in ray.nodes() if n["Alive"]]) < 2:
             time.sleep(0.5)
-        assert len([n for n in ray.nodes() if n["Alive"]]) == 2
+        nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        assert len(nodes) == 2
         result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}", executor=executor).run()
     finally:
         executor.close()
     assert len(result.trials) == 8 and all(t.state == "COMPLETE" for t in result.trials)
+    # every trial names the node that evaluated it; one CPU per node and two in flight: both nodes worked
+    assert {t.node for t in result.trials} == nodes
 
 
 def test_a_killed_worker_is_retried(tmp_path: Path) -> None:

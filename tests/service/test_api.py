@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from service.db import head_revision
 from service.worker import Worker
 from tests.nas.conftest import ALL_BLOCKS
 from tests.service.conftest import World
@@ -292,7 +293,7 @@ def test_limits_are_named(world: World, tmp_path: Path) -> None:
 def test_health_ready_metrics(world: World) -> None:
     assert world.client.get("/healthz").json() == {"status": "ok"}
     ready = world.client.get("/readyz").json()
-    assert ready["status"] == "ok" and ready["database"] == "ok" and ready["schema_revision"] == "0001"
+    assert ready["status"] == "ok" and ready["database"] == "ok" and ready["schema_revision"] == head_revision() == "0002"
     submit(world)
     world.client.get("/api/v1/jobs", headers=world.as_user("alice"))
     text = world.client.get("/metrics").text
