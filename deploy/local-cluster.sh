@@ -72,26 +72,28 @@ cmd_up() {
   trap 'echo "local-cluster: up failed; stopping what started" >&2; cmd_down >&2' EXIT
   local url
   url="$("$PY" -c 'import sys; from sqlalchemy.engine import make_url; print(make_url(sys.argv[1]).set(database=sys.argv[2]).render_as_string(hide_password=False))' "$PG_URL" "$db")"
-  local ray_port api_port
-  ray_port="$(free_port)"; api_port="$(free_port)"
+  local ray_port client_port api_port
+  ray_port="$(free_port)"; client_port="$(free_port)"; api_port="$(free_port)"
   # Ray's sockets live under its temp dir, and a Unix socket path has at most 107 bytes: keep it short
   local ray_temp="/tmp/hwr-$$-$RANDOM"
   cat >>"$STATE/env" <<EOF
 HWNAS_DATABASE_URL=$url
-HWNAS_RAY_ADDRESS=127.0.0.1:$ray_port
+HWNAS_RAY_ADDRESS=ray://127.0.0.1:$client_port
+RAY_GCS=127.0.0.1:$ray_port
 API_URL=http://127.0.0.1:$api_port
 RAY_TEMP=$ray_temp
 EOF
   # ray: each node its own CPU and memory (two nodes on one host would each claim the whole machine's)
   local node=(--node-ip-address 127.0.0.1 --num-cpus 1 --memory $((768 * 1024 * 1024))
               --object-store-memory $((100 * 1024 * 1024)) --block)
-  start ray-head "$BIN/ray" start --head --port "$ray_port" --include-dashboard=false --temp-dir "$ray_temp" \
-    "${node[@]}"
+  # the drivers (workers, API) attach through the Ray Client server, as from outside a real cluster
+  start ray-head "$BIN/ray" start --head --port "$ray_port" --ray-client-server-port "$client_port" \
+    --include-dashboard=false --temp-dir "$ray_temp" "${node[@]}"
   wait_for 60 "the Ray head" "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $ray_port), 1)"
   start ray-node "$BIN/ray" start --address "127.0.0.1:$ray_port" "${node[@]}"
   # the schema once, before any worker or API process starts
   HWNAS_DATABASE_URL="$url" "$BIN/hwnas" db upgrade >"$STATE/migrate.log" 2>&1 || die "migration failed: $(cat "$STATE/migrate.log")"
-  local common=(env HWNAS_DATABASE_URL="$url" HWNAS_RAY_ADDRESS="127.0.0.1:$ray_port"
+  local common=(env HWNAS_DATABASE_URL="$url" HWNAS_RAY_ADDRESS="ray://127.0.0.1:$client_port"
                 HWNAS_LEASE_SECONDS="${HWNAS_LEASE_SECONDS:-8}" HWNAS_HEARTBEAT_SECONDS="${HWNAS_HEARTBEAT_SECONDS:-2}"
                 HWNAS_POLL_SECONDS=0.5)
   start worker1 "${common[@]}" "$BIN/hwnas" worker --name cluster-worker1
@@ -107,7 +109,8 @@ ray.shutdown()
 sys.exit(0 if len(alive) == 2 else 1)
 EOF
   trap - EXIT
-  echo "local-cluster: up: API http://127.0.0.1:$api_port, Ray 127.0.0.1:$ray_port (2 nodes), database $db, 2 workers"
+  echo "local-cluster: up: API http://127.0.0.1:$api_port, Ray ray://127.0.0.1:$client_port (2 nodes), database $db," \
+    "2 workers"
   echo "local-cluster: state and logs in $STATE"
 }
 
