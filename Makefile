@@ -19,7 +19,7 @@ PACKAGES ?= $(SYSTEM_PACKAGES)
 PROJECT := .
 EXTRAS := test,dev
 
-.PHONY: serve test lint install bundles system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard clean
+.PHONY: serve test lint install bundles system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ bench-service: install system-deps
 	$(BIN)/python benchmarks/service.py
 
 # the dashboard in Chromium on a 50,000-trial job (--db keeps the filled job for the next run)
+# docs/scaling.md's figures: controller cost and database statements per trial (SQLite, and PostgreSQL when
+# HWNAS_TEST_POSTGRES_URL names a server), lookups, Ray round trips, proxy costs; a few minutes
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py
+
 bench-dashboard: install bundles
 	@$(MAKE) --no-print-directory system-deps PACKAGES="$(TEST_SYSTEM_PACKAGES)"
 	$(BIN)/python benchmarks/dashboard.py --db hwnas-bench-dashboard.db
