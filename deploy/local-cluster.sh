@@ -29,7 +29,13 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 COMPONENTS=(api worker1 worker2 ray-node ray-head)
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
-free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# N distinct free ports, chosen while all N are held (separate calls could return the same one)
+free_ports() {
+  "$PY" -c 'import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
+}
 pgid_of() { [ -f "$STATE/$1.pid" ] && cat "$STATE/$1.pid"; }
 group_alive() { [ -n "$1" ] && ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {found = 1} END {exit !found}'; }
 
@@ -69,11 +75,11 @@ cmd_up() {
   pg_admin "CREATE DATABASE $db" >/dev/null || die "cannot create database $db on $PG_URL"
   echo "DATABASE=$db" >"$STATE/env"
   # a failed start leaves nothing behind either
-  trap 'echo "local-cluster: up failed; stopping what started" >&2; cmd_down >&2' EXIT
+  trap 'echo "local-cluster: up failed; the logs, then stopping what started" >&2; show_logs >&2; cmd_down >&2' EXIT
   local url
   url="$("$PY" -c 'import sys; from sqlalchemy.engine import make_url; print(make_url(sys.argv[1]).set(database=sys.argv[2]).render_as_string(hide_password=False))' "$PG_URL" "$db")"
   local ray_port client_port api_port
-  ray_port="$(free_port)"; client_port="$(free_port)"; api_port="$(free_port)"
+  read -r ray_port client_port api_port <<<"$(free_ports 3)"
   # Ray's sockets live under its temp dir, and a Unix socket path has at most 107 bytes: keep it short
   local ray_temp="/tmp/hwr-$$-$RANDOM"
   cat >>"$STATE/env" <<EOF
@@ -100,18 +106,32 @@ EOF
   start worker2 "${common[@]}" "$BIN/hwnas" worker --name cluster-worker2
   start api "${common[@]}" "$BIN/hwnas" serve --no-worker --host 127.0.0.1 --port "$api_port" --log-level warning
   wait_for 90 "the API" "$PY" -c "import json, urllib.request as u; r = json.load(u.urlopen('http://127.0.0.1:$api_port/readyz', timeout=5)); assert r['status'] == 'ok', r"
-  wait_for 60 "the second Ray node" "$PY" - "127.0.0.1:$ray_port" <<'EOF'
+  # both nodes up; the second one's id goes into the state file (trials name the node that evaluated them)
+  wait_for 60 "the second Ray node" "$PY" - "127.0.0.1:$ray_port" "$STATE/env" <<'EOF'
 import logging, sys
 import ray
 ray.init(address=sys.argv[1], log_to_driver=False, logging_level=logging.ERROR)
 alive = [n for n in ray.nodes() if n["Alive"]]
 ray.shutdown()
-sys.exit(0 if len(alive) == 2 else 1)
+if len(alive) != 2:
+    sys.exit(1)
+for n in alive:
+    role = "HEAD" if "node:__internal_head__" in n["Resources"] else "NODE"
+    with open(sys.argv[2], "a") as env:
+        env.write(f"RAY_{role}_ID={n['NodeID']}\n")
 EOF
   trap - EXIT
   echo "local-cluster: up: API http://127.0.0.1:$api_port, Ray ray://127.0.0.1:$client_port (2 nodes), database $db," \
     "2 workers"
   echo "local-cluster: state and logs in $STATE"
+}
+
+show_logs() {
+  local f
+  for f in "$STATE"/*.log; do
+    [ -f "$f" ] && { echo "--- $f (last 30 lines)"; tail -n 30 "$f"; }
+  done
+  return 0
 }
 
 cmd_status() {
@@ -174,14 +194,20 @@ cmd_down() {
     fi
     sleep 0.5
   done
+  local temp=""
+  [ -f "$STATE/env" ] && temp="$(sed -n 's/^RAY_TEMP=//p' "$STATE/env")"
+  if [[ "$temp" == /tmp/hwr-* ]]; then  # any Ray process outside the groups (none seen so far) goes too
+    local strays; strays="$(pgrep -f -- "$temp" || true)"
+    if [ -n "$strays" ]; then
+      echo "local-cluster: stopping Ray processes outside the recorded groups: $strays" >&2
+      kill -KILL $strays 2>/dev/null || true
+    fi
+  fi
   if [ -f "$STATE/env" ]; then
     local db; db="$(sed -n 's/^DATABASE=//p' "$STATE/env")"
     [ -n "$db" ] && { pg_admin "DROP DATABASE IF EXISTS $db WITH (FORCE)" || echo "local-cluster: could not drop $db" >&2; }
   fi
-  if [ -f "$STATE/env" ]; then
-    local temp; temp="$(sed -n 's/^RAY_TEMP=//p' "$STATE/env")"
-    [[ "$temp" == /tmp/hwr-* ]] && rm -rf "$temp"
-  fi
+  [[ "$temp" == /tmp/hwr-* ]] && rm -rf "$temp"
   rm -rf "$STATE"
   echo "local-cluster: down (no process left, database dropped)"
 }

@@ -33,12 +33,6 @@ def check_available(profile: DeviceProfile) -> None:
         raise RuntimeUnavailableError(f"cannot measure {profile.id} on this host: {reason}")
 
 
-def measure_network(arch: Architecture, profile: DeviceProfile, min_seconds: float = 0.3) -> Timing:
-    """A whole net end to end (the caller holds the lock)."""
-    run = get_runtime(profile.runtime).prepare_network(arch, profile)
-    return time_calls(run, warmup=5, min_runs=20, min_seconds=min_seconds, max_seconds=10.0)
-
-
 def build_table(
     table: LatencyTable,
     layers: Iterable[Layer],

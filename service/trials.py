@@ -97,6 +97,7 @@ class _Cached:
     directions: tuple[str, ...]
     orders: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)  # (sort, order) -> rows
     encoded: dict[tuple[Any, ...], bytes] = field(default_factory=dict)  # answers made once per view, LRU
+    encoding: threading.Lock = field(default_factory=threading.Lock)  # request threads and the warm-up share it
 
     def ordered(self, sort: str, order: str) -> list[dict[str, Any]]:
         """The rows sorted by ``number``, ``seconds`` or a metric (trials without it last), once per view."""
@@ -264,12 +265,13 @@ def points_json(session: Session, *, job: Job, digits: int | None = None, arch_i
     """
     cached = TRIALS.get(session, job)
     key = ("points", digits, arch_ids, gzipped)
-    if key in cached.encoded:
-        cached.encoded[key] = cached.encoded.pop(key)  # most recently used last
-        return cached.encoded[key]
     plain = ("points", digits, arch_ids, False)
-    body = cached.encoded.get(plain)
-    if body is None:
+    with cached.encoding:
+        if key in cached.encoded:
+            cached.encoded[key] = cached.encoded.pop(key)  # most recently used last
+            return cached.encoded[key]
+        body = cached.encoded.get(plain)
+    if body is None:  # built outside the lock (two threads may both build it: the same bytes)
         rows = cached.rows
         names = sorted({m for r in rows for m in r["metrics"]})
         answer: dict[str, Any] = {"numbers": [r["number"] for r in rows]}
@@ -280,13 +282,14 @@ def points_json(session: Session, *, job: Job, digits: int | None = None, arch_i
                    "metrics": {m: [_rounded(r["metrics"].get(m), digits) for r in rows] for m in names},
                    "count": len(rows)}
         body = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
-    if gzipped:  # from the same view's plain body: one read of the trial count, one encoding
-        cached.encoded[plain] = body
-        body = gzip.compress(body, 6, mtime=0)
-    cached.encoded[key] = body
-    while len(cached.encoded) > ENCODED_PER_VIEW:  # a few MB each on a big job: keep the variants in use
-        del cached.encoded[next(iter(cached.encoded))]
-    return body
+    out = gzip.compress(body, 6, mtime=0) if gzipped else body  # from the same view's plain body
+    with cached.encoding:
+        if gzipped:
+            cached.encoded[plain] = cached.encoded.pop(plain, body)
+        cached.encoded[key] = out
+        while len(cached.encoded) > ENCODED_PER_VIEW:  # a few MB each on a big job: keep the variants in use
+            del cached.encoded[next(iter(cached.encoded))]
+    return out
 
 
 def hypervolume_history(session: Session, *, job: Job) -> schemas.HypervolumePublic:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -366,3 +367,21 @@ def test_pages_and_front_follow_trials_as_they_arrive(world: World) -> None:
     assert after["count"] == before["count"] + 1 and after["data"][0]["number"] == 100
     front = world.client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()
     assert [p["number"] for p in front["data"]] == [100]  # it dominates every other trial
+
+
+def test_ready_needs_the_database_and_only_reports_ray(tmp_path: Path) -> None:
+    """An API replica serves reads and submissions without Ray: a Ray outage is reported, not a 503."""
+    from fastapi.testclient import TestClient
+
+    from service.api.main import create_app
+    from tests.service.conftest import make_keys, make_settings
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    make_keys(url, "alice")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = make_settings(url, tmp_path, ray_address=f"ray://127.0.0.1:{port}")
+    with TestClient(create_app(settings)) as client:
+        r = client.get("/readyz")
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["ray"].startswith("unreachable")

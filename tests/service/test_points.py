@@ -116,3 +116,29 @@ def test_a_starting_server_warms_the_recent_jobs(world: World) -> None:
     trials.TRIALS.forget(job["id"])
     assert trials.warm(world.settings.database_url, 0) == 0
     assert job["id"] not in trials.TRIALS._jobs
+
+
+def test_points_answers_from_many_threads_at_once(world: World) -> None:
+    """Request threads (and the start-up warm-up) share a view's encodings: no lost entry, no torn LRU."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+
+    from service.db import session_scope
+    from service.models import Job
+    from service.trials import points_json
+
+    job = submit(world)
+    run_queued(world)
+    url = world.settings.database_url
+
+    def one(i: int) -> dict[str, object]:
+        with session_scope(url) as session:
+            row = session.get(Job, job["id"])
+            assert row is not None
+            digits = 1 + i % 8
+            body = points_json(session, job=row, digits=digits, arch_ids=bool(i % 2), gzipped=False)
+        return json.loads(body)  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(400)))
+    assert all(a["count"] == answers[0]["count"] for a in answers)

@@ -44,7 +44,9 @@ def _ray_status(address: str | None) -> str:
 
 @router.get("/readyz", response_model=schemas.Readiness, responses={503: {"model": schemas.Readiness}})
 def readyz(settings: SettingsDep, response: Response) -> schemas.Readiness:
-    """Ready when the database answers at the current schema and a configured Ray cluster is reachable."""
+    """Ready when the database answers at the current schema: all the API itself needs (reads and submissions
+    never touch Ray). Whether a configured Ray cluster is reachable is reported, for the operator, and does not
+    take the replica out of its load balancer: the workers, which use Ray, wait for it themselves."""
     url = settings.database_url
     try:
         with get_engine(url).connect() as conn:
@@ -54,7 +56,7 @@ def readyz(settings: SettingsDep, response: Response) -> schemas.Readiness:
     except Exception as exc:  # noqa: BLE001 - any failure to talk to the database means not ready
         revision, database = None, f"unreachable ({redacted(url)}): {type(exc).__name__}"
     ray = _ray_status(settings.ray_address)
-    ok = database == "ok" and not ray.startswith("unreachable")
+    ok = database == "ok"
     if not ok:
         response.status_code = 503
     return schemas.Readiness(status="ok" if ok else "unavailable", database=database, schema_revision=revision,
