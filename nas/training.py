@@ -157,8 +157,9 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
     try:
         # the seed decides the whole run (initial weights and dropout masks), whatever ran before in this
         # process; the caller's random state is left as it was
+        # (manual_seed seeds every CUDA device too, so fork them all wherever CUDA exists, CPU runs included)
         rng_scope.enter_context(torch.random.fork_rng(
-            devices=[torch.cuda.current_device()] if device == "cuda" else []))
+            devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []))
         torch.manual_seed(seed)
         model = build_model(arch)
         channels_last = device == "cpu"
