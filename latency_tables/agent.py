@@ -21,7 +21,6 @@ import gzip
 import json
 import os
 import platform
-import re
 import sys
 import time
 import zipfile
@@ -31,7 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from latency_tables.portable import PROVIDERS, bound_runner, cpu_model, measurement_lock, write_atomic
+from latency_tables.portable import (
+    PROFILE_ID,
+    PROFILE_ID_FORM,
+    PROVIDERS,
+    bound_runner,
+    cpu_model,
+    format_profile_id,
+    measurement_lock,
+    write_atomic,
+)
 from latency_tables.portable import host_slug as portable_slug
 from latency_tables.timing import time_calls
 
@@ -42,9 +50,6 @@ TABLE_VERSION = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 PROG = "hwnas-agent"
-_PROFILE_ID = re.compile(
-    r"^(?P<runtime>[a-z0-9]+)-(?P<provider>cpu|cuda)-(?P<precision>fp32|int8)-t(?P<threads>\d+)(?:-b(?P<batch>\d+))?$"
-)
 
 Profile = dict[str, Any]
 Table = dict[str, Any]
@@ -57,19 +62,15 @@ class AgentError(Exception):
 # ---------------------------------------------------------------- profiles
 def parse_profile(text: str) -> Profile:
     """A profile id as the dict :class:`latency_tables.profiles.DeviceProfile` dumps (no pydantic here)."""
-    m = _PROFILE_ID.match(text.strip())
+    m = PROFILE_ID.match(text.strip())
     if not m:
-        raise AgentError(
-            f"{text!r} is not a profile id; expected <runtime>-<cpu|cuda>-<fp32|int8>-t<threads>[-b<batch>], "
-            "e.g. ort-cpu-fp32-t1"
-        )
+        raise AgentError(f"{text!r} is not a profile id; expected {PROFILE_ID_FORM}")
     return {"runtime": m["runtime"], "provider": m["provider"], "precision": m["precision"],
             "threads": int(m["threads"]), "batch": int(m["batch"] or 1)}
 
 
 def profile_id(p: Profile) -> str:
-    suffix = f"-b{p['batch']}" if p["batch"] != 1 else ""
-    return f"{p['runtime']}-{p['provider']}-{p['precision']}-t{p['threads']}{suffix}"
+    return format_profile_id(p["runtime"], p["provider"], p["precision"], p["threads"], p["batch"])
 
 
 def resolve_profile(kit_profile: Profile, wanted: str | None, threads: int | None) -> Profile:

@@ -9,27 +9,47 @@ cross-validated MAPE wins:
 - ``raw``: the sum itself;
 - ``affine``: intercept + scale * sum;
 - ``per-kind``: intercept + per-layer cost * layers + a scale per layer kind
-  (stem, ibn, fused, tucker, dsconv, conv, skip, head) times that kind's sum,
-  with ridge shrinkage of every scale toward 1.
+  (:func:`kinds`: stem, each block type's calibration kind, head) times that
+  kind's sum, with ridge shrinkage of every scale toward 1.
+
+A fitted calibration stores its scales by kind name, so registering a block
+type (a new kind) leaves every stored calibration valid.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from latency_tables.table import Calibration
-
-KINDS = ("stem", "ibn", "fused", "tucker", "dsconv", "conv", "skip", "head")
-KIND_INDEX = {k: i for i, k in enumerate(KINDS)}
+from searchspace.blocks import block_types
 
 
-def apply(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray) -> np.ndarray:
-    """Calibrated latency for arrays of nets: raw sums (n,), layer counts (n,), per-kind sums (n, kinds)."""
+def kinds() -> tuple[str, ...]:
+    """Layer kinds in column order: "stem", the registered block types' kinds in registration order, "head".
+
+    For the built-in types: stem, ibn, fused, tucker, dsconv, conv, skip, head.
+    """
+    return ("stem", *dict.fromkeys(t.calibration_kind for t in block_types()), "head")
+
+
+def kind_index() -> dict[str, int]:
+    """Kind name -> its column in per-kind sums."""
+    return {k: i for i, k in enumerate(kinds())}
+
+
+def apply(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray,
+          columns: Sequence[str] | None = None) -> np.ndarray:
+    """Calibrated latency for arrays of nets: raw sums (n,), layer counts (n,), per-kind sums (n, kinds).
+
+    ``columns`` names kind_sums' columns (default :func:`kinds`).
+    """
     if cal.model == "raw":
         return raw.astype(float)
     if cal.model == "affine":
         return cal.intercept_ms + cal.scale * raw
-    scales = np.array([cal.kind_scales.get(k, 1.0) for k in KINDS])
+    scales = np.array([cal.kind_scales.get(k, 1.0) for k in (columns or kinds())])
     # kind_sums exclude the once-per-net call cost that raw includes; the intercept absorbs it
     return cal.intercept_ms + cal.per_layer_ms * layers + kind_sums @ scales
 
@@ -42,7 +62,7 @@ def _design(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarr
 
 
 def _fit_one(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray,
-             ridge: float = 1e-3) -> Calibration:
+             columns: Sequence[str], ridge: float = 1e-3) -> Calibration:
     if model == "raw":
         return Calibration(model="raw")
     x = _design(model, raw, layers, kind_sums)
@@ -58,20 +78,28 @@ def _fit_one(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndar
         return Calibration(model="affine", intercept_ms=float(beta[0]), scale=float(beta[1]))
     return Calibration(
         model="per-kind", intercept_ms=float(beta[0]), per_layer_ms=float(beta[1]),
-        kind_scales={k: float(v) for k, v in zip(KINDS, beta[2:], strict=True) if np.any(kind_sums[:, KIND_INDEX[k]])},
+        kind_scales={k: float(v) for i, (k, v) in enumerate(zip(columns, beta[2:], strict=True))
+                     if np.any(kind_sums[:, i])},
     )
 
 
-def _mape(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.abs(apply(cal, raw, layers, kind_sums) - y) / y))
+def _mape(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray,
+          columns: Sequence[str]) -> float:
+    return float(np.mean(np.abs(apply(cal, raw, layers, kind_sums, columns) - y) / y))
 
 
 def fit(raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray, folds: int = 5,
-        seed: int = 0) -> Calibration:
-    """Choose and fit the calibration model with the lowest cross-validated MAPE."""
+        seed: int = 0, columns: Sequence[str] | None = None) -> Calibration:
+    """Choose and fit the calibration model with the lowest cross-validated MAPE.
+
+    ``columns`` names kind_sums' columns (default :func:`kinds`).
+    """
+    columns = tuple(columns or kinds())
+    if kind_sums.shape[1] != len(columns):
+        raise ValueError(f"kind_sums has {kind_sums.shape[1]} columns, expected one per kind ({len(columns)})")
     n = len(y)
     if n < 2 * folds:
-        cal = _fit_one("affine", raw, layers, kind_sums, y) if n >= 3 else Calibration(model="raw")
+        cal = _fit_one("affine", raw, layers, kind_sums, y, columns) if n >= 3 else Calibration(model="raw")
         return cal.model_copy(update={"fitted_on": n, "note": f"only {n} nets measured: cross-validation skipped"})
     order = np.random.default_rng(seed).permutation(n)
     parts = np.array_split(order, folds)
@@ -81,10 +109,10 @@ def fit(raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarra
         for k in range(folds):
             test = parts[k]
             train = np.concatenate([parts[j] for j in range(folds) if j != k])
-            cal = _fit_one(model, raw[train], layers[train], kind_sums[train], y[train])
-            errs.append(_mape(cal, raw[test], layers[test], kind_sums[test], y[test]))
+            cal = _fit_one(model, raw[train], layers[train], kind_sums[train], y[train], columns)
+            errs.append(_mape(cal, raw[test], layers[test], kind_sums[test], y[test], columns))
         scores[model] = float(np.mean(errs))
     best = min(scores, key=lambda m: scores[m])
-    cal = _fit_one(best, raw, layers, kind_sums, y)
+    cal = _fit_one(best, raw, layers, kind_sums, y, columns)
     note = "cross-validated MAPE: " + ", ".join(f"{m} {100 * s:.2f}%" for m, s in scores.items())
     return cal.model_copy(update={"fitted_on": n, "cv_mape": scores[best], "note": note})

@@ -18,6 +18,18 @@ from pathlib import Path
 import numpy as np
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+#: a device profile id: ``ort-cpu-fp32-t1``, ``-b8`` appended for batch 8
+PROFILE_ID = re.compile(
+    r"^(?P<runtime>[a-z0-9]+)-(?P<provider>cpu|cuda)-(?P<precision>fp32|int8)-t(?P<threads>\d+)(?:-b(?P<batch>\d+))?$"
+)
+#: how to write one, for error messages
+PROFILE_ID_FORM = "<runtime>-<cpu|cuda>-<fp32|int8>-t<threads>[-b<batch>], e.g. ort-cpu-fp32-t1"
+
+
+def format_profile_id(runtime: str, provider: str, precision: str, threads: int, batch: int) -> str:
+    """The id :data:`PROFILE_ID` reads back."""
+    suffix = f"-b{batch}" if batch != 1 else ""
+    return f"{runtime}-{provider}-{precision}-t{threads}{suffix}"
 
 
 def cpu_model() -> str:

@@ -31,6 +31,7 @@ from latency_tables.profiles import HostInfo
 from latency_tables.signatures import Layer, block_key, head_key, parse_key
 from latency_tables.table import Calibration, LatencyTable
 from searchspace.architecture import Architecture, Block, Head
+from searchspace.blocks import get_block_type
 from searchspace.cost import block_cost, head_cost
 
 Missing = Literal["auto", "measure", "estimate", "error"]
@@ -99,11 +100,14 @@ class LatencyPredictor:
         )
         if self.host_warning:
             warnings.warn(self.host_warning, stacklevel=2)
+        # per-kind columns, fixed for this predictor's life (a type registered later is not looked up here)
+        self._kinds = calibration.kinds()
+        self._kind_index = {k: i for i, k in enumerate(self._kinds)}
         # index 0 is the free identity layer
         self._keys: dict[str, int] = {"": 0}
         self._layers: list[Layer | None] = [None]
         self._latency: list[float] = [0.0]
-        self._kind: list[int] = [calibration.KIND_INDEX["skip"]]
+        self._kind: list[int] = [0]  # the identity row adds 0 ms to whichever column
         self._estimated: list[bool] = [False]
         self._blocks: dict[tuple[Block, int, bool], tuple[int, int]] = {}
         self._by_id: dict[tuple[int, int], tuple[int, int]] = {}
@@ -130,7 +134,7 @@ class LatencyPredictor:
         self._layers.append(layer)
         entry = self.table.entries.get(layer.key)
         self._latency.append(entry.median_ms if entry else float("nan"))
-        self._kind.append(calibration.KIND_INDEX[kind or layer.kind])
+        self._kind.append(self._kind_index[kind or layer.kind])
         self._estimated.append(False)
         self._arrays = None
         return idx
@@ -337,12 +341,12 @@ class LatencyPredictor:
         lat = net_latency[flat]
         kinds = kind[flat]
         owner = np.repeat(np.arange(len(archs)), counts)
-        n_kinds = len(calibration.KINDS)
+        n_kinds = len(self._kinds)
         kind_sums = np.bincount(owner * n_kinds + kinds, weights=lat, minlength=len(archs) * n_kinds)
         kind_sums = kind_sums.reshape(len(archs), n_kinds)
         raw = kind_sums.sum(axis=1) + self.table.call_overhead_ms
         layers = np.bincount(owner, weights=(flat != 0).astype(float), minlength=len(archs))
-        return calibration.apply(self.calibration, raw, layers, kind_sums)
+        return calibration.apply(self.calibration, raw, layers, kind_sums, self._kinds)
 
     @property
     def calibration(self) -> Calibration:
@@ -378,7 +382,10 @@ class LatencyPredictor:
         layers = []
         for i, lc in zip(idx, costs, strict=True):
             layer = self._layers[i]
-            kind = calibration.KINDS[self._kind[i]]
+            if i == 0 and lc.block is not None:  # an identity layer has no entry: its type's kind
+                kind = get_block_type(lc.block.type).calibration_kind
+            else:
+                kind = self._kinds[self._kind[i]]
             layers.append(LayerLatency(lc.name, layer.key if layer else "identity", kind, float(self._latency[i]),
                                        lc.macs, bool(self._estimated[i])))
         return Prediction(
@@ -394,7 +401,7 @@ class LatencyPredictor:
         self._resolve_missing(flat)
         lat = self._net_latency()
         kind = np.asarray(self._kind)
-        sums = np.zeros((len(archs), len(calibration.KINDS)))
+        sums = np.zeros((len(archs), len(self._kinds)))
         layers = np.zeros(len(archs))
         for n, idx in enumerate(per_arch):
             arr = np.asarray(idx)
@@ -414,10 +421,11 @@ class LatencyPredictor:
         archs = [Architecture.decode(n.arch) for n in nets]
         y = np.asarray([n.median_ms for n in nets])
         raw, layers, sums = self.features(archs)
-        self.table.calibration = calibration.fit(raw, layers, sums, y)
+        self.table.calibration = calibration.fit(raw, layers, sums, y, columns=self._kinds)
         spaces = np.asarray([n.space for n in nets])
         self.table.space_calibrations = {}
         for name in sorted(set(spaces) - {""}):
             mask = spaces == name
             if mask.sum() >= min_space_nets:
-                self.table.space_calibrations[name] = calibration.fit(raw[mask], layers[mask], sums[mask], y[mask])
+                self.table.space_calibrations[name] = calibration.fit(raw[mask], layers[mask], sums[mask], y[mask],
+                                                                      columns=self._kinds)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import os
 import platform
-import re
 import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from latency_tables.errors import LatencyTableError
-from latency_tables.portable import cpu_model, host_slug
-
-_PROFILE_ID = re.compile(
-    r"^(?P<runtime>[a-z0-9]+)-(?P<provider>cpu|cuda)-(?P<precision>fp32|int8)-t(?P<threads>\d+)(?:-b(?P<batch>\d+))?$"
-)
+from latency_tables.portable import PROFILE_ID, PROFILE_ID_FORM, cpu_model, format_profile_id, host_slug
 
 
 class DeviceProfile(BaseModel):
@@ -34,17 +29,13 @@ class DeviceProfile(BaseModel):
 
     @property
     def id(self) -> str:
-        suffix = f"-b{self.batch}" if self.batch != 1 else ""
-        return f"{self.runtime}-{self.provider}-{self.precision}-t{self.threads}{suffix}"
+        return format_profile_id(self.runtime, self.provider, self.precision, self.threads, self.batch)
 
     @classmethod
     def parse(cls, profile_id: str) -> DeviceProfile:
-        m = _PROFILE_ID.match(profile_id.strip())
+        m = PROFILE_ID.match(profile_id.strip())
         if not m:
-            raise LatencyTableError(
-                f"profile: {profile_id!r} is not a profile id; expected "
-                "<runtime>-<cpu|cuda>-<fp32|int8>-t<threads>[-b<batch>], e.g. ort-cpu-fp32-t1"
-            )
+            raise LatencyTableError(f"profile: {profile_id!r} is not a profile id; expected {PROFILE_ID_FORM}")
         from latency_tables.runtimes import runtime_names
 
         if m["runtime"] not in runtime_names():

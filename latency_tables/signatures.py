@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from latency_tables.errors import LatencyTableError
 from searchspace.architecture import Architecture, Block, Head
+from searchspace.blocks import get_block_type
 from searchspace.channels import make_divisible
 from searchspace.encoding import decode_block, decode_head, encode_block, encode_head
 from searchspace.errors import ArchitectureError
@@ -33,8 +34,8 @@ class Layer:
 
     @property
     def kind(self) -> str:
-        """The block type, 'stem' or 'head' (what calibration groups by)."""
-        return "head" if self.block is None else self.block.type
+        """The block type's calibration kind, or 'head' (what calibration groups by; callers mark stems)."""
+        return "head" if self.block is None else get_block_type(self.block.type).calibration_kind
 
     @property
     def is_identity(self) -> bool:

@@ -36,21 +36,9 @@ from searchspace.spec import LayerChoices, SearchSpace
 Choice = str | int | float
 Choose = Callable[[str, Sequence[Choice]], Choice]
 
-# the LayerChoices field behind each block field a type uses
-_FIELD_SOURCE = {"k": "k", "groups": "groups", "se": "se", "act": "act", "mid2": "tucker_out"}
-
-
 def _fields(type_name: str) -> tuple[str, ...]:
-    uses = get_block_type(type_name).uses
-    out = []
-    for block_field in ("mid", "mid2", "k", "se", "act", "groups"):
-        if block_field not in uses:
-            continue
-        if block_field == "mid":
-            out.append("tucker_in" if type_name == "tucker" else "t")
-        else:
-            out.append(_FIELD_SOURCE[block_field])
-    return tuple(out)
+    """The LayerChoices fields a type's ops vary over, in the order its template names list them."""
+    return get_block_type(type_name).choice_fields
 
 
 def _fmt(value: Any) -> str:

@@ -71,8 +71,8 @@ class Block(BaseModel):
 
     @property
     def t(self) -> float:
-        """Expansion ratio mid / cin (ibn, fused); 0 for types without one."""
-        return self.mid / self.cin if self.type in ("ibn", "fused") else 0.0
+        """Expansion ratio mid / cin for types that expand (ibn, fused); 0 for the others."""
+        return self.mid / self.cin if get_block_type(self.type).expands else 0.0
 
     @property
     def se_ratio(self) -> float:
@@ -80,7 +80,7 @@ class Block(BaseModel):
 
     @property
     def is_identity(self) -> bool:
-        return self.type == "skip" and self.stride == 1 and self.cin == self.cout
+        return get_block_type(self.type).is_identity(self)
 
 
 class Head(BaseModel):

@@ -8,14 +8,18 @@ Parts, in order:
 
 - header ``r<resolution>_i<in channels>``.
 - stem: a ``conv`` block.
-- one block per layer: ``<type>`` then tokens joined by ``_``:
+- one block per layer: ``<type>`` (the registered block type's name) then
+  tokens joined by ``_``; which tokens a type writes follows from its
+  ``uses`` and ``expands`` (:class:`searchspace.blocks.BlockType`):
 
   ====================  ======================================================
-  ``k<k>``              kernel size (omitted for ``skip``)
+  ``k<k>``              kernel size (types that use k: all but ``skip``)
   ``s2``                stride 2 (stride 1 is the default and not written)
-  ``e<t>``              expansion ratio: ``mid = round(cin * t)`` (ibn, fused)
+  ``e<t>``              expansion ratio: ``mid = round(cin * t)`` (types that
+                        expand, e.g. ibn, fused)
   ``m<mid>``            the expanded / compressed width written out, where
-                        no short ratio reproduces it exactly (and for tucker)
+                        no short ratio reproduces it exactly (and for the
+                        other types that use ``mid``, e.g. tucker)
   ``n<mid2>``           Tucker kxk output width
   ``g<groups>``         grouped 1x1 convs with channel shuffle (ibn)
   ``se<ratio>``         squeeze-excite, hidden = make_divisible(mid * ratio, 8)
@@ -71,7 +75,7 @@ def encode_block(block: Block) -> str:
         tokens.append(f"k{block.k}")
     if block.stride != 1:
         tokens.append(f"s{block.stride}")
-    if block.type in ("ibn", "fused"):
+    if kind.expands:
         t = _fmt(block.mid / block.cin)
         tokens.append(f"e{t}" if _ratio_mid(block.cin, float(t)) == block.mid else f"m{block.mid}")
     elif "mid" in kind.uses:

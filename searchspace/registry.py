@@ -26,6 +26,12 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def unregister(self, name: str) -> T:
+        """Remove an entry (plugins and tests that register temporary ones)."""
+        entry = self.get(name)
+        del self._entries[name]
+        return entry
+
     def get(self, name: str) -> T:
         try:
             return self._entries[name]
@@ -34,6 +40,10 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+    def entries(self) -> list[T]:
+        """Every entry, in registration order (where order carries meaning, e.g. calibration kinds)."""
+        return list(self._entries.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

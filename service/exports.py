@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from searchspace.architecture import Architecture
+from searchspace.blocks import get_block_type
 from searchspace.cost import count_cost
 from searchspace.errors import ExportError as _SearchspaceExportError
 from service.units import human
@@ -371,8 +372,9 @@ def _block_rows(arch: Architecture) -> list[list[object]]:
             rows.append([lc.name, "head", desc, "", "", "", "", h.act or "", f"{lc.input_size}->1",
                          f"{lc.params:,}", f"{lc.macs:,}", f"{lc.activations:,}"])
             continue
-        t = f"{b.t:.3g}" if b.type in ("ibn", "fused") else ""
-        rows.append([lc.name, b.type, f"{b.cin}->{b.cout}", b.stride, b.k if b.type != "skip" else "", t,
+        kind = get_block_type(b.type)
+        t = f"{b.t:.3g}" if kind.expands else ""
+        rows.append([lc.name, b.type, f"{b.cin}->{b.cout}", b.stride, b.k if "k" in kind.uses else "", t,
                      b.se or "", b.act or "", f"{lc.input_size}->{lc.output_size}",
                      f"{lc.params:,}", f"{lc.macs:,}", f"{lc.activations:,}"])
     return rows

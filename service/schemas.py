@@ -168,6 +168,13 @@ class ProxiesPublic(BaseModel):
                                               "this server's workers can use (hwnas proxies fit makes them)")
 
 
+class StrategyPublic(BaseModel):
+    name: str
+    description: str
+    options: list[str] = Field(description="what the config's strategy.options may set")
+    single_objective_only: bool
+
+
 class DatasetPublic(BaseModel):
     name: str
     description: str

@@ -1,4 +1,4 @@
-"""Registry of measurement runtimes."""
+"""Registry of measurement runtimes: :func:`register_runtime`, :func:`get_runtime`, :func:`runtime_names`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from searchspace.registry import Registry
 _REGISTRY: Registry[Runtime] = Registry("runtime", LatencyTableError)
 
 
-def register(runtime: Runtime) -> Runtime:
+def register_runtime(runtime: Runtime) -> Runtime:
     return _REGISTRY.register(runtime.name, runtime)
 
 
@@ -24,6 +24,6 @@ def runtime_names() -> list[str]:
 
 
 for _runtime in (OnnxRuntime(), TorchRuntime()):
-    register(_runtime)
+    register_runtime(_runtime)
 
-__all__ = ["Runtime", "get_runtime", "register", "runtime_names"]
+__all__ = ["Runtime", "get_runtime", "register_runtime", "runtime_names"]

@@ -19,7 +19,7 @@ from nas.datasets.base import SPLITS, Dataset, DataView, Split
 from nas.errors import DatasetError
 from searchspace.registry import Registry
 
-__all__ = ["SPLITS", "DataSpec", "DataView", "Dataset", "DatasetSource", "Split", "dataset_names",
+__all__ = ["SPLITS", "DataSpec", "DataView", "Dataset", "DatasetSource", "Split", "dataset_names", "get_dataset",
            "load_dataset", "register_dataset", "resolve_data_spec"]
 
 
@@ -43,6 +43,11 @@ DATASETS: Registry[DatasetSource] = Registry("dataset", DatasetError)
 
 def register_dataset(source: DatasetSource) -> DatasetSource:
     return DATASETS.register(source.name, source)
+
+
+def get_dataset(name: str) -> DatasetSource:
+    """A registered dataset source by name (:func:`load_dataset` loads one)."""
+    return DATASETS.get(name)
 
 
 def dataset_names() -> list[str]:
@@ -97,7 +102,7 @@ class DataSpec(BaseModel):
     seed: int = 0
 
     def source(self) -> DatasetSource:
-        return DATASETS.get(self.name)
+        return get_dataset(self.name)
 
     def load(self) -> Dataset:
         src = self.source()

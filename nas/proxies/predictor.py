@@ -30,11 +30,11 @@ import numpy as np
 
 from nas.errors import ProxyError
 from searchspace.architecture import Architecture
+from searchspace.blocks import block_type_names
 
 PREFIX = "predictor:"
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 BUILTIN_DIR = Path(__file__).with_name("predictors")
-BLOCK_TYPES = ("conv", "dsconv", "fused", "ibn", "skip", "tucker")
 ACTS = ("relu", "relu6", "hswish", "swish")
 ALPHAS = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 
@@ -55,17 +55,18 @@ def shape_features(arch: Architecture) -> dict[str, float]:
              "strides": float(sum(1 for b in blocks if b.stride == 2) + (arch.stem.stride == 2)),
              "log_last_channels": math.log(blocks[-1].cout if blocks else arch.stem.cout),
              "log_head": math.log(1 + arch.head.conv)}
-    for t in BLOCK_TYPES:
+    for t in block_type_names():  # type_conv, type_dsconv, ...: saved predictors name these
         feats[f"type_{t}"] = sum(1 for b in blocks if b.type == t) / n
     for a in ACTS:
         feats[f"act_{a}"] = sum(1 for b in blocks if b.act == a) / n
     return feats
 
 
-#: every feature shape_features computes (a predictor file may use only these and its proxies' scores)
-SHAPE_FEATURES = frozenset({"log_macs", "log_params", "log_activations", "depth", "kernel_mean", "expansion_mean",
-                            "se_share", "residual_share", "strides", "log_last_channels", "log_head",
-                            *(f"type_{t}" for t in BLOCK_TYPES), *(f"act_{a}" for a in ACTS)})
+def shape_feature_names() -> frozenset[str]:
+    """Every feature shape_features computes (a predictor file may use only these and its proxies' scores)."""
+    return frozenset({"log_macs", "log_params", "log_activations", "depth", "kernel_mean", "expansion_mean",
+                      "se_share", "residual_share", "strides", "log_last_channels", "log_head",
+                      *(f"type_{t}" for t in block_type_names()), *(f"act_{a}" for a in ACTS)})
 
 
 def check_proxies(proxies: Sequence[str]) -> None:
@@ -127,11 +128,12 @@ class Predictor:
             if not (len(data["mean"]) == len(data["scale"]) == len(data["coef"]) == k):
                 raise ProxyError("predictor: features, mean, scale and coef must have the same length")
             check_proxies([str(p) for p in data["proxies"]])
-            known = SHAPE_FEATURES | {f"proxy_{p}" for p in data["proxies"]}
+            shape = shape_feature_names()
+            known = shape | {f"proxy_{p}" for p in data["proxies"]}
             unknown = [str(f) for f in data["features"] if f not in known]
             if unknown:
                 raise ProxyError(f"predictor features: {', '.join(unknown)} unknown; expected shape features "
-                                 f"({', '.join(sorted(SHAPE_FEATURES))}) or proxy_<one of its proxies>")
+                                 f"({', '.join(sorted(shape))}) or proxy_<one of its proxies>")
             return cls(str(data["name"]), tuple(data["proxies"]), tuple(data["features"]),
                        tuple(map(float, data["mean"])), tuple(map(float, data["scale"])),
                        tuple(map(float, data["coef"])), float(data["intercept"]), float(data["alpha"]),

@@ -20,20 +20,43 @@ NEUTRAL: dict[str, object] = {"k": 1, "mid": 0, "mid2": 0, "groups": 1, "se": 0,
 class BlockType(ABC):
     """One kind of block: how it is validated, enumerated, described and drawn.
 
-    Subclasses set ``name`` and ``uses`` (the optional Block fields they read;
-    every other optional field must stay at its neutral value), and implement
-    :meth:`check`, :meth:`ops` and :meth:`options`. Registering the subclass
-    with :func:`searchspace.blocks.register` is all it takes for the space
-    loader, the builder, the cost counter, the exporters and the tests
-    (which are parametrized over the registry) to know it.
+    Subclasses set ``name``, ``uses`` (the optional Block fields they read;
+    every other optional field must stay at its neutral value) and
+    ``choice_fields``, and implement :meth:`ops` and :meth:`options` (and
+    :meth:`check_specific` for rules of their own). Registering an instance
+    with :func:`searchspace.blocks.register_block_type` is all it takes for the
+    space loader, the string form, the builder, the cost counter, the
+    exporters, the latency tables, the search and the tests (which are
+    parametrized over the registry) to know it: everything that differs
+    between types is read from these attributes, never from a type's name.
     """
 
+    #: the type's name, which is also its token in the string form (``ibn_k3_...``) and in
+    #: latency-table keys: a lowercase word of letters and digits
     name: ClassVar[str]
     uses: ClassVar[frozenset[str]]
+    #: the LayerChoices fields :meth:`options` reads, in the order a search names them
+    #: (``ibn t=6 k=3 ...``: the names are stored in Optuna studies, so the order is part of the format)
+    choice_fields: ClassVar[tuple[str, ...]]
+    #: is ``mid`` an expansion of the input (``mid = cin * t``)? Such a type writes ``e<t>`` in
+    #: the string form and reports ``Block.t``; otherwise ``mid`` is written out as ``m<mid>``
+    expands: ClassVar[bool] = False
+    #: the group whose latencies calibration scales together (see latency_tables.calibration);
+    #: the type's own name unless a subclass names another type's
+    calibration_kind: ClassVar[str]
     #: may this type carry an identity shortcut (stride 1 and cin == cout)?
     residual: ClassVar[bool] = False
     #: one line for ``hwnas space show`` and the docs
     summary: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and "calibration_kind" not in cls.__dict__:
+            cls.calibration_kind = cls.name
+
+    def is_identity(self, block: Block) -> bool:
+        """Does ``block`` compute nothing (no layers, costs no time)?"""
+        return False
 
     def check(self, block: Block) -> list[str]:
         """Return problems with ``block`` as 'field: message' strings (empty = valid)."""

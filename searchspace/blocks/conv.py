@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 class RegularConv(BlockType):
     name = "conv"
     uses = frozenset({"k", "act"})
+    choice_fields = ("k", "act")
     summary = "kxk regular conv with BN and activation"
 
     def ops(self, block: Block) -> list[Op]:
@@ -31,7 +32,7 @@ class RegularConv(BlockType):
         from searchspace.architecture import Block
 
         return [
-            Block(type="conv", cin=cin, cout=cout, stride=stride, k=k, act=act)
+            Block(type=self.name, cin=cin, cout=cout, stride=stride, k=k, act=act)
             for k in choices.k
             for act in choices.act
         ]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 class DepthwiseSeparable(BlockType):
     name = "dsconv"
     uses = frozenset({"k", "act"})
+    choice_fields = ("k", "act")
     summary = "kxk depthwise + 1x1 pointwise, both with BN and activation"
 
     def ops(self, block: Block) -> list[Op]:
@@ -38,7 +39,7 @@ class DepthwiseSeparable(BlockType):
         from searchspace.architecture import Block
 
         return [
-            Block(type="dsconv", cin=cin, cout=cout, stride=stride, k=k, act=act)
+            Block(type=self.name, cin=cin, cout=cout, stride=stride, k=k, act=act)
             for k in choices.k
             for act in choices.act
         ]

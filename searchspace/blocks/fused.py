@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 class FusedBottleneck(BlockType):
     name = "fused"
     uses = frozenset({"k", "mid", "se", "act"})
+    choice_fields = ("t", "k", "se", "act")
+    expands = True
     residual = True
     summary = "kxk regular conv expanding by t, optional SE, 1x1 linear project"
 
@@ -54,7 +56,7 @@ class FusedBottleneck(BlockType):
                         se = se_hidden(mid, ratio, divisor)
                         out.append(
                             Block(
-                                type="fused", cin=cin, cout=cout, stride=stride, k=k, mid=mid, se=se,
+                                type=self.name, cin=cin, cout=cout, stride=stride, k=k, mid=mid, se=se,
                                 se_gate=choices.se_gate if se else None, act=act, residual=shortcut,
                             )
                         )

@@ -28,6 +28,8 @@ def se_ops(block: Block, channels: int) -> list[Op]:
 class InvertedBottleneck(BlockType):
     name = "ibn"
     uses = frozenset({"k", "mid", "groups", "se", "act"})
+    choice_fields = ("t", "k", "se", "act", "groups")
+    expands = True
     residual = True
     summary = "1x1 expand (t), kxk depthwise, optional SE, 1x1 linear project"
 
@@ -81,7 +83,7 @@ class InvertedBottleneck(BlockType):
                             se = se_hidden(mid, ratio, divisor)
                             out.append(
                                 Block(
-                                    type="ibn", cin=cin, cout=cout, stride=stride, k=k, mid=mid,
+                                    type=self.name, cin=cin, cout=cout, stride=stride, k=k, mid=mid,
                                     groups=groups, se=se, se_gate=choices.se_gate if se else None,
                                     act=act, residual=shortcut,
                                 )

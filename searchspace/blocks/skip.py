@@ -19,10 +19,14 @@ if TYPE_CHECKING:
 class Skip(BlockType):
     name = "skip"
     uses = frozenset()
+    choice_fields = ()
     summary = "identity, or 1x1 conv + BN where the shape changes"
 
+    def is_identity(self, block: Block) -> bool:
+        return block.stride == 1 and block.cin == block.cout
+
     def ops(self, block: Block) -> list[Op]:
-        if block.stride == 1 and block.cin == block.cout:
+        if self.is_identity(block):
             return []
         return [Conv("conv", block.cin, block.cout, 1, block.stride), BatchNorm("bn", block.cout)]
 
@@ -31,4 +35,4 @@ class Skip(BlockType):
     ) -> list[Block]:
         from searchspace.architecture import Block
 
-        return [Block(type="skip", cin=cin, cout=cout, stride=stride)]
+        return [Block(type=self.name, cin=cin, cout=cout, stride=stride)]

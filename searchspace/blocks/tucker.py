@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 class Tucker(BlockType):
     name = "tucker"
     uses = frozenset({"k", "mid", "mid2", "act"})
+    choice_fields = ("tucker_in", "tucker_out", "k", "act")
     residual = True
     summary = "1x1 compress (r_in), kxk regular conv (r_out), 1x1 linear project"
 
@@ -51,7 +52,7 @@ class Tucker(BlockType):
 
         return [
             Block(
-                type="tucker", cin=cin, cout=cout, stride=stride, k=k,
+                type=self.name, cin=cin, cout=cout, stride=stride, k=k,
                 mid=make_divisible(cin * r_in, divisor), mid2=make_divisible(cout * r_out, divisor),
                 act=act, residual=shortcut,
             )

@@ -41,19 +41,14 @@ def _fmt_choices(values: Sequence[object] | None) -> str:
 
 
 def _fmt_alternative(choices: LayerChoices) -> str:
-    """'ibn(t=3/6 k=3/5/7 act=relu6) tucker(...)': only the fields each type uses."""
-    shown = {"t": "mid", "k": "k", "se": "se", "act": "act", "groups": "groups", "tucker_in": "mid",
-             "tucker_out": "mid2"}
+    """'ibn(t=3/6 k=3/5/7 act=relu6) tucker(...)': only the fields each type's ops vary over."""
+    order = list(LayerChoices.model_fields)
     parts = []
     for name in choices.type:
-        uses = get_block_type(name).uses
         fields = [
             f"{field}={_fmt_choices(getattr(choices, field))}"
-            for field, needs in shown.items()
-            if needs in uses
-            and (field != "t" or name != "tucker")
-            and (not field.startswith("tucker") or name == "tucker")
-            and getattr(choices, field) not in ((1,), (0.0,))
+            for field in sorted(get_block_type(name).choice_fields, key=order.index)
+            if getattr(choices, field) not in ((1,), (0.0,))
         ]
         parts.append(f"{name}({' '.join(fields)})" if fields else name)
     return " ".join(parts)
@@ -126,8 +121,9 @@ def _describe_rows(arch: Architecture) -> tuple[list[list[object]], list[dict[st
             data.append({"name": lc.name, "type": "head", "params": lc.params, "macs": lc.macs,
                          "activations": lc.activations, "input_size": lc.input_size})
             continue
-        t = f"{b.t:.3g}" if b.type in ("ibn", "fused") else ""
-        rows.append([lc.name, b.type, f"{b.cin}->{b.cout}", b.stride, b.k if b.type != "skip" else "", t,
+        kind = get_block_type(b.type)
+        t = f"{b.t:.3g}" if kind.expands else ""
+        rows.append([lc.name, b.type, f"{b.cin}->{b.cout}", b.stride, b.k if "k" in kind.uses else "", t,
                      f"{b.se_ratio:g}" if b.se else "", b.act or "", f"{lc.input_size}->{lc.output_size}",
                      f"{lc.params:,}", f"{lc.macs:,}", f"{lc.activations:,}"])
         data.append({"name": lc.name, **b.model_dump(), "input_size": lc.input_size, "output_size": lc.output_size,

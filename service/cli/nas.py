@@ -13,12 +13,12 @@ from service.cli.tables import render_table
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
-    from nas.datasets import DATASETS, dataset_names
+    from nas.datasets import dataset_names, get_dataset
     from nas.errors import DatasetError
 
     rows, data = [], []
     for name in dataset_names():
-        src = DATASETS.get(name)
+        src = get_dataset(name)
         status = "needs a path" if src.path == "required" else "available"
         if name == "fashion-mnist":
             try:

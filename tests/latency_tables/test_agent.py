@@ -311,3 +311,15 @@ def test_int8_kit(work: Path, device_env: dict[str, str]) -> None:
     assert table.profile.id == "ort-cpu-int8-t2"
     assert set(table.entries) == {i["key"] for i in m["layers"]}
     assert all(e.median_ms > 0 for e in table.entries.values()) and len(table.networks) == 1
+
+
+@pytest.mark.parametrize("pid", ["ort-cpu-fp32-t1", "ort-cuda-int8-t4-b8", "torch-cpu-fp32-t2"])
+def test_agent_and_host_read_profile_ids_alike(pid: str) -> None:
+    """One pattern, in portable.py, which the kit ships: the agent reads an id as DeviceProfile does."""
+    from latency_tables import portable
+    from latency_tables.profiles import DeviceProfile
+
+    assert agent.PROFILE_ID is portable.PROFILE_ID
+    profile = DeviceProfile.parse(pid)
+    assert agent.parse_profile(pid) == profile.model_dump()
+    assert agent.profile_id(agent.parse_profile(pid)) == profile.id == pid

@@ -178,10 +178,10 @@ def test_measurements_wait_for_each_other(tmp_path: Path) -> None:
 def test_calibration_recovers_a_per_kind_model() -> None:
     rng = np.random.default_rng(0)
     n = 80
-    kind_sums = rng.uniform(0.1, 2.0, (n, len(calibration.KINDS)))
+    kind_sums = rng.uniform(0.1, 2.0, (n, len(calibration.kinds())))
     layers = rng.integers(10, 30, n).astype(float)
     true = Calibration(model="per-kind", intercept_ms=0.2, per_layer_ms=0.01,
-                       kind_scales={k: 0.8 + 0.05 * i for i, k in enumerate(calibration.KINDS)})
+                       kind_scales={k: 0.8 + 0.05 * i for i, k in enumerate(calibration.kinds())})
     y = calibration.apply(true, kind_sums.sum(1), layers, kind_sums)
     cal = calibration.fit(kind_sums.sum(1), layers, kind_sums, y)
     assert cal.model == "per-kind"
@@ -190,9 +190,16 @@ def test_calibration_recovers_a_per_kind_model() -> None:
     assert np.max(np.abs(pred - y) / y) < 0.01
 
 
+def test_calibration_kinds_keep_their_columns() -> None:
+    """Stored calibrations and shipped tables were fitted with these columns: stem, the built-in types in
+    registration order, head. A new block type's kind goes before head; scales are stored by name."""
+    assert calibration.kinds() == ("stem", "ibn", "fused", "tucker", "dsconv", "conv", "skip", "head")
+    assert calibration.kind_index() == {k: i for i, k in enumerate(calibration.kinds())}
+
+
 def test_calibration_prefers_raw_when_sums_are_right() -> None:
     rng = np.random.default_rng(1)
-    kind_sums = rng.uniform(0.1, 2.0, (40, len(calibration.KINDS)))
+    kind_sums = rng.uniform(0.1, 2.0, (40, len(calibration.kinds())))
     raw = kind_sums.sum(1)
     y = raw * rng.normal(1.0, 0.02, len(raw))
     cal = calibration.fit(raw, np.full(40, 20.0), kind_sums, y)

@@ -22,6 +22,16 @@ def nets() -> list[ss.Architecture]:
     return [space.sample(rng) for _ in range(40)]
 
 
+def test_shape_feature_names_are_those_saved_predictors_use(nets: list[ss.Architecture]) -> None:
+    """Saved predictor files name these features; the block-type ones now come from the block registry."""
+    assert predictor.shape_feature_names() == {
+        "log_macs", "log_params", "log_activations", "depth", "kernel_mean", "expansion_mean", "se_share",
+        "residual_share", "strides", "log_last_channels", "log_head", "type_conv", "type_dsconv", "type_fused",
+        "type_ibn", "type_skip", "type_tucker", "act_relu", "act_relu6", "act_hswish", "act_swish",
+    }
+    assert set(predictor.shape_features(nets[0])) == predictor.shape_feature_names()
+
+
 def world(nets: list[ss.Architecture], noise: float = 0.005) -> tuple[dict[str, list[float]], list[float]]:
     rng = np.random.default_rng(0)
     hidden = rng.normal(size=len(nets))  # what a good proxy sees and size does not

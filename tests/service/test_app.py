@@ -104,3 +104,14 @@ def test_proxies_route_lists_the_fitted_predictors(client: TestClient, tmp_path:
     assert [p["name"] for p in body["predictors"] if p["name"] in ("listed", "broken")] == ["listed"]
     listed = next(p for p in body["predictors"] if p["name"] == "listed")
     assert listed["proxies"] == ["naswot"] and listed["trained_on"]["space"] == "mobilenetv2-cifar"
+
+
+def test_strategies_route_lists_the_registered_strategies(client: TestClient) -> None:
+    from nas.strategies import STRATEGIES
+
+    r = client.get("/api/v1/strategies")
+    assert r.status_code == 200
+    listed = {s["name"]: s for s in r.json()}
+    assert sorted(listed) == sorted(STRATEGIES.names()) and "tpe" in listed and "nsga2" in listed
+    assert all(s["description"] for s in listed.values())
+    assert listed["nsga2"]["options"] == ["population_size"] and "weights" in listed["evolution"]["options"]

@@ -109,10 +109,19 @@ def proxies(user: UserDep) -> schemas.ProxiesPublic:
                                  predictors=fitted)
 
 
+@router.get("/strategies", response_model=list[schemas.StrategyPublic], responses=errors(401))
+def strategies(user: UserDep) -> list[schemas.StrategyPublic]:
+    """Search strategies a job's `strategy.name` may name (the dashboard's form offers these)."""
+    from nas.strategies import STRATEGIES
+
+    return [schemas.StrategyPublic(name=s.name, description=s.description, options=sorted(s.options),
+                                   single_objective_only=s.single_objective_only) for s in STRATEGIES.entries()]
+
+
 @router.get("/datasets", response_model=list[schemas.DatasetPublic], responses=errors(401))
 def datasets(user: UserDep) -> list[schemas.DatasetPublic]:
     """Datasets a job's `dataset` section may name."""
-    from nas.datasets import DATASETS, dataset_names
+    from nas.datasets import dataset_names, get_dataset
 
     return [schemas.DatasetPublic(name=n, description=src.description, path=src.path, options=list(src.options))
-            for n in dataset_names() for src in [DATASETS.get(n)]]
+            for n in dataset_names() for src in [get_dataset(n)]]

@@ -151,7 +151,6 @@ function plotly3dReady() {
 }
 
 // ------------------------------------------------------------------ jobs page
-const STRATEGIES = ["tpe", "nsga2", "random", "regularized-evolution", "grid"];
 // the API's field paths -> input ids; anything else goes to #form-general-error
 function fieldInput(path) {
   if (!path) return null;
@@ -250,10 +249,10 @@ function constraintRow(rows, metrics, i) {
 }
 
 async function buildSubmitForm(card) {
-  let spaces = [], devices = [], known = { data: [], predictors: [] };
+  let spaces = [], devices = [], known = { data: [], predictors: [] }, strategies = [];
   try {
-    [spaces, devices, known] = await Promise.all([api("/api/v1/spaces"), api("/api/v1/devices"),
-      api("/api/v1/proxies")]);
+    [spaces, devices, known, strategies] = await Promise.all([api("/api/v1/spaces"), api("/api/v1/devices"),
+      api("/api/v1/proxies"), api("/api/v1/strategies")]);
   } catch (e) { message(card, e.message); return; }
   // every proxy and fitted predictor the server knows (the counts are offered as plain params / macs)
   const metrics = ["proxy:default", "params", "macs", "activations", ...devices.map((d) => `latency:${d.id}`),
@@ -275,7 +274,9 @@ async function buildSubmitForm(card) {
   objectiveRow(objRows, metrics, nObj++, { metric: "proxy:default", direction: "maximize" });
   objectiveRow(objRows, metrics, nObj++, { metric: devices.length ? `latency:${devices[0].id}` : "params",
     direction: "minimize" });
-  const strategy = el("select", {}, STRATEGIES.map((s) => el("option", { value: s, text: s })));
+  // the server's strategies (GET /api/v1/strategies), its default (tpe) first
+  const strategy = el("select", {}, [...strategies].sort((a, b) => (b.name === "tpe") - (a.name === "tpe"))
+    .map((s) => el("option", { value: s.name, text: s.name, title: s.description })));
   const general = el("div", { id: "form-general-error", class: "field-error general", role: "alert" });
   const result = el("div", { id: "form-result", "aria-live": "polite" });
   form.append(
