@@ -19,7 +19,7 @@ PACKAGES ?= $(SYSTEM_PACKAGES)
 PROJECT := .
 EXTRAS := test,dev
 
-.PHONY: serve test lint install bundles system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard bench-scale clean
+.PHONY: serve test test-fast lint install bundles system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,14 @@ test: install
 	@command -v npm >/dev/null || $(MAKE) --no-print-directory system-deps PACKAGES=npm
 	@$(MAKE) --no-print-directory bundles
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# the quick loop: the same suite less the tests marked slow (each over ~5 s: Ray, the dashboard in a browser,
+# training runs, killed controllers); `make test` stays the full check
+test-fast: install
+	@$(MAKE) --no-print-directory system-deps PACKAGES="$(TEST_SYSTEM_PACKAGES)"
+	@command -v npm >/dev/null || $(MAKE) --no-print-directory system-deps PACKAGES=npm
+	@$(MAKE) --no-print-directory bundles
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 lint: install
 	$(BIN)/ruff check searchspace latency_tables nas service tests benchmarks

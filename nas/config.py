@@ -26,15 +26,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nas.datasets import DataSpec
-from nas.errors import NasError
+from nas.errors import ConfigError
 from nas.metrics import Metric, parse_metric
 from nas.training import TrainSettings
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-
-
-class ConfigError(NasError):
-    """A search config is invalid; the message names every bad field."""
 
 
 class Objective(BaseModel):

@@ -13,17 +13,16 @@ import time
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from nas.errors import NasError
+from nas.errors import ExecutorError
 from nas.evaluate import EvalSettings, evaluate
 from nas.store import Evaluation
 
+if TYPE_CHECKING:
+    from nas.config import SearchConfig
+
 TRANSIENT = "transient: "  # prefix of errors that say nothing about the net (timeouts, lost workers)
-
-
-class ExecutorError(NasError):
-    """The executor cannot start (e.g. no Ray cluster at the address given)."""
 
 
 @dataclass
@@ -45,6 +44,13 @@ class Executor(Protocol):
     def pending(self) -> int: ...
 
     def close(self) -> None: ...
+
+
+def default_executor(config: SearchConfig) -> Executor:
+    """What a search runs on when given no executor: this process for one local worker, else Ray."""
+    if config.workers == 1 and config.ray_address is None:
+        return SerialExecutor()
+    return RayExecutor(config.workers, config.ray_address, config.retries, config.eval_timeout)
 
 
 class SerialExecutor:

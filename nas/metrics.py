@@ -14,16 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from nas.errors import NasError
+from nas.errors import MetricError
 
 Kind = Literal["params", "macs", "activations", "latency", "proxy", "predictor", "train"]
 CHEAP: frozenset[str] = frozenset({"params", "macs", "activations", "latency"})
 NATURAL_DIRECTION = {"params": "minimize", "macs": "minimize", "activations": "minimize", "latency": "minimize",
                      "proxy": "maximize", "predictor": "maximize", "train": "maximize"}
-
-
-class MetricError(NasError):
-    """A metric name is malformed or names something that does not exist."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nas.errors import NasError
+from nas.errors import StrategyError
 from searchspace.registry import Registry
 
 if TYPE_CHECKING:
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 
 #: the user attribute where the search keeps a trial's record (arch, metrics, constraint violations, error)
 RECORD_ATTR = "hwnas"
-
-
-class StrategyError(NasError):
-    """A strategy is unknown or its options do not fit the config."""
 
 
 def violations(trial: optuna.trial.FrozenTrial) -> list[float]:

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from tests.dashboard.conftest import Server, screenshot
+
+pytestmark = pytest.mark.slow  # a browser against a live server
 
 
 def _local_only(page: Any, server: Server) -> None:

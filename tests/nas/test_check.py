@@ -34,6 +34,7 @@ def test_sample_nets_spreads_over_cost_in_groups_of_similar_cost() -> None:
         sample_nets("mobilenetv2-cifar", 5, max_macs=1.0, pool=50)
 
 
+@pytest.mark.slow  # trains nets in worker processes and kills one: ~7 s
 def test_runs_are_stored_as_they_finish_and_a_killed_check_resumes(tmp_path: Path) -> None:
     nets = sample_nets("mobilenetv2-cifar", 2, seed=0, pool=100, max_macs=10e6)
     path = tmp_path / "truth.jsonl"

@@ -19,6 +19,8 @@ from nas.executors import RayExecutor
 from nas.search import Search
 from tests.nas.conftest import ALL_BLOCKS
 
+pytestmark = pytest.mark.slow  # a Ray instance per test, seconds to start
+
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 

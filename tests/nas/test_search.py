@@ -116,6 +116,7 @@ def test_resume_extends_the_budget_and_keeps_trials(storage: str) -> None:
         Search(make_config(name="nothing-here"), storage).run(resume=True)
 
 
+@pytest.mark.slow  # a controller in a subprocess, killed and resumed: ~14 s
 def test_resume_after_sigkill_loses_no_completed_trial(storage: str, tmp_path: Path) -> None:
     """A real controller process killed with SIGKILL mid-search, then resumed to the end of its budget."""
     name = f"kill-{uuid.uuid4().hex[:8]}"

@@ -70,6 +70,7 @@ def study_trials(database_url: str, job_id: str) -> dict[int, tuple[str, tuple[f
             for t in study.get_trials(deepcopy=False)}
 
 
+@pytest.mark.slow  # two worker processes through twenty jobs: ~16 s
 def test_two_workers_twenty_jobs_none_run_twice(postgres_url: str, tmp_path: Path,
                                                 processes: list[subprocess.Popen[bytes]]) -> None:
     from service.db import upgrade
@@ -93,6 +94,7 @@ def test_two_workers_twenty_jobs_none_run_twice(postgres_url: str, tmp_path: Pat
         assert sorted(trials) == [0, 1, 2] and all(s == "COMPLETE" for s, _, _ in trials.values())
 
 
+@pytest.mark.slow  # a worker killed and restarted five times: ~40 s
 def test_kill_9_the_worker_five_times_loses_no_finished_trial(postgres_url: str, tmp_path: Path,
                                                               processes: list[subprocess.Popen[bytes]]) -> None:
     from service.db import upgrade
@@ -145,6 +147,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow  # a live server and CLI subprocesses: ~14 s
 def test_the_cli_session_against_a_live_server(tmp_path: Path, processes: list[subprocess.Popen[bytes]],
                                                isolated_tables: Path) -> None:
     """`hwnas serve` with auth required, a key from `hwnas keys create`, then submit --watch, jobs, pareto, download."""
