@@ -247,7 +247,7 @@ def _runner(ort: Any, kit: Kit, file: str, shape: tuple[int, ...], profile: Prof
         raise AgentError(f"onnxruntime {ort.__version__} cannot run {what} ({file}): {first[:300]}") from None
 
 
-class Progress:
+class ProgressLine:
     """One status line with ETA on stderr (rewritten in place on a terminal, a line every 10 s otherwise)."""
 
     def __init__(self, total: int, stream: Any = None) -> None:
@@ -307,7 +307,7 @@ def measure(kit: Kit, table: Table, out: Path, profile: Profile, ort: Any, passe
             last_save = time.monotonic()
 
     with measurement_lock(prog=PROG):
-        progress = Progress(total)  # after the wait for the lock, so the ETA counts measuring only
+        progress = ProgressLine(total)  # after the wait for the lock, so the ETA counts measuring only
         try:
             if kit.overhead is not None and (total or not table.get("call_overhead_ms")):
                 file, shape = kit.overhead

@@ -4,7 +4,7 @@ The profiler measures each layer signature in isolation; building its graph
 with ``onnx.helper`` takes about a millisecond where a torch export takes a
 hundred, and keeps this layer free of torch (the device kit and the agent
 need only onnx files). The graphs use exactly the ops torch's exporter
-writes for :mod:`searchspace.runtime` modules in eval mode with BN folded
+writes for :mod:`searchspace.torch_modules` modules in eval mode with BN folded
 (Conv with bias, Relu, Clip, HardSwish, Sigmoid+Mul, ReduceMean, HardSigmoid,
 Reshape/Transpose, Add, GlobalAveragePool, Flatten, Gemm); tests hold the two
 to the same op sequence and the same numbers.

@@ -17,7 +17,7 @@ import random
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ from searchspace.architecture import Architecture
 from searchspace.spec import SearchSpace
 
 if TYPE_CHECKING:
-    pass
+    from latency_tables.profiler import ProgressCallback
 
 KIT_FORMAT = "hwnas.latency-kit"
 KIT_VERSION = 1
@@ -48,8 +48,6 @@ sys.exit(main([sys.argv[0], *sys.argv[1:]]))
 
 #: the oldest onnxruntime that runs opset-17 graphs of IR version 8 (what latency_tables.graph writes)
 MIN_ONNXRUNTIME = "1.13"
-
-Progress = Callable[[int, int, str], None]
 
 
 def calibration_archs(
@@ -99,7 +97,7 @@ def export_kit(
     calibrate: int = 10,
     seed: int = 0,
     resolution: int | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> KitSummary:
     """Write a device kit for ``spaces`` to ``output`` atomically (a temp file renamed into place)."""
     prof = DeviceProfile.parse(profile) if isinstance(profile, str) else profile

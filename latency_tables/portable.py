@@ -69,8 +69,8 @@ def bound_runner(data: bytes, input_shape: tuple[int, ...], provider: str, threa
     """One inference of an ONNX model on a fixed input, with input and a preallocated output bound once.
 
     So a timed call is the inference alone: session.run's per-call output
-    allocation and copy cost ~20 us a layer on the reference host, and no
-    layer pays them inside a whole net.
+    allocation and copy would add a fixed cost to every layer measured,
+    which no layer pays inside a whole net.
     """
     import onnxruntime as ort
 

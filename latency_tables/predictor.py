@@ -151,7 +151,7 @@ class LatencyPredictor:
             self._blocks[(block, size, stem)] = cached
         if not stem:
             # Nets sampled from one space share Block objects: later lookups go by identity
-            # (an int hash) instead of by value (a pydantic hash, ~1 us). Holding the block
+            # (an int hash) instead of by value (a far slower pydantic hash). Holding the block
             # keeps it alive, so its id cannot be reused by another object.
             self._by_id[(id(block), size)] = cached
             self._alive.append(block)
@@ -359,7 +359,8 @@ class LatencyPredictor:
     def _tables(self) -> tuple[np.ndarray, np.ndarray]:
         """(latency without the per-call cost, kind) per index, rebuilt only after the index grows.
 
-        Built per call, these cost O(table) - 5 ms for a 35k-entry table - in every predict_many.
+        Built per call, these would cost O(table) in every predict_many (whose speed per table is in
+        benchmarks/results/latency.json).
         Missing entries stay NaN, which is how _resolve_missing finds them.
         """
         if self._arrays is None or len(self._arrays[0]) != len(self._latency):

@@ -24,7 +24,8 @@ from latency_tables.table import Entry, LatencyTable, NetMeasurement
 from latency_tables.timing import Timing, time_calls
 from searchspace.architecture import Architecture
 
-Progress = Callable[[int, int, str], None]
+#: ``progress(done, total, what)``, called as measuring goes
+ProgressCallback = Callable[[int, int, str], None]
 
 
 def check_available(profile: DeviceProfile) -> None:
@@ -37,7 +38,7 @@ def build_table(
     table: LatencyTable,
     layers: Iterable[Layer],
     path: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     passes: int = 2,
     save_every_s: float = 10.0,
     min_gap_s: float = 5.0,
@@ -101,7 +102,7 @@ def interleaved_timings(
     archs: Sequence[Architecture],
     profile: DeviceProfile,
     rounds: int | Sequence[int] = 3,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     label: str = "",
     done: int = 0,
     total: int | None = None,
@@ -138,7 +139,7 @@ def measure_networks(
     table: LatencyTable,
     archs: Iterable[tuple[str, Architecture]],
     path: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     rounds: int = 3,
 ) -> int:
     """Measure whole nets end to end for calibration, in ``rounds`` interleaved rounds.

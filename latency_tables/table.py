@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from latency_tables.errors import LatencyTableError
 from latency_tables.portable import write_atomic
 from latency_tables.profiles import DeviceProfile, HostInfo
+from searchspace.validation import validate_model
 
 TABLE_FORMAT = "hwnas.latency-table"
 TABLE_VERSION = 1
@@ -122,12 +123,7 @@ class LatencyTable(BaseModel):
                 f"{source}: table format version {version!r} is not supported "
                 f"(this hwnas reads {TABLE_VERSION}); {hint}"
             )
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            from searchspace.validation import describe_validation_error
-
-            raise LatencyTableError(f"{source}: invalid latency table:\n{describe_validation_error(exc)}") from None
+        return validate_model(cls, data, LatencyTableError, f"{source}: invalid latency table")
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:

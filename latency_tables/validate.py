@@ -28,7 +28,7 @@ import numpy as np
 
 from latency_tables.errors import LatencyTableError
 from latency_tables.predictor import LatencyPredictor
-from latency_tables.profiler import Progress, check_available, interleaved_timings, measurement_lock
+from latency_tables.profiler import ProgressCallback, check_available, interleaved_timings, measurement_lock
 from latency_tables.profiles import DeviceProfile
 from latency_tables.stats import kendall_tau_b, spearman
 from searchspace.architecture import Architecture
@@ -99,7 +99,7 @@ def measure_interleaved(
     archs: Sequence[Architecture],
     profile: DeviceProfile,
     rounds: int = 3,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     label: str = "",
     done: int = 0,
     total: int | None = None,
@@ -113,7 +113,7 @@ def measure_twice(
     archs: Sequence[Architecture],
     profile: DeviceProfile,
     rounds: int = 3,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Two independent interleaved passes over ``archs`` (each in its own seeded order), under one lock hold."""
@@ -269,7 +269,7 @@ def validate(
     samples: int,
     seed: int = 0,
     rounds: int = 3,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
 ) -> ValidationResult:
     """Predict ``samples`` random nets of ``space`` and measure each twice on this host.
 

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nas.datasets import DataSpec
 from nas.errors import ConfigError
 from nas.metrics import Metric, parse_metric
 from nas.training import TrainSettings
+from searchspace.validation import validate_model
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -224,14 +225,9 @@ class SearchConfig(BaseModel):
     @classmethod
     def parse(cls, data: Any, source: str = "config") -> SearchConfig:
         """Validate ``data``; a ConfigError lists every problem as ``field.path: message``."""
-        from searchspace.validation import describe_validation_error
-
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of settings, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(f"{source}: invalid search config:\n{describe_validation_error(exc)}") from None
+        return validate_model(cls, data, ConfigError, f"{source}: invalid search config")
 
     @classmethod
     def from_file(cls, path: str | Path) -> SearchConfig:

@@ -33,7 +33,7 @@ import numpy as np
 from nas.pareto import hypervolume, to_minimize
 from nas.strategies import RECORD_ATTR, violations
 
-__all__ = ["REFERENCE_TRIALS", "RESULT_FILES", "Front", "Progress", "SearchResult", "TrialRecord", "completed",
+__all__ = ["REFERENCE_TRIALS", "RESULT_FILES", "Front", "SearchProgress", "SearchResult", "TrialRecord", "completed",
            "count_failed", "front_records", "front_trials", "is_feasible", "reference_point", "save_result",
            "summarize", "trial_record"]
 
@@ -61,7 +61,7 @@ class TrialRecord:
 
 
 @dataclass
-class Progress:
+class SearchProgress:
     done: int
     budget_trials: int | None
     in_flight: int
@@ -181,11 +181,11 @@ class Front:
         return hypervolume(self.points, reference) if len(self.points) else 0.0
 
     def progress(self, done: int, budget: int | None, in_flight: int, elapsed: float,
-                 reference: list[float] | None) -> Progress:
+                 reference: list[float] | None) -> SearchProgress:
         signs = [-1.0 if d == "maximize" else 1.0 for d in self.directions]
         best = {n: s * b for n, s, b in zip(self.names, signs, self.best, strict=True) if np.isfinite(b)}
         hv = hypervolume(self.points, reference) if reference is not None and len(self.points) else None
-        return Progress(done, budget, in_flight, elapsed, best, len(self.points), hv)
+        return SearchProgress(done, budget, in_flight, elapsed, best, len(self.points), hv)
 
 
 def summarize(trials: Sequence[Any], directions: Sequence[str], reference: list[float] | None

@@ -1,7 +1,7 @@
 """The search loop: one controller owns an Optuna study, workers evaluate, nothing is lost.
 
 The controller asks Optuna for candidates (the space's parameters via
-:func:`nas.encoding.decide`), computes cheap metrics itself (params, MACs,
+:func:`nas.search_params.decide`), computes cheap metrics itself (params, MACs,
 activations, table latency), looks expensive ones up in the evaluation
 cache, sends what is missing to the executor (up to ``workers`` nets in
 flight) and tells Optuna each result as it arrives: objective values, and
@@ -23,19 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nas import encoding
+from nas import search_params
 from nas.config import SearchConfig
 from nas.errors import NasError, SearchError
 from nas.evaluate import EvalSettings
 from nas.executors import TRANSIENT, Executor, Job, default_executor
 from nas.pareto import to_minimize
-from nas.results import Front, Progress, SearchResult, TrialRecord, reference_point, summarize, trial_record
+from nas.results import Front, SearchProgress, SearchResult, TrialRecord, reference_point, summarize, trial_record
 from nas.store import Evaluation, EvaluationCache
 from nas.strategies import RECORD_ATTR
 from nas.study import LEASE_SECONDS, StudySession, engine_kwargs
 
-# names importable from here before the search was split into nas.study, nas.results and nas.errors
-__all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Progress", "Search", "SearchError",
+# the loop plus the result, error and lease names its callers use with it
+__all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError",
            "SearchResult", "TrialRecord"]
 
 
@@ -65,8 +65,8 @@ class Search:
     """Run (or resume) the search a config describes, against a study in ``storage``."""
 
     def __init__(self, config: SearchConfig, storage: str, *, executor: Executor | None = None,
-                 progress: Callable[[Progress], None] | None = None,
-                 on_trial: Callable[[TrialRecord, Progress], None] | None = None,
+                 progress: Callable[[SearchProgress], None] | None = None,
+                 on_trial: Callable[[TrialRecord, SearchProgress], None] | None = None,
                  stop: Callable[[], bool] | None = None) -> None:
         """``on_trial`` sees every finished trial (after it is in the study); ``stop`` returning True ends the
         run early: trials in flight are cancelled (and requeued if the study is resumed), finished ones kept."""
@@ -278,7 +278,7 @@ class Search:
                     # NSGA-II gives an enqueued (fully fixed) trial no generation unless relative sampling runs
                     _ = trial.relative_params
                     try:
-                        arch = encoding.decide(self.space, trial.suggest_categorical)  # type: ignore[arg-type]
+                        arch = search_params.decide(self.space, trial.suggest_categorical)  # type: ignore[arg-type]
                     except Exception as exc:  # noqa: BLE001 - a bad enqueued param set: fail the trial, go on
                         trial.set_user_attr(RECORD_ATTR, {"error": f"params: {exc}"})
                         study.tell(trial, state=TrialState.FAIL)

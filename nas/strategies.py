@@ -12,12 +12,12 @@ TPE and GP learn from infeasible candidates; ``random`` ignores them and
 A custom strategy is one more :class:`Strategy` registered here: a
 function from the config to an Optuna sampler.
 
-The default is ``tpe``: in benchmarks/search.py it reached random search's
-200-evaluation hypervolume in 76 evaluations on average, NSGA-II in 160
-(Optuna's NSGA-II only recombines parameters every trial has, so the layer
-ops of variable-depth stages stay random). Its cost is controller time:
-79-88 ms per trial at 1,000 trials against NSGA-II's 6-7 ms (two runs),
-which matters only when every metric is cheap.
+The default is ``tpe``: in benchmarks/search.py it reaches random search's
+final hypervolume in fewer evaluations than NSGA-II (Optuna's NSGA-II only
+recombines parameters every trial has, so the layer ops of variable-depth
+stages stay random). Its cost is controller time per trial, well above
+NSGA-II's, which matters only when every metric is cheap. The figures are in
+benchmarks/results/search.json (``efficiency`` and ``overhead``).
 """
 
 from __future__ import annotations

@@ -134,12 +134,13 @@ class StudySession:
         """(durable study in the storage, in-memory working study holding the same finished trials).
 
         Optuna writes every suggest to an RDB storage as its own transaction
-        (about 4 ms each on SQLite, 20 per net here), which would make the
-        controller slow. So the sampler works on an in-memory study, and each
-        finished trial (params, values, constraints, attributes) is copied to
-        the durable study in one transaction when it is told; the params of
-        trials in flight are logged in ``hwnas_inflight``. On resume the
-        durable trials are loaded back, and logged in-flight params requeued.
+        (one per parameter of a net), which would make the controller slow.
+        So the sampler works on an in-memory study, and each finished trial
+        (params, values, constraints, attributes) is copied to the durable
+        study in one transaction when it is told; the params of trials in
+        flight are logged in ``hwnas_inflight``. On resume the durable trials
+        are loaded back, and logged in-flight params requeued. The statements
+        and time this costs per trial: benchmarks/results/scale.json.
         """
         import optuna
         from optuna.trial import TrialState
@@ -181,12 +182,12 @@ class StudySession:
 
     def seed_known(self, work: Any, space: Any) -> int:
         """Enqueue in ``work`` the known nets (MobileNets, ...) that ``space`` holds; how many."""
-        from nas import encoding
+        from nas import search_params
         from searchspace.known import known_architectures
 
         n = 0
         for name, arch in known_architectures().items():
-            params = encoding.to_params(space, arch)
+            params = search_params.to_params(space, arch)
             if params is not None:
                 work.enqueue_trial(params, user_attrs={"hwnas_known": name})
                 n += 1

@@ -345,14 +345,14 @@ from torch import nn
 ARCH_ID = {arch_id!r}
 '''
 
-def _runtime_source() -> str:
-    """The body of :mod:`searchspace.runtime` (after its imports), pasted into every export."""
-    from searchspace import runtime
+def _torch_modules_source() -> str:
+    """The body of :mod:`searchspace.torch_modules` (after its imports), pasted into every export."""
+    from searchspace import torch_modules
 
-    text = inspect.getsource(runtime)
+    text = inspect.getsource(torch_modules)
     marker = "from torch import nn\n"
     if marker not in text:
-        raise ExportError("searchspace/runtime.py must import 'from torch import nn' before its code")
+        raise ExportError("searchspace/torch_modules.py must import 'from torch import nn' before its code")
     return text.split(marker, 1)[1]
 
 
@@ -367,10 +367,10 @@ ARCHITECTURE = {architecture}
 '''
 
 def _template_ops() -> frozenset[str]:
-    """Op classes the runtime has a factory for (same name, same arguments)."""
-    from searchspace import runtime
+    """Op classes :mod:`searchspace.torch_modules` has a factory for (same name, same arguments)."""
+    from searchspace import torch_modules
 
-    return frozenset(t.__name__ for t in typing.get_args(Op) if callable(getattr(runtime, t.__name__, None)))
+    return frozenset(t.__name__ for t in typing.get_args(Op) if callable(getattr(torch_modules, t.__name__, None)))
 
 
 def _op_call(op: Op) -> str:
@@ -378,7 +378,7 @@ def _op_call(op: Op) -> str:
     kind = type(op).__name__
     if kind not in _template_ops() or not dataclasses.is_dataclass(op):
         raise ExportError(
-            f"the PyTorch exporter has no code template for op {op!r}; add a factory to searchspace/runtime.py"
+            f"the PyTorch exporter has no code template for op {op!r}; add a factory to searchspace/torch_modules.py"
         )
     args = []
     positional = True
@@ -424,7 +424,7 @@ def pytorch_source(arch: Architecture) -> str:
     ]
     return (
         _PYTORCH_HEADER.format(title=_title(arch), arch_id=arch.arch_id)
-        + _runtime_source()
+        + _torch_modules_source()
         + "\n"
         + "\n".join(lines)
         + "\n"

@@ -16,8 +16,9 @@ Sources (tables transcribed by hand; no code was copied):
   residuals, 1x1 conv to 1280.
 - ``mobiledet_cpu`` / ``_dsp`` / ``_edgetpu``: the classification backbones of
   MobileDets (Xiong et al. 2021) as released in the TensorFlow Object
-  Detection API's SSD MobileDet feature extractors (block sequences as listed
-  in issue 2's appendix), plus a 1x1 conv to 1280 with BN and the backbone's
+  Detection API's SSD MobileDet feature extractors (the block sequences of
+  ``ssd_mobiledet_feature_extractor.py``'s ``mobiledet_*_backbone``
+  functions), plus a 1x1 conv to 1280 with BN and the backbone's
   activation, global pooling and a linear classifier.
 """
 

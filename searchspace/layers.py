@@ -1,4 +1,4 @@
-"""From pure ops (:mod:`searchspace.ops`) to torch modules of :mod:`searchspace.runtime`."""
+"""From pure ops (:mod:`searchspace.ops`) to torch modules of :mod:`searchspace.torch_modules`."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import dataclasses
 
 from torch import nn
 
-from searchspace import runtime
+from searchspace import torch_modules
 from searchspace.ops import Op
-from searchspace.runtime import Block as BlockModule
-from searchspace.runtime import ChannelShuffleModule, SEModule
+from searchspace.torch_modules import Block as BlockModule
+from searchspace.torch_modules import ChannelShuffleModule, SEModule
 
 __all__ = ["BlockModule", "ChannelShuffleModule", "SEModule", "make_op", "make_block"]
 
 
 def make_op(op: Op) -> tuple[str, nn.Module]:
-    """``(name, module)`` for one op: the runtime factory named like the op's class."""
-    factory = getattr(runtime, type(op).__name__, None)
+    """``(name, module)`` for one op: the factory of :mod:`searchspace.torch_modules` named like the op's class."""
+    factory = getattr(torch_modules, type(op).__name__, None)
     if factory is None:
-        raise TypeError(f"searchspace.runtime has no factory for op {op!r}")
+        raise TypeError(f"searchspace.torch_modules has no factory for op {op!r}")
     return factory(**{f.name: getattr(op, f.name) for f in dataclasses.fields(op)})  # type: ignore[no-any-return]
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from searchspace.architecture import Architecture, Block
 from searchspace.blocks import get_block_type
 from searchspace.layers import BlockModule, make_block
-from searchspace.runtime import Head, init_weights
+from searchspace.torch_modules import Head, init_weights
 
 
 def build_block(block: Block) -> BlockModule:

@@ -31,7 +31,6 @@ Any value written as a list is a choice; a single value is the only choice.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
@@ -39,137 +38,38 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator, model_validator
 
-from searchspace.architecture import Architecture, Block, Head
-from searchspace.blocks import block_type_names, get_block_type
-from searchspace.channels import make_divisible
+from searchspace.architecture import Architecture, Block
+from searchspace.blocks import get_block_type
+from searchspace.choices import STRICT, Choices, ChoiceSpec, LayerChoices
 from searchspace.errors import SpecError, UnknownNameError
+from searchspace.members import count_architectures, explain_membership, sample_architecture
 from searchspace.ops import ActName, GateName
 from searchspace.validation import validate_model
 
+__all__ = [
+    "SPACE_VERSION",
+    "ChoiceSpec",
+    "HeadSpec",
+    "LayerChoices",
+    "SearchSpace",
+    "StageSpec",
+    "StemSpec",
+    "list_spaces",
+    "load_space",
+]
+
 SPACE_VERSION = 1
-_STRICT = ConfigDict(extra="forbid", frozen=True)
-
-
-def _as_list(value: Any) -> Any:
-    return value if isinstance(value, list | tuple) else [value]
-
-
-def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    if not values:
-        raise ValueError("must offer at least one choice")
-    if len(set(values)) != len(values):
-        raise ValueError(f"choices must not repeat, got {list(values)}")
-    return values
-
-
-class ChoiceSpec(BaseModel):
-    """Layer choices as written in a file; unset fields inherit from the level above."""
-
-    model_config = _STRICT
-
-    type: tuple[str, ...] | None = None
-    t: tuple[float, ...] | None = None
-    k: tuple[int, ...] | None = None
-    se: tuple[float, ...] | None = None
-    act: tuple[ActName, ...] | None = None
-    tucker_in: tuple[float, ...] | None = None
-    tucker_out: tuple[float, ...] | None = None
-    groups: tuple[int, ...] | None = None
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return None if value is None else _as_list(value)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _nonempty(cls, value: Any) -> Any:
-        return None if value is None else _unique(value)
-
-    @field_validator("type")
-    @classmethod
-    def _types(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        for name in value or ():
-            if name not in block_type_names():
-                raise ValueError(f"unknown block type {name!r}; expected one of {', '.join(block_type_names())}")
-        return value
-
-    @field_validator("t")
-    @classmethod
-    def _t(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        for t in value or ():
-            if not 1 <= t <= 16:
-                raise ValueError(f"expansion ratio t must be between 1 and 16, got {t}")
-        return value
-
-    @field_validator("k")
-    @classmethod
-    def _k(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
-        for k in value or ():
-            if k not in (1, 3, 5, 7, 9, 11):
-                raise ValueError(f"kernel size must be one of 1, 3, 5, 7, 9, 11, got {k}")
-        return value
-
-    @field_validator("se")
-    @classmethod
-    def _se(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        for r in value or ():
-            if not 0 <= r <= 1:
-                raise ValueError(f"squeeze-excite ratio must be in [0, 1] (0 = no SE), got {r}")
-        return value
-
-    @field_validator("tucker_in", "tucker_out")
-    @classmethod
-    def _ratio(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        for r in value or ():
-            if not 0 < r <= 4:
-                raise ValueError(f"Tucker ratio must be in (0, 4], got {r}")
-        return value
-
-    @field_validator("groups")
-    @classmethod
-    def _groups(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
-        for g in value or ():
-            if not 1 <= g <= 16:
-                raise ValueError(f"groups must be between 1 and 16, got {g}")
-        return value
-
-
-class LayerChoices(BaseModel):
-    """Fully resolved choices for one layer position."""
-
-    model_config = _STRICT
-
-    type: tuple[str, ...]
-    t: tuple[float, ...] = (6.0,)
-    k: tuple[int, ...] = (3,)
-    se: tuple[float, ...] = (0.0,)
-    act: tuple[ActName, ...]
-    tucker_in: tuple[float, ...] = (0.25,)
-    tucker_out: tuple[float, ...] = (0.75,)
-    groups: tuple[int, ...] = (1,)
-    se_gate: GateName = "hsigmoid"
 
 
 class StemSpec(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
 
-    channels: tuple[int, ...]
+    channels: Choices[int]
     k: int = 3
     stride: Literal[1, 2] = 2
-    act: tuple[ActName, ...]
-
-    @field_validator("channels", "act", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
-
-    @field_validator("channels", "act")
-    @classmethod
-    def _nonempty(cls, value: Any) -> Any:
-        return _unique(value)
+    act: Choices[ActName]
 
     @field_validator("channels")
     @classmethod
@@ -187,11 +87,11 @@ class StemSpec(BaseModel):
 
 
 class StageSpec(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
 
-    channels: tuple[int, ...]
-    stride: tuple[Literal[1, 2], ...] = (1,)
-    depth: tuple[int, ...]
+    channels: Choices[int]
+    stride: Choices[Literal[1, 2]] = (1,)
+    depth: Choices[int]
     first_residual: bool = True
     #: alternatives whose options are unioned (a single mapping is one alternative)
     choices: tuple[ChoiceSpec, ...] = (ChoiceSpec(),)
@@ -224,16 +124,6 @@ class StageSpec(BaseModel):
                 raise ValueError(f"layers[{i}] must offer at least one alternative")
         return value
 
-    @field_validator("channels", "stride", "depth", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
-
-    @field_validator("channels", "stride", "depth")
-    @classmethod
-    def _nonempty(cls, value: Any) -> Any:
-        return _unique(value)
-
     @field_validator("channels")
     @classmethod
     def _positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
@@ -258,24 +148,18 @@ class StageSpec(BaseModel):
 
 
 class HeadSpec(BaseModel):
-    model_config = _STRICT
+    model_config = STRICT
 
-    conv: tuple[int, ...] = (0,)
-    act: tuple[ActName, ...] | None = None
-    hidden: tuple[int, ...] = (0,)
-    hidden_act: tuple[ActName, ...] | None = None
+    conv: Choices[int] = (0,)
+    act: Choices[ActName] | None = None  # a repeated choice would count every net twice
+    hidden: Choices[int] = (0,)
+    hidden_act: Choices[ActName] | None = None
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     scale_with_width: bool = False
-
-    @field_validator("conv", "hidden", "act", "hidden_act", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return None if value is None else _as_list(value)
 
     @field_validator("conv", "hidden")
     @classmethod
     def _widths(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        _unique(value)
         if any(c < 0 for c in value):
             raise ValueError(f"widths must be >= 0 (0 = none), got {list(value)}")
         return value
@@ -292,16 +176,16 @@ class HeadSpec(BaseModel):
 class SearchSpace(BaseModel):
     """A search space; see the module docstring for the file format."""
 
-    model_config = _STRICT
+    model_config = STRICT
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
     version: int = SPACE_VERSION
     description: str = ""
-    resolutions: tuple[int, ...]
+    resolutions: Choices[int]
     default_resolution: int | None = None
     in_channels: int = Field(default=3, ge=1, le=64)
     classes: int = Field(ge=1, le=100000)
-    width_multipliers: tuple[float, ...] = (1.0,)
+    width_multipliers: Choices[float] = (1.0,)
     channel_divisor: int = Field(default=8, ge=1, le=64)
     se_gate: GateName = "hsigmoid"
     stem: StemSpec
@@ -310,16 +194,6 @@ class SearchSpace(BaseModel):
     head: HeadSpec
 
     _cache: dict[Any, Any] = PrivateAttr(default_factory=dict)
-
-    @field_validator("resolutions", "width_multipliers", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return _as_list(value)
-
-    @field_validator("resolutions", "width_multipliers")
-    @classmethod
-    def _nonempty(cls, value: Any) -> Any:
-        return _unique(value)
 
     @field_validator("resolutions")
     @classmethod
@@ -426,171 +300,23 @@ class SearchSpace(BaseModel):
             self._cache[key] = tuple(seen)
         return self._cache[key]  # type: ignore[no-any-return]
 
-    def _scale(self, channels: int, alpha: float) -> int:
-        return make_divisible(channels * alpha, self.channel_divisor)
-
-    def _head_widths(self, values: tuple[int, ...], alpha: float) -> set[int]:
-        if not self.head.scale_with_width:
-            return set(values)
-        return {self._scale(v, alpha) if v else 0 for v in values}
-
-    # ---------------------------------------------------------------- sampling
+    # ---------------------------------------------- members (searchspace.members)
     def sample(self, rng: random.Random | int | None = None) -> Architecture:
         """A random architecture of this space (each choice uniform at its level)."""
-        if not isinstance(rng, random.Random):
-            rng = random.Random(rng)
-        alpha = rng.choice(self.width_multipliers)
-        cin = self.in_channels
-        stem_out = self._scale(rng.choice(self.stem.channels), alpha)
-        stem = Block(
-            type="conv", cin=cin, cout=stem_out, stride=self.stem.stride, k=self.stem.k,
-            act=rng.choice(self.stem.act),
-        )
-        blocks: list[Block] = []
-        c = stem_out
-        for i, stage in enumerate(self.stages):
-            depth = rng.choice(stage.depth)
-            if depth == 0:
-                continue
-            cout = self._scale(rng.choice(stage.channels), alpha)
-            stride = rng.choice(stage.stride)
-            for j in range(depth):
-                options = self.layer_options(i, j, c, cout, stride if j == 0 else 1)
-                blocks.append(rng.choice(options))
-                c = cout
-        conv = rng.choice(sorted(self._head_widths(self.head.conv, alpha)))
-        hidden = rng.choice(sorted(self._head_widths(self.head.hidden, alpha)))
-        head = Head(
-            conv=conv, act=rng.choice(self.head.act) if conv and self.head.act else None,
-            hidden=hidden, hidden_act=rng.choice(self.head.hidden_act) if hidden and self.head.hidden_act else None,
-            dropout=self.head.dropout, classes=self.classes,
-        )
-        return Architecture(
-            resolution=rng.choice(self.resolutions), in_channels=self.in_channels, stem=stem,
-            blocks=tuple(blocks), head=head,
-        )
+        return sample_architecture(self, rng)
 
-    # ----------------------------------------------------------- membership
     def contains(self, arch: Architecture) -> bool:
         return self.explain(arch) is None
 
     def explain(self, arch: Architecture) -> str | None:
         """None if ``arch`` lies in this space, else the first reason it does not."""
-        if arch.resolution not in self.resolutions:
-            return f"resolution {arch.resolution} is not one of {list(self.resolutions)}"
-        if arch.in_channels != self.in_channels:
-            return f"in_channels {arch.in_channels} != {self.in_channels}"
-        if arch.head.classes != self.classes:
-            return f"classes {arch.head.classes} != {self.classes}"
-        s = arch.stem
-        if (s.k, s.stride) != (self.stem.k, self.stem.stride) or s.act not in self.stem.act:
-            return f"stem {s.k}x{s.k}/s{s.stride} {s.act} does not match the space's stem"
-        reasons: list[str] = []
-        for alpha in self.width_multipliers:
-            if s.cout not in {self._scale(c, alpha) for c in self.stem.channels}:
-                reasons.append(f"alpha={alpha}: stem width {s.cout} is not a choice")
-                continue
-            why = self._match(arch, alpha, 0, 0)
-            if why is None:
-                return None
-            reasons.append(f"alpha={alpha}: {why}")
-        return "; ".join(reasons)
+        return explain_membership(self, arch)
 
-    def _match(self, arch: Architecture, alpha: float, stage: int, pos: int) -> str | None:
-        blocks = arch.blocks
-        if stage == len(self.stages):
-            if pos != len(blocks):
-                return f"{len(blocks) - pos} blocks left over after the last stage"
-            return self._match_head(arch.head, alpha)
-        spec = self.stages[stage]
-        widths = {self._scale(c, alpha) for c in spec.channels}
-        why = f"stages[{stage}] does not match at blocks[{pos}]"
-        for depth in spec.depth:
-            if depth == 0:
-                sub = self._match(arch, alpha, stage + 1, pos)
-            elif pos + depth > len(blocks):
-                continue
-            else:
-                sub = self._match_stage(blocks[pos : pos + depth], stage, widths, spec)
-                if sub is None:
-                    sub = self._match(arch, alpha, stage + 1, pos + depth)
-            if sub is None:
-                return None
-            why = sub
-        return why
-
-    def _match_stage(self, run: tuple[Block, ...], stage: int, widths: set[int], spec: StageSpec) -> str | None:
-        cout = run[0].cout
-        if cout not in widths:
-            return f"stages[{stage}]: width {cout} is not one of {sorted(widths)}"
-        if run[0].stride not in spec.stride:
-            return f"stages[{stage}]: stride {run[0].stride} is not one of {list(spec.stride)}"
-        for j, block in enumerate(run):
-            stride = run[0].stride if j == 0 else 1
-            if block.cout != cout or block.stride != stride:
-                return f"stages[{stage}].layers[{j}]: shape differs from the stage's"
-            if block not in self.layer_options(stage, j, block.cin, cout, stride):
-                return f"stages[{stage}].layers[{j}]: {block.type} block is not among the layer's choices"
-        return None
-
-    def _match_head(self, head: Head, alpha: float) -> str | None:
-        h = self.head
-        if head.conv not in self._head_widths(h.conv, alpha):
-            return f"head conv width {head.conv} is not a choice"
-        if head.conv and head.act not in (h.act or ()):
-            return f"head activation {head.act} is not a choice"
-        if head.hidden not in self._head_widths(h.hidden, alpha):
-            return f"head hidden width {head.hidden} is not a choice"
-        if head.hidden and head.hidden_act not in (h.hidden_act or ()):
-            return f"head hidden activation {head.hidden_act} is not a choice"
-        if head.dropout != h.dropout:
-            return f"head dropout {head.dropout} != {h.dropout}"
-        return None
-
-    # ------------------------------------------------------------- counting
     def cardinality(self) -> int:
-        """The exact number of distinct architectures in the space.
-
-        Dynamic programming over stages. The state is (current width, set of
-        width multipliers that could have produced every width so far), so a
-        net that two multipliers both produce is counted once, and a stage of
-        depth 0 does not multiply by its unused width choices.
-        """
-        if "cardinality" in self._cache:
-            return self._cache["cardinality"]  # type: ignore[no-any-return]
-        alphas = self.width_multipliers
-        state: dict[tuple[int, frozenset[float]], int] = defaultdict(int)
-        for width in {self._scale(c, a) for c in self.stem.channels for a in alphas}:
-            ok = frozenset(a for a in alphas if width in {self._scale(c, a) for c in self.stem.channels})
-            state[(width, ok)] += len(self.stem.act)
-        for i, spec in enumerate(self.stages):
-            nxt: dict[tuple[int, frozenset[float]], int] = defaultdict(int)
-            for (cin, ok), weight in state.items():
-                for depth in spec.depth:
-                    if depth == 0:
-                        nxt[(cin, ok)] += weight
-                        continue
-                    for width in {self._scale(c, a) for c in spec.channels for a in ok}:
-                        still = frozenset(a for a in ok if width in {self._scale(c, a) for c in spec.channels})
-                        inner = 1
-                        for j in range(1, depth):
-                            inner *= len(self.layer_options(i, j, width, width, 1))
-                        first = sum(len(self.layer_options(i, 0, cin, width, s)) for s in spec.stride)
-                        nxt[(width, still)] += weight * first * inner
-            state = nxt
-        total = 0
-        for (_cin, ok), weight in state.items():
-            heads: set[tuple[int, int]] = set()
-            for a in ok:
-                convs, hiddens = self._head_widths(self.head.conv, a), self._head_widths(self.head.hidden, a)
-                heads |= {(c, h) for c in convs for h in hiddens}
-            n_heads = sum(
-                (len(self.head.act or ()) if c else 1) * (len(self.head.hidden_act or ()) if h else 1) for c, h in heads
-            )
-            total += weight * n_heads
-        total *= len(self.resolutions)
-        self._cache["cardinality"] = total
-        return total
+        """The exact number of distinct architectures in the space (computed once)."""
+        if "cardinality" not in self._cache:
+            self._cache["cardinality"] = count_architectures(self)
+        return self._cache["cardinality"]  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------ io helpers
     @classmethod

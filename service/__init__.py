@@ -1,1 +1,1 @@
-"""hwnas service package (see shared DESIGN.md); filled in by later issues."""
+"""The product around the search: settings, database, job queue and worker, REST API, dashboard, CLI."""

@@ -25,7 +25,7 @@ from service.errors import InvalidError, NotFoundError
 from service.models import Architecture, Job, Trial, User, utcnow
 
 if TYPE_CHECKING:
-    from nas.search import Progress
+    from nas.results import SearchProgress
 from service.pagination import decode_cursor, encode_cursor
 
 
@@ -65,7 +65,7 @@ def architecture_rows(records: list[Any]) -> list[dict[str, Any]]:
 
 
 def record_trials(url: str, *, job_id: str, records: list[Any], hypervolumes: list[float | None],
-                  progress: Progress | None = None) -> None:
+                  progress: SearchProgress | None = None) -> None:
     """Mirror finished trials (nas TrialRecords) into the job's table, with their nets, in one transaction;
     with the search's ``progress``, the job's row takes it too."""
     rows = [dict(job_id=job_id, number=r.number, state=r.state, arch_id=r.arch_id,
@@ -138,8 +138,8 @@ class TrialCache:
             rows = list(cached.rows) if cached is not None else []
             columns = (Trial.number, Trial.state, Trial.arch_id, Trial.metrics, Trial.objectives, Trial.feasible,
                        Trial.violations, Trial.error, Trial.seconds, Trial.hypervolume, Trial.node)
-            # tuples, not ORM objects, and one JSON parse per column, not three per row: 50,000 trials in 0.4 s
-            # instead of 1.3 s (the first page view after a restart waits for this)
+            # tuples, not ORM objects, and one JSON parse per column, not three per row: the first page view
+            # after a restart waits for this (a 50,000-trial job's load times: benchmarks/results/dashboard.json)
             if cached is None:
                 found = session.execute(select(*columns).where(Trial.job_id == job.id)).all()
             else:

@@ -1,6 +1,6 @@
 """``torch``: eager PyTorch in eval mode under ``torch.inference_mode`` (fp32; CPU or CUDA).
 
-Modules come from :mod:`searchspace.runtime`, the same code hwnas trains and
+Modules come from :mod:`searchspace.torch_modules`, the same code hwnas trains and
 exports; BN stays unfolded, as in a plain eager deployment.
 """
 
@@ -58,7 +58,7 @@ class TorchRuntime(Runtime):
     def prepare_layer(self, layer: Layer, profile: DeviceProfile) -> Callable[[], object]:
         from searchspace.blocks import get_block_type
         from searchspace.layers import make_block
-        from searchspace.runtime import Head
+        from searchspace.torch_modules import Head
 
         if layer.block is not None:
             module: object = make_block(get_block_type(layer.block.type).ops(layer.block), layer.block.residual)

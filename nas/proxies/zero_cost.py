@@ -27,7 +27,7 @@ from torch import nn
 
 from nas.errors import ProxyError
 from nas.proxies.base import Candidate, finite, register_proxy
-from searchspace.runtime import SEModule
+from searchspace.torch_modules import SEModule
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU)
 

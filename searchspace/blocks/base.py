@@ -10,7 +10,7 @@ from searchspace.ops import Op
 
 if TYPE_CHECKING:
     from searchspace.architecture import Block
-    from searchspace.spec import LayerChoices
+    from searchspace.choices import LayerChoices
 
 #: Fields of :class:`Block` that a type may use, with the neutral value a
 #: block must carry when its type does not use the field.

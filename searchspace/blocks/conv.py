@@ -9,7 +9,7 @@ from searchspace.ops import Act, BatchNorm, Conv, Op
 
 if TYPE_CHECKING:
     from searchspace.architecture import Block
-    from searchspace.spec import LayerChoices
+    from searchspace.choices import LayerChoices
 
 
 class RegularConv(BlockType):

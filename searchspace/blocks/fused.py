@@ -15,7 +15,7 @@ from searchspace.ops import Act, BatchNorm, Conv, Op
 
 if TYPE_CHECKING:
     from searchspace.architecture import Block
-    from searchspace.spec import LayerChoices
+    from searchspace.choices import LayerChoices
 
 
 class FusedBottleneck(BlockType):

@@ -15,7 +15,7 @@ from searchspace.ops import Act, BatchNorm, ChannelShuffle, Conv, Op, SqueezeExc
 
 if TYPE_CHECKING:
     from searchspace.architecture import Block
-    from searchspace.spec import LayerChoices
+    from searchspace.choices import LayerChoices
 
 
 def se_ops(block: Block, channels: int) -> list[Op]:

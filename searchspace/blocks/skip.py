@@ -13,7 +13,7 @@ from searchspace.ops import BatchNorm, Conv, Op
 
 if TYPE_CHECKING:
     from searchspace.architecture import Block
-    from searchspace.spec import LayerChoices
+    from searchspace.choices import LayerChoices
 
 
 class Skip(BlockType):

@@ -13,8 +13,8 @@ from service.cli.tables import fmt_value, render_table
 
 def cmd_search(args: argparse.Namespace) -> None:
     from nas.config import SearchConfig
-    from nas.results import count_failed, front_trials, save_result
-    from nas.search import Progress, Search
+    from nas.results import SearchProgress, count_failed, front_trials, save_result
+    from nas.search import Search
     from service.cli.progress import ProgressBar
 
     config = SearchConfig.from_file(args.config)
@@ -30,7 +30,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     storage = args.storage or f"sqlite:///{(out / 'search.db').resolve()}"
     bar = ProgressBar(f"search {config.study_name()}", stream=sys.stderr)
 
-    def progress(p: Progress) -> None:
+    def progress(p: SearchProgress) -> None:
         if args.json:
             return
         best = " ".join(f"{k}={fmt_value(v)}" for k, v in p.best.items())

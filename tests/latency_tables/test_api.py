@@ -22,7 +22,7 @@ from latency_tables.errors import LatencyTableError
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import arch_keys, space_layers
 from latency_tables.table import Entry, LatencyTable, NetMeasurement, user_table_dir
-from tests.latency_tables.conftest import TINY_SPEC
+from tests.specs import TINY_SPEC
 
 FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")
 PHONE = HostInfo(cpu="Cortex-A76", cores=4, machine="aarch64", system="Linux", versions={"onnxruntime": "1.31.1"},

@@ -21,7 +21,7 @@ from latency_tables.profiler import build_table, measure_networks
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import arch_keys, parse_key, space_layers
 from latency_tables.table import Calibration, Entry, LatencyTable, list_tables
-from tests.latency_tables.conftest import TINY_SPEC
+from tests.specs import TINY_SPEC
 
 FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")
 

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 
 import searchspace as ss
 from nas.datasets import Dataset, load_dataset
-
-# one stage per block type, so a sample of this space holds every type the proxies must survive
-ALL_BLOCKS: dict[str, Any] = {
-    "name": "all-blocks",
-    "resolutions": [16],
-    "classes": 5,
-    "se_gate": "hsigmoid",
-    "stem": {"channels": 8, "act": ["relu6", "hswish"]},
-    "defaults": {"type": "ibn", "t": [1, 2], "k": [3], "se": [0, 0.25], "act": ["relu", "relu6", "hswish", "swish"]},
-    "stages": [
-        {"channels": 8, "depth": 1, "choices": {"type": "ibn", "t": 2, "groups": [1, 2]}},
-        {"channels": 16, "stride": 2, "depth": 1, "choices": {"type": "fused"}},
-        {"channels": 16, "depth": 1, "choices": {"type": "tucker"}},
-        {"channels": 24, "stride": 2, "depth": 1, "choices": {"type": "dsconv"}},
-        {"channels": 24, "depth": 1, "choices": {"type": "conv"}},
-        {"channels": 32, "depth": 1, "choices": {"type": "skip"}},
-        {"channels": 32, "depth": 1, "choices": {"type": "ibn"}},
-    ],
-    "head": {"conv": 48, "act": "hswish", "hidden": 32, "hidden_act": "relu"},
-}
+from tests.specs import ALL_BLOCKS
 
 
 @pytest.fixture(scope="session")

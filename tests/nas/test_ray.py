@@ -17,7 +17,7 @@ import pytest
 from nas.config import SearchConfig
 from nas.executors import RayExecutor
 from nas.search import Search
-from tests.nas.conftest import ALL_BLOCKS
+from tests.specs import ALL_BLOCKS
 
 pytestmark = pytest.mark.slow  # a Ray instance per test, seconds to start
 

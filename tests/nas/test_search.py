@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +24,33 @@ from nas.proxies import register_proxy
 from nas.proxies.base import Candidate
 from nas.search import Search, SearchError
 from tests.conftest import postgres_or_skip
-from tests.nas.conftest import ALL_BLOCKS
+from tests.specs import ALL_BLOCKS, SYNFLOW_VS_PARAMS
 
 
-@register_proxy("test_no_groups", paper="test", sign="higher = better", needs_data=False, bn="not used",
-                summary="fails on nets with grouped convs (a scorer that cannot score some nets)")
 def _test_no_groups(c: Candidate) -> float:
     if any(b.groups > 1 for b in c.arch.blocks):
         raise ProxyError("proxy 'test_no_groups': this net has grouped convs")
     return float(len(c.arch.blocks))
 
 
+@pytest.fixture()
+def no_groups_proxy() -> Iterator[str]:
+    """A scorer that cannot score some nets, registered for one test only (other test files list every proxy)."""
+    from nas.proxies.base import PROXIES
+
+    register_proxy("test_no_groups", paper="test", sign="higher = better", needs_data=False, bn="not used",
+                   summary="fails on nets with grouped convs (a scorer that cannot score some nets)")(_test_no_groups)
+    try:
+        yield "test_no_groups"
+    finally:
+        PROXIES.unregister("test_no_groups")
+
+
 def make_config(**over: Any) -> SearchConfig:
     data: dict[str, Any] = {
         "name": f"t-{uuid.uuid4().hex[:8]}",
         "space": ALL_BLOCKS,
-        "objectives": [{"metric": "proxy:synflow", "direction": "maximize"},
-                       {"metric": "params", "direction": "minimize"}],
+        "objectives": SYNFLOW_VS_PARAMS,
         "strategy": {"name": "nsga2", "options": {"population_size": 8}},
         "budget": {"trials": 16}, "workers": 1, "seed": 3,
     }
@@ -81,8 +92,8 @@ def test_constraints_hold_on_the_front_and_the_front_is_exact(storage: str) -> N
     assert {int(k[1:]) for k in durable.trials[0].constraints} == {0, 1}  # Optuna 5's constraints
 
 
-def test_failed_evaluations_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
-    cfg = make_config(objectives=[{"metric": "proxy:test_no_groups", "direction": "maximize"},
+def test_failed_evaluations_are_recorded_and_the_search_goes_on(tmp_path: Path, no_groups_proxy: str) -> None:
+    cfg = make_config(objectives=[{"metric": f"proxy:{no_groups_proxy}", "direction": "maximize"},
                                   {"metric": "params", "direction": "minimize"}], budget={"trials": 12})
     result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
     failed = [t for t in result.trials if t.state == "FAIL"]

@@ -341,14 +341,14 @@ def test_pytorch_export_known_nets(name: str, tmp_path: Path) -> None:
 
 def test_broken_pytorch_code_is_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Code that does not compile, or whose weights would not load, fails the export and leaves no file."""
-    runtime = export_module._runtime_source()
+    source = export_module._torch_modules_source()
     arch = tiny_arch("ibn")
-    broken = runtime.replace("nn.BatchNorm2d(channels)", "nn.BatchNorm2d(channels + 1)")
-    assert broken != runtime
-    monkeypatch.setattr(export_module, "_runtime_source", lambda: broken)
+    broken = source.replace("nn.BatchNorm2d(channels)", "nn.BatchNorm2d(channels + 1)")
+    assert broken != source
+    monkeypatch.setattr(export_module, "_torch_modules_source", lambda: broken)
     with pytest.raises(ExportError, match="state_dict layout"):
         export_pytorch(arch, tmp_path / "net.py")
-    monkeypatch.setattr(export_module, "_runtime_source", lambda: runtime.replace("def Act(", "def Act(("))
+    monkeypatch.setattr(export_module, "_torch_modules_source", lambda: source.replace("def Act(", "def Act(("))
     with pytest.raises(ExportError, match="does not compile"):
         export_pytorch(arch, tmp_path / "net.py", verify=False)
     assert list(tmp_path.iterdir()) == []

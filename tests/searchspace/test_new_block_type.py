@@ -188,9 +188,9 @@ def test_keyed_measured_and_calibrated_in_a_latency_table(space: ss.SearchSpace,
 
 def test_searched(space: ss.SearchSpace, tmp_path: Path) -> None:
     from nas.config import SearchConfig
-    from nas.encoding import distributions
     from nas.executors import SerialExecutor
     from nas.search import Search
+    from nas.search_params import distributions
 
     ops = distributions(space)["s1.l0.op"]
     assert f"{NAME} t=2 k=3 act=hswish" in ops and len(ops) == 2 * 2 * 2  # t x k x act

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from fastapi.testclient import TestClient
@@ -97,3 +97,20 @@ def world(database_url: str, tmp_path: Path, isolated_tables: Path) -> Iterator[
     settings = make_settings(database_url, tmp_path)
     with TestClient(create_app(settings)) as client:
         yield World(settings, client, keys)
+
+
+class RunCli(Protocol):
+    def __call__(self, *argv: str) -> tuple[int, str, str]: ...
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """``hwnas`` run in this process: ``cli("spaces", "--json")`` gives (exit code, stdout, stderr)."""
+    from service.cli import main
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -17,15 +17,14 @@ import pytest
 
 from service.db import head_revision
 from service.worker import Worker
-from tests.nas.conftest import ALL_BLOCKS
 from tests.service.conftest import World
+from tests.specs import ALL_BLOCKS, SYNFLOW_VS_PARAMS
 
 
 def job_config(**over: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "space": ALL_BLOCKS,
-        "objectives": [{"metric": "proxy:synflow", "direction": "maximize"},
-                       {"metric": "params", "direction": "minimize"}],
+        "objectives": SYNFLOW_VS_PARAMS,
         "strategy": {"name": "random"}, "budget": {"trials": 8}, "workers": 1, "seed": 1,
     }
     data.update(over)

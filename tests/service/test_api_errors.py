@@ -15,9 +15,9 @@ from sqlalchemy import func, select, update
 from searchspace import list_spaces
 from service.db import session_scope
 from service.models import ApiKey, Architecture, Job, Trial
-from tests.nas.conftest import ALL_BLOCKS
 from tests.service.conftest import World
 from tests.service.test_api import job_config
+from tests.specs import ALL_BLOCKS
 
 JSON = {"Content-Type": "application/json"}
 ALICE = "alice"

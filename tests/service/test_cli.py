@@ -10,64 +10,58 @@ from pathlib import Path
 import pytest
 
 import searchspace as ss
-from service.cli import main
+from tests.service.conftest import RunCli
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_spaces_lists_every_space_with_its_size(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "spaces", "--json")
+def test_spaces_lists_every_space_with_its_size(cli: RunCli) -> None:
+    code, out, _ = cli("spaces", "--json")
     assert code == 0
     data = json.loads(out)
     assert [d["name"] for d in data] == ss.list_spaces()
     assert all(d["cardinality"] == ss.load_space(d["name"]).cardinality() for d in data)
-    code, out, _ = run(capsys, "spaces")
+    code, out, _ = cli("spaces")
     assert "mobiledet-cifar" in out and "architectures" in out
 
 
-def test_space_show(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "space", "show", "fbnet")
+def test_space_show(cli: RunCli) -> None:
+    code, out, _ = cli("space", "show", "fbnet")
     assert code == 0
     assert "ibn(k=3/5 act=relu groups=1/2) | ibn(t=3/6 k=3/5 act=relu) | skip" in out
     assert f"architectures: {ss.load_space('fbnet').cardinality():,}" in out
-    code, out, _ = run(capsys, "space", "show", "mobilenetv2", "--json")
+    code, out, _ = cli("space", "show", "mobilenetv2", "--json")
     assert json.loads(out)["stages"][0]["channels"] == [16]
 
 
-def test_known_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "known", "--json")
+def test_known_json(cli: RunCli) -> None:
+    code, out, _ = cli("known", "--json")
     rows = {r["name"]: r for r in json.loads(out)}
     assert rows["mobilenet_v2"]["params"] == 3504872
     assert rows["mobilenet_v2"]["spaces"] == ["mobilenetv2"]
     assert "mobilenetv3" in rows["mobilenet_v3_small"]["spaces"]
 
 
-def test_describe_table_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "describe", "mobilenet_v3_small")
+def test_describe_table_and_json(cli: RunCli, tmp_path: Path) -> None:
+    code, out, _ = cli("describe", "mobilenet_v3_small")
     assert code == 0
     assert "2,542,856 params" in out and "blocks.10" in out
-    code, out, _ = run(capsys, "describe", "mnasnet_b1", "--json")
+    code, out, _ = cli("describe", "mnasnet_b1", "--json")
     data = json.loads(out)
     assert data["params"] == 4383312
     assert len(data["layers"]) == 1 + 17 + 1  # stem, blocks, head
     assert sum(layer["macs"] for layer in data["layers"]) == data["macs"]
     # the same net given as a string and as a file
     arch = ss.known_architecture("mnasnet_b1")
-    code, out, _ = run(capsys, "describe", arch.encode(), "--json")
+    code, out, _ = cli("describe", arch.encode(), "--json")
     assert json.loads(out)["arch_id"] == arch.arch_id
     path = tmp_path / "a.json"
     arch.save(path)
-    code, out, _ = run(capsys, "describe", str(path), "--json")
+    code, out, _ = cli("describe", str(path), "--json")
     assert json.loads(out)["arch_id"] == arch.arch_id
 
 
-def test_export_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_export_json(cli: RunCli, tmp_path: Path) -> None:
     out_path = tmp_path / "v2.json"
-    code, out, _ = run(capsys, "export", "mobilenet_v2", "--format", "json", "-o", str(out_path))
+    code, out, _ = cli("export", "mobilenet_v2", "--format", "json", "-o", str(out_path))
     assert code == 0 and "wrote" in out
     assert ss.Architecture.load(out_path) == ss.known_architecture("mobilenet_v2")
 
@@ -81,8 +75,8 @@ def test_export_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
         (["export", "mobilenet_v2", "--format", "json", "-o", "/nonexistent-dir/x.json"], "/nonexistent-dir"),
     ],
 )
-def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
-    code, _, err = run(capsys, *argv)
+def test_bad_input_is_one_line_exit_2(cli: RunCli, argv: list[str], message: str) -> None:
+    code, _, err = cli(*argv)
     assert code == 2
     assert err.startswith("hwnas: error: ")
     assert err.count("\n") == 1
@@ -105,12 +99,12 @@ def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
-def test_space_sample_is_seeded_and_in_the_space(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "space", "sample", "fbnet-cifar", "-n", "3", "--seed", "4")
+def test_space_sample_is_seeded_and_in_the_space(cli: RunCli) -> None:
+    code, out, _ = cli("space", "sample", "fbnet-cifar", "-n", "3", "--seed", "4")
     lines = out.split()
     assert code == 0 and len(lines) == 3
     space = ss.load_space("fbnet-cifar")
     assert all(space.contains(ss.Architecture.decode(line)) for line in lines)
-    assert run(capsys, "space", "sample", "fbnet-cifar", "-n", "3", "--seed", "4")[1].split() == lines
-    code, _, err = run(capsys, "space", "sample", "fbnet-cifar", "-n", "0")
+    assert cli("space", "sample", "fbnet-cifar", "-n", "3", "--seed", "4")[1].split() == lines
+    code, _, err = cli("space", "sample", "fbnet-cifar", "-n", "0")
     assert code == 2 and "-n must be >= 1" in err

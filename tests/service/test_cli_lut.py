@@ -8,20 +8,14 @@ from pathlib import Path
 import pytest
 
 import searchspace as ss
-from service.cli import main
+from tests.service.conftest import RunCli
 
 pytestmark = pytest.mark.usefixtures("isolated_tables")
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_build_then_predict(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_build_then_predict(cli: RunCli, tmp_path: Path) -> None:
     arch = ss.known_architecture("mobilenet_v3_small", classes=10).model_copy(update={"resolution": 32})
-    code, out, err = run(capsys, "lut", "build", "--profile", "ort-cpu-fp32-t1", "--arch", arch.encode(),
+    code, out, err = cli("lut", "build", "--profile", "ort-cpu-fp32-t1", "--arch", arch.encode(),
                          "--passes", "1")
     assert code == 0, err
     assert "layers [" in err  # the progress bar
@@ -29,17 +23,17 @@ def test_build_then_predict(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
 
     distinct = len(set(arch_keys(arch)))  # blocks 4 and 5 of v3-small are the same layer
     assert distinct == 11 and f"{distinct} entries" in out
-    code, out, _ = run(capsys, "latency", arch.encode(), "--profile", "ort-cpu-fp32-t1", "--json")
+    code, out, _ = cli("latency", arch.encode(), "--profile", "ort-cpu-fp32-t1", "--json")
     data = json.loads(out)
     assert data["total_ms"] > 0 and len(data["blocks"]) == 13
     assert data["total_ms"] == pytest.approx(data["raw_sum_ms"], rel=0.5)
-    code, out, _ = run(capsys, "latency", arch.encode(), "--profile", "ort-cpu-fp32-t1")
+    code, out, _ = cli("latency", arch.encode(), "--profile", "ort-cpu-fp32-t1")
     assert "predicted" in out and "blocks.10" in out
-    code, out, _ = run(capsys, "lut", "list", "--json")
+    code, out, _ = cli("lut", "list", "--json")
     [row] = json.loads(out)
     assert row["profile"] == "ort-cpu-fp32-t1" and row["entries"] == distinct
     assert Path(row["path"]).parent == tmp_path / "luts"
-    code, out, _ = run(capsys, "lut", "show", "ort-cpu-fp32-t1")
+    code, out, _ = cli("lut", "show", "ort-cpu-fp32-t1")
     assert "these latencies describe that host" in out and "call overhead" in out
 
 
@@ -53,8 +47,8 @@ def test_build_then_predict(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
         (["lut", "show", "ort-cpu-int8-t9"], "no latency table for profile ort-cpu-int8-t9"),
     ],
 )
-def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
-    code, _, err = run(capsys, *argv)
+def test_errors_are_one_line(cli: RunCli, argv: list[str], message: str) -> None:
+    code, _, err = cli(*argv)
     assert code == 2
     assert err.startswith("hwnas: error: ") and err.count("\n") == 1, err
     assert message in err

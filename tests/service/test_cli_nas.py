@@ -11,7 +11,7 @@ import torch
 
 import searchspace as ss
 from nas import proxies
-from service.cli import main
+from tests.service.conftest import RunCli
 
 ARCH = "r16_i3|conv_k3_s2_c8_relu6|ibn_k3_e2_c8_relu6|dsconv_k3_s2_c16_hswish|head_c32_relu6_n4"
 
@@ -21,28 +21,22 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_datasets_and_proxies_lists(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "datasets", "--json")
+def test_datasets_and_proxies_lists(cli: RunCli) -> None:
+    code, out, _ = cli("datasets", "--json")
     data = {d["name"]: d for d in json.loads(out)}
     assert code == 0 and data["fashion-mnist"]["status"] == "available" and data["npz"]["path"] == "required"
-    code, out, _ = run(capsys, "proxies", "--json")
+    code, out, _ = cli("proxies", "--json")
     data = json.loads(out)
     assert code == 0 and data["default"]["stands_for"] == proxies.default_proxy()
     assert {p["name"] for p in data["proxies"]} >= {"synflow", "naswot", "zico", "params"}
-    code, out, _ = run(capsys, "proxies")
+    code, out, _ = cli("proxies")
     assert f"default = {proxies.default_proxy()}" in out
 
 
-def test_score_on_an_npz_dataset(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_score_on_an_npz_dataset(cli: RunCli, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (40, 20, 20), dtype=np.uint8), y=np.arange(40) % 4)
-    code, out, err = run(capsys, "score", ARCH, "--dataset", str(tmp_path / "d.npz"), "--batch", "16",
+    code, out, err = cli("score", ARCH, "--dataset", str(tmp_path / "d.npz"), "--batch", "16",
                          "--proxy", "synflow", "--proxy", "naswot", "--json")
     assert code == 0, err
     data = json.loads(out)
@@ -58,18 +52,18 @@ def test_score_on_an_npz_dataset(capsys: pytest.CaptureFixture[str], tmp_path: P
     (["train", ARCH, "--steps", "3", "--epochs", "1"], "give exactly one budget"),
     (["train", ARCH, "--steps", "0"], "steps: Input should be greater than or equal to 1"),
 ])
-def test_errors_are_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
-    code, out, err = run(capsys, *argv)
+def test_errors_are_one_line(cli: RunCli, argv: list[str], message: str) -> None:
+    code, out, err = cli(*argv)
     assert code == 2 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_train_prints_the_curve(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "train", ARCH, "--dataset", "synthetic", "--steps", "4", "--evals", "2",
+def test_train_prints_the_curve(cli: RunCli) -> None:
+    code, out, err = cli("train", ARCH, "--dataset", "synthetic", "--steps", "4", "--evals", "2",
                          "--batch-size", "8")
     assert code == 0, err
     assert "step      2  val accuracy" in out and "after 4 steps" in out
-    code, out, _ = run(capsys, "train", ARCH, "--dataset", "synthetic", "--steps", "2", "--evals", "1", "--json")
+    code, out, _ = cli("train", ARCH, "--dataset", "synthetic", "--steps", "2", "--evals", "1", "--json")
     data = json.loads(out)
     assert data["steps"] == 2 and len(data["curve"]) == 1 and 0 <= data["val_accuracy"] <= 1
 
@@ -87,7 +81,7 @@ head: {conv: 32, act: relu6}
 """
 
 
-def test_proxies_check_then_fit_then_search_with_the_predictor(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+def test_proxies_check_then_fit_then_search_with_the_predictor(cli: RunCli, tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The self-check's plumbing on synthetic data: trains, resumes, judges, recommends; fit makes a metric."""
     spec = tmp_path / "tiny.yaml"
@@ -95,7 +89,7 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(capsys: pytest.Ca
     out = tmp_path / "check"
     argv = ["proxies", "check", "--space", str(spec), "--dataset", "synthetic", "--nets", "10", "--steps", "3",
             "--batch-size", "8", "--reference-size", "6", "--bootstrap", "20", "--out", str(out)]
-    code, text, err = run(capsys, *argv)
+    code, text, err = cli(*argv)
     assert code == 0, err
     assert "recommended for" in text and "reliability" in text and "training [" in err
     report = json.loads((out / "report.json").read_text())
@@ -103,9 +97,9 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(capsys: pytest.Ca
     assert {"naswot", "swap", "meco_opt", "rank:naswot+macs"} <= set(report["scorers"])
     runs = (out / "runs.jsonl").read_text().splitlines()
     assert len(runs) == 1 + 20
-    code, _, err = run(capsys, *argv)  # everything trained already: nothing runs again
+    code, _, err = cli(*argv)  # everything trained already: nothing runs again
     assert code == 0 and len((out / "runs.jsonl").read_text().splitlines()) == 21 and "20 of 20 runs" in err
-    code, text, _ = run(capsys, "proxies", "fit", "--from", str(out), "--name", "tiny-fit", "--dir",
+    code, text, _ = cli("proxies", "fit", "--from", str(out), "--name", "tiny-fit", "--dir",
                         str(tmp_path / "predictors"))
     assert code == 0 and "predictor:tiny-fit on 10 nets" in text and "leave-one-out Spearman" in text
     monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path / "predictors"))
@@ -113,13 +107,13 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(capsys: pytest.Ca
 
     assert load("tiny-fit").trained_on["space"] == ss.load_space(str(spec)).name
     assert load("tiny-fit").trained_on["dataset"] == "synthetic"
-    code, _, err = run(capsys, "proxies", "fit", "--from", str(out), "--name", "x", "--proxy", "rank:naswot+macs")
+    code, _, err = cli("proxies", "fit", "--from", str(out), "--name", "x", "--proxy", "rank:naswot+macs")
     assert code == 2 and "--proxy: predictor proxies: 'rank:naswot+macs' is not a single proxy name" in err
     report["scores"]["naswot"] = [None] * 10  # no net usable: a named error, not an IndexError
     (out / "report.json").write_text(json.dumps(report))
-    code, _, err = run(capsys, "proxies", "fit", "--from", str(out), "--name", "x", "--proxy", "naswot")
+    code, _, err = cli("proxies", "fit", "--from", str(out), "--name", "x", "--proxy", "naswot")
     assert code == 2 and "has 0 nets with both seeds and every proxy's score" in err
-    code, _, err = run(capsys, "proxies", "check", "--space", str(spec), "--nets", "3")
+    code, _, err = cli("proxies", "check", "--space", str(spec), "--nets", "3")
     assert code == 2 and "--nets must be at least 8" in err
-    code, _, err = run(capsys, "proxies", "fit", "--from", str(tmp_path / "nothing"), "--name", "x")
+    code, _, err = cli("proxies", "fit", "--from", str(tmp_path / "nothing"), "--name", "x")
     assert code == 2 and "no readable report.json" in err

@@ -20,7 +20,7 @@ from nas.datasets import DataSpec
 from searchspace.cost import count_cost
 from service import exports
 from service.exports import FORMATS, CardContext, Download, ExportError, render
-from tests.nas.conftest import ALL_BLOCKS
+from tests.specs import ALL_BLOCKS
 
 SYNTHETIC = DataSpec(name="synthetic", options={"train": 96, "test": 16, "classes": 5, "size": 16, "channels": 3,
                                                  "seed": 1})

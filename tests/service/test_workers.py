@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from service.db import session_scope
 from service.models import Job
+from tests.specs import SYNFLOW_VS_PARAMS
 
 
 def worker_env(database_url: str, **extra: str) -> dict[str, str]:
@@ -101,9 +102,8 @@ def test_kill_9_the_worker_five_times_loses_no_finished_trial(postgres_url: str,
 
     upgrade(postgres_url)
     budget = 40
-    (job_id,) = queue_jobs(postgres_url, 1, budget={"trials": budget}, objectives=[
-        {"metric": "proxy:synflow", "direction": "maximize"}, {"metric": "params", "direction": "minimize"}],
-        proxy={"batch_size": 8})
+    (job_id,) = queue_jobs(postgres_url, 1, budget={"trials": budget}, objectives=SYNFLOW_VS_PARAMS,
+                           proxy={"batch_size": 8})
     log = tmp_path / "workers.log"
     kept: dict[int, tuple[str, tuple[float, ...] | None, str]] = {}
     for kill in range(5):
