@@ -129,6 +129,7 @@ def interleaved_timings(
             if i not in runners:
                 runners[i] = runtime.prepare_network(arch, profile)
             t = time_calls(runners[i], warmup=5, min_runs=20, min_seconds=0.3, max_seconds=10.0)
+            # mypy: best[i] is not None on the right of `or`; mypy does not narrow list items
             if best[i] is None or t.median_ms < best[i].median_ms:  # type: ignore[union-attr]
                 best[i] = t
             done += 1

@@ -44,7 +44,7 @@ class DeviceProfile(BaseModel):
                 f"known runtimes: {', '.join(runtime_names())}"
             )
         return cls(
-            runtime=m["runtime"], provider=m["provider"], precision=m["precision"],  # type: ignore[arg-type]
+            runtime=m["runtime"], provider=m["provider"], precision=m["precision"],
             threads=int(m["threads"]), batch=int(m["batch"] or 1),
         )
 

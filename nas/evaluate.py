@@ -53,7 +53,7 @@ def _view(dataset_json: str, resolution: int, channels: int) -> Any:
 
 @lru_cache(maxsize=8)
 def _batch(dataset_json: str, resolution: int, channels: int, size: int, seed: int) -> tuple[Any, Any]:
-    return _view(dataset_json, resolution, channels).sample(size, seed=seed)  # type: ignore[no-any-return]
+    return _view(dataset_json, resolution, channels).sample(size, seed=seed)
 
 
 def evaluate(arch_code: str, metrics: list[str], settings: EvalSettings) -> dict[str, Evaluation]:

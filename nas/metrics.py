@@ -44,6 +44,7 @@ def parse_metric(name: str) -> Metric:
     """``latency:ort-cpu-fp32-t1`` -> Metric(kind="latency", arg="ort-cpu-fp32-t1"), checking the argument."""
     text = name.strip()
     if text in ("params", "macs", "activations"):
+        # mypy: kind narrowed to the Literal by the membership check above
         return Metric(text, text)  # type: ignore[arg-type]
     kind, sep, arg = text.partition(":")
     if not sep or kind not in ("latency", "proxy", "predictor", "train") or not arg:
@@ -75,4 +76,5 @@ def parse_metric(name: str) -> Metric:
                 f"metric {name!r}: unknown dataset {arg!r}; expected one of {', '.join(DATASETS.names())} "
                 "(a folder or .npz file is given in the config's dataset section, e.g. name: npz, path: ...)"
             )
+    # mypy: kind narrowed to the Literal by the membership check above
     return Metric(text, kind, arg)  # type: ignore[arg-type]

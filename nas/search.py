@@ -196,6 +196,7 @@ class Search:
                 for x in members:
                     e = results[(a.arch_id, x)]
                     if e.ok:
+                        # mypy: e.ok was checked: value is not None
                         scores[x.split(":", 1)[1]].append(float(e.value))  # type: ignore[arg-type]
             mode = mode_of(proxies.canonical(m.arg))
             self._references[m.name] = Reference.fit(scores, f"{len(archs)} random nets of the space", mode)
@@ -216,6 +217,7 @@ class Search:
                 executor.submit(Job(("ref", a.arch_id), a.encode(), miss, self.settings))
         while executor.pending():
             for job, res in executor.poll(0.2):
+                # mypy: reference jobs are keyed ('ref', arch_id); Job.key is typed Hashable
                 arch_id = job.key[1]  # type: ignore[index]
                 for x, e in res.items():
                     out[(arch_id, x)] = e
@@ -278,7 +280,7 @@ class Search:
                     # NSGA-II gives an enqueued (fully fixed) trial no generation unless relative sampling runs
                     _ = trial.relative_params
                     try:
-                        arch = search_params.decide(self.space, trial.suggest_categorical)  # type: ignore[arg-type]
+                        arch = search_params.decide(self.space, trial.suggest_categorical)
                     except Exception as exc:  # noqa: BLE001 - a bad enqueued param set: fail the trial, go on
                         trial.set_user_attr(RECORD_ATTR, {"error": f"params: {exc}"})
                         study.tell(trial, state=TrialState.FAIL)
@@ -306,6 +308,7 @@ class Search:
                     break
                 for job, res in executor.poll(0.2):
                     t0 = time.perf_counter()
+                    # mypy: trial jobs are keyed by trial number; Job.key is typed Hashable
                     entry = in_flight.pop(job.key)  # type: ignore[call-overload]
                     arch_id = entry.arch.arch_id
                     for x, e in res.items():
@@ -360,11 +363,13 @@ class Search:
             study.tell(trial, state=TrialState.FAIL)
             self._persist(study, trial, entry.log)
             return reference
+        # mypy: every metric is ok here (errors returned above): values are not None
         record["violations"] = [c.violation(float(values[c.metric].value))  # type: ignore[arg-type]
                                 for c in self.config.constraints]
         trial.set_user_attr(RECORD_ATTR, record)
         for i, v in enumerate(record["violations"]):
             trial.set_constraint(f"c{i}", v)  # what Optuna 5's samplers read
+        # mypy: every metric is ok here (errors returned above): values are not None
         objective_values = [float(values[o.metric].value) for o in self.config.objectives]  # type: ignore[arg-type]
         study.tell(trial, objective_values)
         self._persist(study, trial, entry.log)

@@ -166,7 +166,7 @@ def from_params(space: SearchSpace, params: dict[str, Any]) -> Architecture:
             raise KeyError(f"params: missing {name!r} (options {list(options)})")
         if params[name] not in options:
             raise KeyError(f"params: {name}={params[name]!r} is not one of {list(options)}")
-        return params[name]  # type: ignore[no-any-return]
+        return params[name]
 
     return decide(space, read)
 

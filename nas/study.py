@@ -152,6 +152,7 @@ class StudySession:
                               "the config another name")
         if name not in existing and resume:
             raise SearchError(f"no study {name!r} in {self.redacted()} to resume")
+        # mypy: the config validated directions as 'minimize'/'maximize'; Optuna types them as its own
         durable = optuna.create_study(study_name=name, storage=self.storage,
                                       directions=self.config.directions,  # type: ignore[arg-type]
                                       load_if_exists=True)
@@ -163,6 +164,7 @@ class StudySession:
                               "eval_timeout, retries and ray_address may change on resume)")
         finished = sorted(durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)),
                           key=lambda t: t.number)
+        # mypy: the config validated directions as 'minimize'/'maximize'; Optuna types them as its own
         work = optuna.create_study(storage=optuna.storages.InMemoryStorage(),
                                    directions=self.config.directions,  # type: ignore[arg-type]
                                    sampler=make_sampler(self.config, len(finished)))

@@ -106,6 +106,7 @@ def evaluate(model: Any, view: DataView, split: str = "val", samples: int | None
     import numpy as np
     import torch
 
+    # mypy: split is one of the view's Literal split names (evaluate's callers pass val/test)
     total = view.size(split)  # type: ignore[arg-type]
     n = total if samples is None else min(samples, total)
     if n == 0:
@@ -116,6 +117,7 @@ def evaluate(model: Any, view: DataView, split: str = "val", samples: int | None
     channels_last = device == "cpu"
     with torch.no_grad():
         for start in range(0, n, batch_size):
+            # mypy: split is one of the view's Literal split names (evaluate's callers pass val/test)
             x, y = view.batch(split, np.arange(start, min(start + batch_size, n)))  # type: ignore[arg-type]
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -165,6 +167,7 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
         channels_last = device == "cpu"
         model = model.to(device)
         if channels_last:
+            # mypy: torch's stubs lack Module.to(memory_format=...), which torch documents
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if device == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -220,6 +223,7 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
             if use_amp:
                 with torch.autocast("cuda", dtype=torch.float16):
                     loss = F.cross_entropy(model(x), y, label_smoothing=settings.label_smoothing)
+                # mypy: scaler is set whenever use_amp is true (this branch)
                 scaler.scale(loss).backward()  # type: ignore[union-attr]
                 if settings.clip_grad_norm is not None:
                     scaler.unscale_(opt)  # type: ignore[union-attr]
@@ -241,6 +245,7 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
             if planned is None and step == 5:
                 # seconds budget: fix the schedule's length from the speed of the first steps
                 per_step = (time.perf_counter() - start) / step
+                # mypy: planned is None only under a seconds budget, so settings.seconds is set
                 planned = max(step + 1, int(settings.seconds / per_step))  # type: ignore[operator]
                 eval_at = {s for s in plan_evals(planned) if s > step}
             if step in eval_at or (planned is not None and step >= planned):

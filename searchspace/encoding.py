@@ -170,6 +170,7 @@ def decode_block(text: str, cin: int, where: str) -> Block:
     if ratio_t is not None:
         fields["mid"] = _ratio_mid(cin, ratio_t)
     if ratio_se is not None:
+        # mypy: fields is dict[str, object] parsed from the string form; int() validates
         mid = int(fields.get("mid", 0))  # type: ignore[call-overload]
         fields["se"] = make_divisible(mid * ratio_se, 8)
     if fields.get("se"):

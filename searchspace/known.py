@@ -43,7 +43,7 @@ class _Chain:
         self.c = stem
 
     def _add(self, **fields: object) -> _Chain:
-        block = Block(cin=self.c, **fields)  # type: ignore[arg-type]
+        block = Block(cin=self.c, **fields)
         self.blocks.append(block)
         self.c = block.cout
         return self
@@ -132,6 +132,7 @@ def _mobilenet_v3(
 ) -> Architecture:
     n = _Chain(16, "hswish")
     for k, mid, cout, se, act, s in table:
+        # mypy: act comes from the net's table as str; Block validates it against the Literal
         n.ibn(cout, mid=mid, k=k, s=s, se=0.25 if se else 0.0, act=act, gate="hsigmoid")  # type: ignore[arg-type]
     return n.build(
         Head(conv=6 * n.c, act="hswish", hidden=hidden, hidden_act="hswish", dropout=0.2, classes=classes)

@@ -19,7 +19,7 @@ def make_op(op: Op) -> tuple[str, nn.Module]:
     factory = getattr(torch_modules, type(op).__name__, None)
     if factory is None:
         raise TypeError(f"searchspace.torch_modules has no factory for op {op!r}")
-    return factory(**{f.name: getattr(op, f.name) for f in dataclasses.fields(op)})  # type: ignore[no-any-return]
+    return factory(**{f.name: getattr(op, f.name) for f in dataclasses.fields(op)})
 
 
 def make_block(ops: list[Op], residual: bool) -> BlockModule:

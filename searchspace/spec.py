@@ -277,7 +277,7 @@ class SearchSpace(BaseModel):
                     for alt in level
                 ]
             self._cache[key] = tuple(LayerChoices(**m) for m in merged_all)
-        return self._cache[key]  # type: ignore[no-any-return]
+        return self._cache[key]
 
     def layer_options(self, stage: int, layer: int, cin: int, cout: int, stride: int) -> tuple[Block, ...]:
         """Every distinct concrete block the space allows at this position."""
@@ -298,7 +298,7 @@ class SearchSpace(BaseModel):
                     f"stride={stride} (check groups against the channel counts)"
                 )
             self._cache[key] = tuple(seen)
-        return self._cache[key]  # type: ignore[no-any-return]
+        return self._cache[key]
 
     # ---------------------------------------------- members (searchspace.members)
     def sample(self, rng: random.Random | int | None = None) -> Architecture:
@@ -316,7 +316,7 @@ class SearchSpace(BaseModel):
         """The exact number of distinct architectures in the space (computed once)."""
         if "cardinality" not in self._cache:
             self._cache["cardinality"] = count_architectures(self)
-        return self._cache["cardinality"]  # type: ignore[no-any-return]
+        return self._cache["cardinality"]
 
     # ------------------------------------------------------------ io helpers
     @classmethod

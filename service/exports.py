@@ -250,7 +250,7 @@ def quantize_int8(arch: Architecture, fp32: bytes, dataset: DataSpec) -> bytes:
 
     x, record = calibration_images(arch, dataset)
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._it = iter([{"input": x[i : i + 1]} for i in range(len(x))])
 

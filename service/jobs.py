@@ -110,6 +110,7 @@ def cancel_job(session: Session, *, owner: User, job_id: str) -> Job:
     finished_now = update(Job).where(
         Job.id == job_id, or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires < now))
     ).values(status="cancelled", finished=utcnow(), cancel_requested=True, worker=None, lease_expires=None)
+    # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
     if session.execute(finished_now).rowcount == 0:  # type: ignore[attr-defined]
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
     session.flush()
@@ -163,6 +164,7 @@ def claim_job(url: str, *, worker: str, lease_seconds: float) -> Job | None:
         candidates = session.scalars(select(Job.id).where(claimable).order_by(Job.created).limit(8)).all()
     for job_id in candidates:
         with session_scope(url) as session:
+            # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
             claimed = session.execute(
                 update(Job).where(Job.id == job_id, claimable).values(
                     status="running", worker=worker, lease_expires=now + lease_seconds,
@@ -177,9 +179,10 @@ def renew_lease(url: str, *, job_id: str, worker: str, lease_seconds: float
                 ) -> Literal["ok", "cancel", "lost"]:
     """Extend this worker's lease; 'cancel' when the user asked to stop, 'lost' when another worker owns it."""
     with session_scope(url) as session:
+        # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
         renewed = session.execute(update(Job).where(Job.id == job_id, Job.worker == worker,
                                                     Job.status == "running")
-                                  .values(lease_expires=time.time() + lease_seconds)).rowcount  # type: ignore
+                                  .values(lease_expires=time.time() + lease_seconds)).rowcount  # type: ignore[attr-defined]
         if renewed != 1:
             return "lost"
         return "cancel" if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)) else "ok"
@@ -192,6 +195,7 @@ def finish_job(url: str, *, job_id: str, worker: str, status: str, error: str | 
     if notes is not None:
         values["notes"] = json.dumps(notes)
     with session_scope(url) as session:
+        # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
         return session.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
                                .values(**values)).rowcount == 1  # type: ignore[attr-defined]
 

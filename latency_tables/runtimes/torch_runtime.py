@@ -43,6 +43,7 @@ class TorchRuntime(Runtime):
             raise RuntimeUnavailableError(f"cannot measure {profile.id} here: {reason}")
         torch.set_num_threads(profile.threads)  # inside Ray workers torch starts at 1 thread
         device = torch.device("cuda" if profile.provider == "cuda" else "cpu")
+        # mypy: module is typed as object by the block builder; it is an nn.Module
         model = module.to(device).eval()  # type: ignore[attr-defined]
         x = torch.rand(shape, generator=torch.Generator().manual_seed(0)).to(device)
 

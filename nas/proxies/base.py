@@ -49,6 +49,7 @@ class Candidate:
             net = build_model(self.arch)
         # channels-last runs depthwise-heavy nets about twice as fast on CPU
         net = net.to(self.device)
+        # mypy: torch's stubs lack Module.to(memory_format=...), which torch documents
         return net.to(memory_format=torch.channels_last) if self.device == "cpu" else net  # type: ignore[call-overload]
 
     def batch(self, proxy: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,7 +63,7 @@ class Candidate:
         return x, self.targets.to(self.device)
 
     @property
-    def cost(self):  # type: ignore[no-untyped-def]
+    def cost(self):
         if self._cost is None:
             from searchspace.cost import count_cost
 

@@ -41,7 +41,7 @@ def _registry() -> Any:
 
 def get_proxy(name: str) -> Proxy:
     """A registered (single) proxy by name; the built-in ones are registered on first use."""
-    return _registry().get(name)  # type: ignore[no-any-return]
+    return _registry().get(name)
 
 
 def list_proxies() -> list[str]:

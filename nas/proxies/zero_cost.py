@@ -255,6 +255,7 @@ def jacob_cov(c: Candidate) -> float:
     x = x.clone().requires_grad_(True)
     model.zero_grad(set_to_none=True)
     model(x).sum().backward()
+    # mypy: x.grad is set by the backward pass above
     jac = x.grad.reshape(x.shape[0], -1).double().cpu().numpy()  # type: ignore[union-attr]
     if jac.shape[0] < 2:
         raise ProxyError("proxy 'jacob_cov': needs a batch of at least 2 inputs")

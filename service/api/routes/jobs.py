@@ -49,7 +49,7 @@ def config_schema() -> dict[str, Any]:
 
     out = inline(raw)
     out["properties"].pop("ray_address", None)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def _no_constant(name: str) -> Any:

@@ -95,7 +95,7 @@ class DatabaseCollector:
 
 def install_metrics(app: Any, url: str) -> None:
     registry = CollectorRegistry()
-    registry.register(DatabaseCollector(url))  # type: ignore[arg-type]
+    registry.register(DatabaseCollector(url))
     latency = Histogram("hwnas_http_request_duration_seconds", "Request latency", ["method", "route", "status"],
                         registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
     app.state.metrics_registry = registry
