@@ -68,6 +68,7 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check searchspace latency_tables nas service tests benchmarks
+	$(BIN)/ruff format --check searchspace latency_tables nas service tests benchmarks
 	$(BIN)/mypy searchspace latency_tables nas service
 
 bench: install

@@ -34,18 +34,33 @@ from service.cli.tables import render_table  # noqa: E402
 
 GOAL_S = 2.0
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def fill_config(trials: int) -> dict[str, Any]:
-    return {"name": "bench-dashboard-fill", "space": "mobilenetv2-cifar",
-            # macs is what proxy:default stands for today (nas/proxies/default.json), counted here without
-            # building a model: a proxy metric goes through the evaluator, 4x slower to fill 50,000 trials
-            "objectives": [{"metric": "macs", "direction": "maximize"},
-                           {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"}],
-            "constraints": [{"metric": "params", "max": 1_500_000}],
-            "strategy": {"name": "random"}, "budget": {"trials": trials}, "workers": 1, "seed": 0}
+    return {
+        "name": "bench-dashboard-fill",
+        "space": "mobilenetv2-cifar",
+        # macs is what proxy:default stands for today (nas/proxies/default.json), counted here without
+        # building a model: a proxy metric goes through the evaluator, 4x slower to fill 50,000 trials
+        "objectives": [
+            {"metric": "macs", "direction": "maximize"},
+            {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+        ],
+        "constraints": [{"metric": "params", "max": 1_500_000}],
+        "strategy": {"name": "random"},
+        "budget": {"trials": trials},
+        "workers": 1,
+        "seed": 0,
+    }
 
 
 def existing_job(url: str, trials: int) -> dict[str, Any] | None:
@@ -58,13 +73,21 @@ def existing_job(url: str, trials: int) -> dict[str, Any] | None:
 
     upgrade(url)
     with session_scope(url) as session:
-        job = session.scalars(select(Job).where(Job.name == "bench-dashboard-fill", Job.status == "succeeded",
-                                                Job.trials_done >= trials)).first()
+        job = session.scalars(
+            select(Job).where(Job.name == "bench-dashboard-fill", Job.status == "succeeded", Job.trials_done >= trials)
+        ).first()
         if job is None:
             return None
         key = create_key(session, user="bench", name="bench-dashboard").key
-        return {"job_id": job.id, "key": key, "trials": job.trials_done, "front_size": job.front_size,
-                "seconds": None, "trials_per_second": None, "reused": True}
+        return {
+            "job_id": job.id,
+            "key": key,
+            "trials": job.trials_done,
+            "front_size": job.front_size,
+            "seconds": None,
+            "trials_per_second": None,
+            "reused": True,
+        }
 
 
 def resume_fill(url: str, work: Path) -> bool:
@@ -77,19 +100,24 @@ def resume_fill(url: str, work: Path) -> bool:
     from service.worker import Worker
 
     with session_scope(url) as session:
-        job = session.scalars(select(Job).where(Job.name == "bench-dashboard-fill",
-                                                Job.status.in_(("queued", "running")))).first()
+        job = session.scalars(
+            select(Job).where(Job.name == "bench-dashboard-fill", Job.status.in_(("queued", "running")))
+        ).first()
         if job is None:
             return False
-        print(f"resuming the fill of job {job.id} at {job.trials_done:,} trials (once its last worker's lease "
-              "runs out) ...", flush=True)
+        print(
+            f"resuming the fill of job {job.id} at {job.trials_done:,} trials (once its last worker's lease "
+            "runs out) ...",
+            flush=True,
+        )
     Worker(Settings(database_url=url, data_dir=work), name="bench-fill").run(max_jobs=1)
     return True
 
 
 def load_page(browser: Any, base: str, job_id: str, key: str) -> dict[str, Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800},
-                                  extra_http_headers={"Authorization": f"Bearer {key}"})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, extra_http_headers={"Authorization": f"Bearer {key}"}
+    )
     page = context.new_page()
     page.set_default_timeout(120_000)
     requests: list[Any] = []
@@ -113,9 +141,16 @@ def load_page(browser: Any, base: str, job_id: str, key: str) -> dict[str, Any]:
     page.wait_for_selector("#trials-table tr[data-number]")
     again = time.perf_counter() - start
     context.close()
-    return {"seconds_to_plot": plotted, "seconds_to_plot_and_table": both, "points_drawn": points,
-            "trials": total, "bytes": sum(sizes.values()), "requests": len(sizes),
-            "largest": sorted(sizes.items(), key=lambda kv: -kv[1])[:4], "seconds_again_same_browser": again}
+    return {
+        "seconds_to_plot": plotted,
+        "seconds_to_plot_and_table": both,
+        "points_drawn": points,
+        "trials": total,
+        "bytes": sum(sizes.values()),
+        "requests": len(sizes),
+        "largest": sorted(sizes.items(), key=lambda kv: -kv[1])[:4],
+        "seconds_again_same_browser": again,
+    }
 
 
 def main() -> int:
@@ -135,35 +170,69 @@ def main() -> int:
     if fill is None:
         print(f"filling one job with {args.trials:,} trials through the worker ({db}) ...", flush=True)
         fill = fill_job(url, work, args.trials, fill_config(args.trials))
-        print(f"filled in {fill['seconds']:.0f} s ({fill['trials_per_second']:.1f} trials/s), "
-              f"front of {fill['front_size']}", flush=True)
+        print(
+            f"filled in {fill['seconds']:.0f} s ({fill['trials_per_second']:.1f} trials/s), "
+            f"front of {fill['front_size']}",
+            flush=True,
+        )
     loads = []
     with server(url, work, work / "serve.log", worker=False) as (base, _, _), sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for i in range(args.loads + 1):
             r = load_page(browser, base, fill["job_id"], fill["key"]) | {"load": "cold" if i == 0 else i}
             loads.append(r)
-            print(f"load {r['load']}: plot {r['seconds_to_plot']:.2f} s, plot + table "
-                  f"{r['seconds_to_plot_and_table']:.2f} s, {r['points_drawn']:,} points, "
-                  f"{r['bytes'] / 1e6:.2f} MB in {r['requests']} requests", flush=True)
+            print(
+                f"load {r['load']}: plot {r['seconds_to_plot']:.2f} s, plot + table "
+                f"{r['seconds_to_plot_and_table']:.2f} s, {r['points_drawn']:,} points, "
+                f"{r['bytes'] / 1e6:.2f} MB in {r['requests']} requests",
+                flush=True,
+            )
         browser.close()
     warm = [r["seconds_to_plot_and_table"] for r in loads[1:]]
     again = [r["seconds_again_same_browser"] for r in loads]
     print()
-    print(render_table(["load", "plot s", "plot + table s", "again, same browser s", "points", "MB", "requests"],
-                       [[r["load"], f"{r['seconds_to_plot']:.2f}", f"{r['seconds_to_plot_and_table']:.2f}",
-                         f"{r['seconds_again_same_browser']:.2f}", f"{r['points_drawn']:,}", f"{r['bytes'] / 1e6:.2f}",
-                         r["requests"]] for r in loads], {1, 2, 3, 4, 5, 6}))
+    print(
+        render_table(
+            ["load", "plot s", "plot + table s", "again, same browser s", "points", "MB", "requests"],
+            [
+                [
+                    r["load"],
+                    f"{r['seconds_to_plot']:.2f}",
+                    f"{r['seconds_to_plot_and_table']:.2f}",
+                    f"{r['seconds_again_same_browser']:.2f}",
+                    f"{r['points_drawn']:,}",
+                    f"{r['bytes'] / 1e6:.2f}",
+                    r["requests"],
+                ]
+                for r in loads
+            ],
+            {1, 2, 3, 4, 5, 6},
+        )
+    )
     print("largest downloads (bytes on the wire):", ", ".join(f"{u} {b:,}" for u, b in loads[-1]["largest"]))
-    goal = {"goal_s": GOAL_S, "warm_max_s": max(warm) if warm else None,
-            "met_warm": bool(warm) and max(warm) < GOAL_S, "met_cold": loads[0]["seconds_to_plot_and_table"] < GOAL_S,
-            "again_max_s": max(again), "met_again": max(again) < GOAL_S}
-    print(f"goal < {GOAL_S} s: warm {'met' if goal['met_warm'] else 'NOT met'} (worst {goal['warm_max_s']:.2f} s); "
-          f"cold {'met' if goal['met_cold'] else 'NOT met'} ({loads[0]['seconds_to_plot_and_table']:.2f} s); "
-          f"opened again in the same browser {'met' if goal['met_again'] else 'NOT met'} (worst {max(again):.2f} s)")
-    out = write_results("dashboard", {"host": host_info(), "settings": vars(args) | {"db": str(db)},
-                                      "fill": {k: v for k, v in fill.items() if k != "key"}, "loads": loads,
-                                      "goal": goal})
+    goal = {
+        "goal_s": GOAL_S,
+        "warm_max_s": max(warm) if warm else None,
+        "met_warm": bool(warm) and max(warm) < GOAL_S,
+        "met_cold": loads[0]["seconds_to_plot_and_table"] < GOAL_S,
+        "again_max_s": max(again),
+        "met_again": max(again) < GOAL_S,
+    }
+    print(
+        f"goal < {GOAL_S} s: warm {'met' if goal['met_warm'] else 'NOT met'} (worst {goal['warm_max_s']:.2f} s); "
+        f"cold {'met' if goal['met_cold'] else 'NOT met'} ({loads[0]['seconds_to_plot_and_table']:.2f} s); "
+        f"opened again in the same browser {'met' if goal['met_again'] else 'NOT met'} (worst {max(again):.2f} s)"
+    )
+    out = write_results(
+        "dashboard",
+        {
+            "host": host_info(),
+            "settings": vars(args) | {"db": str(db)},
+            "fill": {k: v for k, v in fill.items() if k != "key"},
+            "loads": loads,
+            "goal": goal,
+        },
+    )
     print(f"wrote {out}")
     return 0
 

@@ -53,10 +53,18 @@ def coverage(table: LatencyTable) -> dict[str, float]:
 def table_stats(path: Path, table: LatencyTable) -> dict[str, Any]:
     cal = table.calibration
     return {
-        "name": table.name, "path": str(path), "host": table.host.slug, "cpu": table.host.cpu,
-        "entries": len(table.entries), "networks": len(table.networks), "call_overhead_ms": table.call_overhead_ms,
-        "calibration": cal.model, "calibration_fitted_on": cal.fitted_on, "calibration_cv_mape": cal.cv_mape,
-        "calibration_note": cal.note, "updated": table.updated,
+        "name": table.name,
+        "path": str(path),
+        "host": table.host.slug,
+        "cpu": table.host.cpu,
+        "entries": len(table.entries),
+        "networks": len(table.networks),
+        "call_overhead_ms": table.call_overhead_ms,
+        "calibration": cal.model,
+        "calibration_fitted_on": cal.fitted_on,
+        "calibration_cv_mape": cal.cv_mape,
+        "calibration_note": cal.note,
+        "updated": table.updated,
     }
 
 
@@ -106,10 +114,15 @@ def bench_speed(table: LatencyTable, space: ss.SearchSpace, n: int) -> dict[str,
         single = _timed(lambda: [predictor.predict_many([a]) for a in singles]) / len(singles)
     estimated = float(predictor.estimated_mask(archs[:5000]).mean())
     return {
-        "space": space.name, "nets": n, "pinned": pinned, "predictor_init_s": round(load, 3),
+        "space": space.name,
+        "nets": n,
+        "pinned": pinned,
+        "predictor_init_s": round(load, 3),
         "cold_first_call_s": round(cold, 3),
-        "cold_archs_per_second": round(n / cold, 1), "warm_archs_per_second": round(n / warm, 1),
-        "single_call_us": round(single * 1e6, 2), "estimated_share": round(estimated, 4),
+        "cold_archs_per_second": round(n / cold, 1),
+        "warm_archs_per_second": round(n / warm, 1),
+        "single_call_us": round(single * 1e6, 2),
+        "estimated_share": round(estimated, 4),
     }
 
 
@@ -156,18 +169,28 @@ def merge_previous(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profiles", nargs="+", default=DEFAULT_PROFILES,
-                        help=f"device profiles (default: {' '.join(DEFAULT_PROFILES)})")
+    parser.add_argument(
+        "--profiles",
+        nargs="+",
+        default=DEFAULT_PROFILES,
+        help=f"device profiles (default: {' '.join(DEFAULT_PROFILES)})",
+    )
     parser.add_argument("--spaces", nargs="+", help="spaces (default: every built-in space the table covers fully)")
     parser.add_argument("--samples", type=int, default=100, help="validation nets per space (default 100)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement pass (default 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed-nets", type=int, default=100_000, help="nets per predict_many speed run")
     parser.add_argument("--quick", action="store_true", help="10 samples, 1 round, one space; nothing written")
-    parser.add_argument("--ship-reports", action="store_true",
-                        help="only copy the validations in benchmarks/results/latency.json beside the shipped tables")
-    parser.add_argument("--speed-only", action="store_true",
-                        help="only the prediction-speed runs (validation results already written are kept)")
+    parser.add_argument(
+        "--ship-reports",
+        action="store_true",
+        help="only copy the validations in benchmarks/results/latency.json beside the shipped tables",
+    )
+    parser.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="only the prediction-speed runs (validation results already written are kept)",
+    )
     args = parser.parse_args()
     if args.ship_reports:
         import json
@@ -195,16 +218,27 @@ def main() -> None:
             continue
         if args.quick:
             spaces = spaces[:1]
-        entry: dict[str, Any] = {"profile": pid, "table": table_stats(path, table), "coverage": cover,
-                                 "validation": [], "speed": []}
+        entry: dict[str, Any] = {
+            "profile": pid,
+            "table": table_stats(path, table),
+            "coverage": cover,
+            "validation": [],
+            "speed": [],
+        }
         predictor = load_predictor(pid)
         if args.quick:
             predictor.path = None  # layers measured on demand stay in memory
         for name in spaces:
             space = ss.load_space(name)
             if not args.speed_only:
-                result = validate(predictor, space, args.samples, seed=args.seed, rounds=args.rounds,
-                                  progress=ProgressBar(f"{pid} {name}"))
+                result = validate(
+                    predictor,
+                    space,
+                    args.samples,
+                    seed=args.seed,
+                    rounds=args.rounds,
+                    progress=ProgressBar(f"{pid} {name}"),
+                )
                 data = result.as_dict() | {"measured_on": here}
                 if not args.quick:
                     png = result.save_plot(RESULTS / "latency" / f"validate-{pid}-{name}.png")
@@ -216,36 +250,97 @@ def main() -> None:
         profiles.append(entry)
 
     done = [p for p in profiles if "skipped" not in p]
-    print(render_table(
-        ["table", "entries", "nets", "calibration", "CV MAPE", "call overhead us"],
-        [[p["table"]["name"], p["table"]["entries"], p["table"]["networks"], p["table"]["calibration"],
-          pct(None if p["table"]["calibration_cv_mape"] is None else 100 * p["table"]["calibration_cv_mape"]),
-          f"{1000 * p['table']['call_overhead_ms']:.1f}"] for p in done],
-        {1, 2, 4, 5},
-    ))
+    print(
+        render_table(
+            ["table", "entries", "nets", "calibration", "CV MAPE", "call overhead us"],
+            [
+                [
+                    p["table"]["name"],
+                    p["table"]["entries"],
+                    p["table"]["networks"],
+                    p["table"]["calibration"],
+                    pct(None if p["table"]["calibration_cv_mape"] is None else 100 * p["table"]["calibration_cv_mape"]),
+                    f"{1000 * p['table']['call_overhead_ms']:.1f}",
+                ]
+                for p in done
+            ],
+            {1, 2, 4, 5},
+        )
+    )
     print()
     rows = []
     for p in done:
         for v in p["validation"]:
             m, r, n = v["metrics"]["predicted"], v["metrics"]["raw"], v["metrics"]["noise"]
-            rows.append([p["profile"], v["space"], v["samples"], pct(m["within_10_pct"]), pct(n["within_10_pct"]),
-                         pct(m["within_5_pct"]), pct(n["within_5_pct"]), pct(m["mape_pct"]), pct(r["mape_pct"]),
-                         pct(n["mape_pct"]), num(m["spearman"]), num(n["spearman"]), num(m["kendall"])])
-    print(render_table(
-        ["profile", "space", "N", "+-10% pred", "+-10% noise", "+-5% pred", "+-5% noise", "MAPE pred", "MAPE raw",
-         "MAPE noise", "rho pred", "rho noise", "tau pred"],
-        rows, set(range(2, 13)),
-    ))
+            rows.append(
+                [
+                    p["profile"],
+                    v["space"],
+                    v["samples"],
+                    pct(m["within_10_pct"]),
+                    pct(n["within_10_pct"]),
+                    pct(m["within_5_pct"]),
+                    pct(n["within_5_pct"]),
+                    pct(m["mape_pct"]),
+                    pct(r["mape_pct"]),
+                    pct(n["mape_pct"]),
+                    num(m["spearman"]),
+                    num(n["spearman"]),
+                    num(m["kendall"]),
+                ]
+            )
+    print(
+        render_table(
+            [
+                "profile",
+                "space",
+                "N",
+                "+-10% pred",
+                "+-10% noise",
+                "+-5% pred",
+                "+-5% noise",
+                "MAPE pred",
+                "MAPE raw",
+                "MAPE noise",
+                "rho pred",
+                "rho noise",
+                "tau pred",
+            ],
+            rows,
+            set(range(2, 13)),
+        )
+    )
     print("(noise = the same nets measured a second time, independently: what a perfect predictor would score)")
     print()
-    print(render_table(
-        ["profile", "space", "nets", "cold first call s", "cold archs/s", "warm archs/s", "single call us",
-         "estimated"],
-        [[p["profile"], s["space"], s["nets"], s["cold_first_call_s"], f"{s['cold_archs_per_second']:,.0f}",
-          f"{s['warm_archs_per_second']:,.0f}", s["single_call_us"], f"{100 * s['estimated_share']:.0f}%"]
-         for p in done for s in p["speed"]],
-        {2, 3, 4, 5, 6, 7},
-    ))
+    print(
+        render_table(
+            [
+                "profile",
+                "space",
+                "nets",
+                "cold first call s",
+                "cold archs/s",
+                "warm archs/s",
+                "single call us",
+                "estimated",
+            ],
+            [
+                [
+                    p["profile"],
+                    s["space"],
+                    s["nets"],
+                    s["cold_first_call_s"],
+                    f"{s['cold_archs_per_second']:,.0f}",
+                    f"{s['warm_archs_per_second']:,.0f}",
+                    s["single_call_us"],
+                    f"{100 * s['estimated_share']:.0f}%",
+                ]
+                for p in done
+                for s in p["speed"]
+            ],
+            {2, 3, 4, 5, 6, 7},
+        )
+    )
     if args.quick:
         print("\n--quick: results not written")
         return

@@ -77,9 +77,12 @@ def progress(label: str) -> Any:
 
     def show(i: int, total: int, run: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - start
-        print(f"  {label} [{i}/{total}] {run['arch_id']} seed {run['seed']}: {run['split']} accuracy "
-              f"{run['accuracy']:.4f}, {run['cpu_seconds']:.0f} CPU s ({elapsed / i * (total - i) / 60:.0f} min left)",
-              flush=True)
+        print(
+            f"  {label} [{i}/{total}] {run['arch_id']} seed {run['seed']}: {run['split']} accuracy "
+            f"{run['accuracy']:.4f}, {run['cpu_seconds']:.0f} CPU s ({elapsed / i * (total - i) / 60:.0f} min left)",
+            flush=True,
+        )
+
     return show
 
 
@@ -105,23 +108,30 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     for name in names:
         protocol = PROTOCOLS[name]
         store = RunStore(PILOT_DIR / f"{name}.jsonl", protocol, DATA, label=f"pilot {name}")
-        print(f"pilot {name}: {protocol.steps} steps x {protocol.batch_size}, lr {protocol.lr} "
-              f"({protocol.images():,} images per run), {len(archs)} nets x {len(protocol.seeds)} seeds", flush=True)
+        print(
+            f"pilot {name}: {protocol.steps} steps x {protocol.batch_size}, lr {protocol.lr} "
+            f"({protocol.images():,} images per run), {len(archs)} nets x {len(protocol.seeds)} seeds",
+            flush=True,
+        )
         train_runs(archs, protocol, DATA, store, workers=args.workers, progress=progress(name))
         summary[name] = {"protocol": protocol.model_dump(mode="json"), **summarise(store, archs)}
     rows = []
     nan = float("nan")
     for name, s in summary.items():
         p = s["protocol"]
-        rows.append(f"{name:6s} {p['steps'] * p['batch_size']:>7,} images "
-                    f"(of {p.get('train_images') or 'all':>5}) "
-                    f"reliability {s.get('reliability_single_run', nan):.2f} one run, {s.get('reliability', nan):.2f} "
-                    f"mean of 2 (ceiling {s.get('ceiling', nan):.2f}); noise sd "
-                    f"{100 * s.get('noise_sd', nan):.2f} pts vs nets {100 * s.get('between_net_sd', nan):.2f}; "
-                    f"{s['cpu_hours']:.2f} CPU h")
+        rows.append(
+            f"{name:6s} {p['steps'] * p['batch_size']:>7,} images "
+            f"(of {p.get('train_images') or 'all':>5}) "
+            f"reliability {s.get('reliability_single_run', nan):.2f} one run, {s.get('reliability', nan):.2f} "
+            f"mean of 2 (ceiling {s.get('ceiling', nan):.2f}); noise sd "
+            f"{100 * s.get('noise_sd', nan):.2f} pts vs nets {100 * s.get('between_net_sd', nan):.2f}; "
+            f"{s['cpu_hours']:.2f} CPU h"
+        )
     print("\n".join(rows))
-    out = write_results("proxies-pilot", {"spaces": SPACES, "max_macs": MAX_MACS,
-                                           "nets": [a.encode() for a in archs], "protocols": summary})
+    out = write_results(
+        "proxies-pilot",
+        {"spaces": SPACES, "max_macs": MAX_MACS, "nets": [a.encode() for a in archs], "protocols": summary},
+    )
     print(f"wrote {out}")
     return 0
 
@@ -135,7 +145,7 @@ def truth_nets(per_space: int) -> list[Any]:
     per: list[list[list[Any]]] = []
     for space in SPACES:
         nets = sample_nets(space, per_space, seed=0, group=3, max_macs=MAX_MACS)
-        groups = [nets[i:i + 3] for i in range(0, len(nets), 3)]
+        groups = [nets[i : i + 3] for i in range(0, len(nets), 3)]
         random.Random(f"truth-order:{space}").shuffle(groups)
         per.append(groups)
     return [a for i in range(max(map(len, per))) for groups in per if i < len(groups) for a in groups[i]]
@@ -145,8 +155,11 @@ def cmd_truth(args: argparse.Namespace) -> int:
     protocol = PROTOCOLS[args.protocol].model_copy(update={"split": "both"})  # val for choices, test to report
     archs = truth_nets(args.per_space)
     store = RunStore(TRUTH_FILE, protocol, DATA, label=f"ground truth, protocol {args.protocol}")
-    print(f"ground truth: {len(archs)} nets x {len(protocol.seeds)} seeds, protocol {args.protocol} "
-          f"({len(store)} runs already done)", flush=True)
+    print(
+        f"ground truth: {len(archs)} nets x {len(protocol.seeds)} seeds, protocol {args.protocol} "
+        f"({len(store)} runs already done)",
+        flush=True,
+    )
     train_runs(archs, protocol, DATA, store, workers=args.workers, progress=progress("truth"))
     s = summarise(store, archs)
     print(json.dumps(s, indent=1))
@@ -183,47 +196,62 @@ def cmd_report(args: argparse.Namespace) -> int:
     spaces = [space_of(a) for a in archs]
     latency, latency_source = budget_axis(archs, spaces, LATENCY_PROFILE)
     latency_source += " (shipped table)" if latency_source != "macs" else ""
-    print(f"scoring {len(archs)} nets (and {args.reference_size} reference nets per space) with every proxy, "
-          "one thread ...", flush=True)
+    print(
+        f"scoring {len(archs)} nets (and {args.reference_size} reference nets per space) with every proxy, "
+        "one thread ...",
+        flush=True,
+    )
     scores, seconds = all_scores(archs, spaces, truth_val, DATA, reference_size=args.reference_size)
     predictor_name = predictor_label()
 
     # the choice: on the validation accuracy of a random half of the nets; reported on the other half's test
     rng = np.random.default_rng(args.seed)
     perm = rng.permutation(len(archs))
-    choose_idx, held_idx = np.sort(perm[: len(archs) // 2]), np.sort(perm[len(archs) // 2:])
+    choose_idx, held_idx = np.sort(perm[: len(archs) // 2]), np.sort(perm[len(archs) // 2 :])
 
     def subset(idx: np.ndarray, truth: list[float]) -> dict[str, dict[str, Any]]:
-        return judge({n: [v[i] for i in idx] for n, v in scores.items()}, [truth[i] for i in idx],
-                     [macs[i] for i in idx], [latency[i] for i in idx], samples=args.bootstrap)
+        return judge(
+            {n: [v[i] for i in idx] for n, v in scores.items()},
+            [truth[i] for i in idx],
+            [macs[i] for i in idx],
+            [latency[i] for i in idx],
+            samples=args.bootstrap,
+        )
 
     on_choice = subset(choose_idx, truth_val)
-    choice = evidence.choose(on_choice, simplicity_order(scores, seconds), key="balanced",
-                             interval="balanced_interval")
+    choice = evidence.choose(on_choice, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")
     held = subset(held_idx, truth_test)
     table = judge(scores, truth_test, macs, latency, samples=args.bootstrap)
     reliability = {"test": evidence.test_retest(test0, test1), "val": evidence.test_retest(val0, val1)}
     winner = choice["choice"]
     print()
     rel = reliability["test"]
-    print(f"ground truth: {len(archs)} nets ({', '.join(f'{spaces.count(s)} {s}' for s in SPACES)}), two seeds, "
-          f"test accuracy {min(truth_test):.4f}..{max(truth_test):.4f}; reliability {rel['reliability']:.2f} "
-          f"(one run {rel['reliability_single_run']:.2f}), ceiling {rel['ceiling']:.2f}; noise sd "
-          f"{100 * rel['noise_sd']:.2f} pts vs nets {100 * rel['between_net_sd']:.2f}")
-    header = f"{'scorer':44s} {'spearman [90%]':>22s} {'kendall':>7s} {'cost-ctl [90%]':>22s} {'top10':>5s} " \
-             f"{'regret':>7s} {'s/net':>6s}"
+    print(
+        f"ground truth: {len(archs)} nets ({', '.join(f'{spaces.count(s)} {s}' for s in SPACES)}), two seeds, "
+        f"test accuracy {min(truth_test):.4f}..{max(truth_test):.4f}; reliability {rel['reliability']:.2f} "
+        f"(one run {rel['reliability_single_run']:.2f}), ceiling {rel['ceiling']:.2f}; noise sd "
+        f"{100 * rel['noise_sd']:.2f} pts vs nets {100 * rel['between_net_sd']:.2f}"
+    )
+    header = (
+        f"{'scorer':44s} {'spearman [90%]':>22s} {'kendall':>7s} {'cost-ctl [90%]':>22s} {'top10':>5s} "
+        f"{'regret':>7s} {'s/net':>6s}"
+    )
     print(header)
     for n in sorted(table, key=lambda n: -(table[n]["balanced"] if not math.isnan(table[n]["balanced"]) else -9)):
         r = table[n]
         lo, hi = r["spearman_interval"]
         clo, chi = r["cost_controlled_interval"]
         mark = " <- default" if n == winner else ""
-        print(f"{n:44s} {r['spearman']:6.3f} [{lo:6.3f},{hi:6.3f}] {r['kendall']:7.3f} "
-              f"{r['cost_controlled_spearman']:6.3f} [{clo:6.3f},{chi:6.3f}] {r['top10_hit']:5.2f} "
-              f"{100 * r['regret']['mean']:6.2f}% {seconds[n]:6.3f}{mark}")
-    print(f"default: {winner} (chosen on {len(choose_idx)} nets' validation accuracy by balanced Spearman, "
-          f"margin = interval half-width); on the other {len(held_idx)} nets' test accuracy: Spearman "
-          f"{held[winner]['spearman']:.3f}, cost-controlled {held[winner]['cost_controlled_spearman']:.3f}")
+        print(
+            f"{n:44s} {r['spearman']:6.3f} [{lo:6.3f},{hi:6.3f}] {r['kendall']:7.3f} "
+            f"{r['cost_controlled_spearman']:6.3f} [{clo:6.3f},{chi:6.3f}] {r['top10_hit']:5.2f} "
+            f"{100 * r['regret']['mean']:6.2f}% {seconds[n]:6.3f}{mark}"
+        )
+    print(
+        f"default: {winner} (chosen on {len(choose_idx)} nets' validation accuracy by balanced Spearman, "
+        f"margin = interval half-width); on the other {len(held_idx)} nets' test accuracy: Spearman "
+        f"{held[winner]['spearman']:.3f}, cost-controlled {held[winner]['cost_controlled_spearman']:.3f}"
+    )
     speed = default_speed(winner, predictor_name)
     print(f"seconds per evaluation of the default on one core: {speed}")
     cpu_hours = sum(r["cpu_seconds"] for r in store.runs()) / 3600
@@ -231,20 +259,39 @@ def cmd_report(args: argparse.Namespace) -> int:
         "default": winner,
         "n_architectures": len(archs),
         "spaces": {s: spaces.count(s) for s in SPACES},
-        "ground_truth": {"file": TRUTH_FILE.name, "protocol": args.protocol, **protocol.model_dump(mode="json"),
-                         "dataset": DATA.model_dump(mode="json"), "cpu_hours": cpu_hours,
-                         "test_accuracy_range": [min(truth_test), max(truth_test)]},
+        "ground_truth": {
+            "file": TRUTH_FILE.name,
+            "protocol": args.protocol,
+            **protocol.model_dump(mode="json"),
+            "dataset": DATA.model_dump(mode="json"),
+            "cpu_hours": cpu_hours,
+            "test_accuracy_range": [min(truth_test), max(truth_test)],
+        },
         "reliability": reliability,
         "ceiling": rel["ceiling"],
         "latency": latency_source,
-        "choice": {**choice, "nets_chosen_on": len(choose_idx), "held_out": {
-            k: held[winner][k] for k in ("spearman", "spearman_interval", "cost_controlled_spearman",
-                                         "cost_controlled_interval", "balanced")}},
-        "beats_params_and_macs": bool(table[winner]["spearman"] > max(table["params"]["spearman"],
-                                                                       table["macs"]["spearman"])),
+        "choice": {
+            **choice,
+            "nets_chosen_on": len(choose_idx),
+            "held_out": {
+                k: held[winner][k]
+                for k in (
+                    "spearman",
+                    "spearman_interval",
+                    "cost_controlled_spearman",
+                    "cost_controlled_interval",
+                    "balanced",
+                )
+            },
+        },
+        "beats_params_and_macs": bool(
+            table[winner]["spearman"] > max(table["params"]["spearman"], table["macs"]["spearman"])
+        ),
         "default_seconds": speed,
-        "proxies": {n: {**r, "cost_controlled_spearman": r["cost_controlled_spearman"], "seconds_per_eval": seconds[n]}
-                    for n, r in table.items()},
+        "proxies": {
+            n: {**r, "cost_controlled_spearman": r["cost_controlled_spearman"], "seconds_per_eval": seconds[n]}
+            for n, r in table.items()
+        },
         "scores": {n: [None if math.isnan(v) else v for v in vals] for n, vals in scores.items()},
         "nets": [a.encode() for a in archs],
     }
@@ -254,15 +301,21 @@ def cmd_report(args: argparse.Namespace) -> int:
         if winner.startswith("predictor:"):
             print("the predictor won; default.json keeps a proxy (a predictor is fitted per user, hwnas proxies fit)")
         else:
-            DEFAULT_FILE.write_text(json.dumps({
-                "proxy": winner,
-                "source": f"benchmarks/proxies.py report: chosen by balanced Spearman (mean of Spearman and "
-                          f"Spearman within MAC quintiles) on the validation accuracy of {len(choose_idx)} of "
-                          f"{len(archs)} nets of {', '.join(SPACES)}, with a margin; on the other "
-                          f"{len(held_idx)} nets' test accuracy: Spearman {held[winner]['spearman']:.3f}, "
-                          f"cost-controlled {held[winner]['cost_controlled_spearman']:.3f}",
-                "evidence": "benchmarks/results/proxies.json",
-            }, indent=2) + "\n")
+            DEFAULT_FILE.write_text(
+                json.dumps(
+                    {
+                        "proxy": winner,
+                        "source": f"benchmarks/proxies.py report: chosen by balanced Spearman (mean of Spearman and "
+                        f"Spearman within MAC quintiles) on the validation accuracy of {len(choose_idx)} of "
+                        f"{len(archs)} nets of {', '.join(SPACES)}, with a margin; on the other "
+                        f"{len(held_idx)} nets' test accuracy: Spearman {held[winner]['spearman']:.3f}, "
+                        f"cost-controlled {held[winner]['cost_controlled_spearman']:.3f}",
+                        "evidence": "benchmarks/results/proxies.json",
+                    },
+                    indent=2,
+                )
+                + "\n"
+            )
             print(f"default proxy -> {winner} ({DEFAULT_FILE})")
     return 0
 

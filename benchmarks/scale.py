@@ -72,11 +72,20 @@ def controller(url: str, trials: int, counter: StatementCounter) -> dict[str, An
     from service.worker import Worker
 
     upgrade(url)
-    config = SearchConfig.parse({
-        "space": SPACE, "strategy": {"name": "nsga2"}, "budget": {"trials": trials}, "workers": 1, "seed": 0,
-        "objectives": [{"metric": f"latency:{PROFILE}", "direction": "minimize"},
-                       {"metric": "params", "direction": "minimize"}],
-        "constraints": [{"metric": "macs", "max": 60_000_000}]})
+    config = SearchConfig.parse(
+        {
+            "space": SPACE,
+            "strategy": {"name": "nsga2"},
+            "budget": {"trials": trials},
+            "workers": 1,
+            "seed": 0,
+            "objectives": [
+                {"metric": f"latency:{PROFILE}", "direction": "minimize"},
+                {"metric": "params", "direction": "minimize"},
+            ],
+            "constraints": [{"metric": "macs", "max": 60_000_000}],
+        }
+    )
     with session_scope(url) as session:
         job = jobs.create_job(session, owner=get_or_create_user(session, "bench"), config=config)
         job_id = job.id
@@ -92,10 +101,15 @@ def controller(url: str, trials: int, counter: StatementCounter) -> dict[str, An
 
         status = session.get(Job, job_id).status  # type: ignore[union-attr]
     statements = dict(counter.counts)
-    return {"trials": trials, "status": status, "cpu_ms_per_trial": 1000 * cpu / trials,
-            "wall_ms_per_trial": 1000 * wall / trials, "statements_per_trial": sum(statements.values()) / trials,
-            "by_kind_per_trial": {k: v / trials for k, v in sorted(statements.items())},
-            "by_table_per_trial": {k: v / trials for k, v in counter.tables.most_common() if v >= trials / 2}}
+    return {
+        "trials": trials,
+        "status": status,
+        "cpu_ms_per_trial": 1000 * cpu / trials,
+        "wall_ms_per_trial": 1000 * wall / trials,
+        "statements_per_trial": sum(statements.values()) / trials,
+        "by_kind_per_trial": {k: v / trials for k, v in sorted(statements.items())},
+        "by_table_per_trial": {k: v / trials for k, v in counter.tables.most_common() if v >= trials / 2},
+    }
 
 
 def write_capacity(url: str, n: int = 500) -> dict[str, Any]:
@@ -125,12 +139,12 @@ def latency_lookups(n: int = 2000) -> dict[str, Any]:
     rng = random.Random(0)
     archs = [space.sample(rng) for _ in range(n + 210)]  # distinct nets for each measurement: none cached
     predictor = load_predictor(PROFILE, space=SPACE)
-    predictor.predict_many(archs[n:n + 10])
+    predictor.predict_many(archs[n : n + 10])
     cpu = time.process_time()
     predictor.predict_many(archs[:n])
     many = time.process_time() - cpu
     cpu = time.process_time()
-    for a in archs[n + 10:]:
+    for a in archs[n + 10 :]:
         predictor.predict_many([a])
     one = (time.process_time() - cpu) / 200
     return {"nets": n, "batched_us_per_net": 1e6 * many / n, "one_at_a_time_us_per_net": 1e6 * one}
@@ -162,8 +176,13 @@ def ray_round_trip(tasks: int = 300) -> dict[str, Any]:
         seconds = time.perf_counter() - start
     finally:
         executor.close()
-    return {"tasks": tasks, "workers": 2, "tasks_per_second": tasks / seconds, "ms_per_task": 1000 * seconds / tasks,
-            "ray_start_seconds": started}
+    return {
+        "tasks": tasks,
+        "workers": 2,
+        "tasks_per_second": tasks / seconds,
+        "ms_per_task": 1000 * seconds / tasks,
+        "ray_start_seconds": started,
+    }
 
 
 def proxy_seconds(names: tuple[str, ...] = ("meco_opt", "synflow", "naswot"), nets: int = 8) -> dict[str, float]:
@@ -196,8 +215,14 @@ def scratch_database(server_url: str) -> Iterator[str]:
     name = f"hwnas_bench_scale_{os.getpid()}"
 
     def admin(sql: str) -> None:
-        with psycopg.connect(host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres",
-                             password=u.password, dbname=u.database or "postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=u.host or "127.0.0.1",
+            port=u.port or 5432,
+            user=u.username or "postgres",
+            password=u.password,
+            dbname=u.database or "postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute(sql)  # type: ignore[arg-type]
 
     url = u.set(database=name).render_as_string(hide_password=False)
@@ -214,14 +239,23 @@ def scratch_database(server_url: str) -> Iterator[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trials", type=int, default=300)
-    p.add_argument("--postgres", default=os.environ.get("HWNAS_TEST_POSTGRES_URL"),
-                   help="a PostgreSQL database to create the job in (default $HWNAS_TEST_POSTGRES_URL)")
+    p.add_argument(
+        "--postgres",
+        default=os.environ.get("HWNAS_TEST_POSTGRES_URL"),
+        help="a PostgreSQL database to create the job in (default $HWNAS_TEST_POSTGRES_URL)",
+    )
     args = p.parse_args(argv)
     import tempfile
 
     counter = StatementCounter()
-    results: dict[str, Any] = {"settings": {"trials": args.trials, "space": SPACE, "profile": PROFILE,
-                                            "load_average_before": list(os.getloadavg())}}
+    results: dict[str, Any] = {
+        "settings": {
+            "trials": args.trials,
+            "space": SPACE,
+            "profile": PROFILE,
+            "load_average_before": list(os.getloadavg()),
+        }
+    }
     with tempfile.TemporaryDirectory() as tmp:
         results["controller_sqlite"] = controller(f"sqlite:///{tmp}/scale.db", args.trials, counter)
         results["write_capacity_sqlite"] = write_capacity(f"sqlite:///{tmp}/capacity.db")
@@ -240,13 +274,22 @@ def main(argv: list[str] | None = None) -> int:
         if c:
             rows.append((f"controller CPU ms / trial ({backend})", f"{c['cpu_ms_per_trial']:.1f}"))
             rows.append((f"controller wall ms / trial ({backend})", f"{c['wall_ms_per_trial']:.1f}"))
-            rows.append((f"statements / trial ({backend})", f"{c['statements_per_trial']:.1f} "
-                         + " ".join(f"{k} {v:.1f}" for k, v in c["by_kind_per_trial"].items())))
+            rows.append(
+                (
+                    f"statements / trial ({backend})",
+                    f"{c['statements_per_trial']:.1f} "
+                    + " ".join(f"{k} {v:.1f}" for k, v in c["by_kind_per_trial"].items()),
+                )
+            )
             w = results[f"write_capacity_{backend}"]
             rows.append((f"1-row write transactions / s ({backend}, one client)", f"{w['per_second']:.0f}"))
     lk = results["latency_lookups"]
-    rows.append(("latency lookup us / net (batched / one at a time)",
-                 f"{lk['batched_us_per_net']:.0f} / {lk['one_at_a_time_us_per_net']:.0f}"))
+    rows.append(
+        (
+            "latency lookup us / net (batched / one at a time)",
+            f"{lk['batched_us_per_net']:.0f} / {lk['one_at_a_time_us_per_net']:.0f}",
+        )
+    )
     rows.append(("Ray round trip ms / task (2 workers, nothing to compute)", f"{results['ray']['ms_per_task']:.2f}"))
     for name, sec in results["proxy_cpu_seconds_per_net"].items():
         rows.append((f"proxy {name}: CPU s / 32x32 net", f"{sec:.3f}"))

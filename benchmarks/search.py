@@ -49,8 +49,10 @@ def efficiency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from nas.pareto import hypervolume, non_dominated, to_minimize
 
     storage = f"sqlite:///{workdir / 'efficiency.db'}"
-    objectives = [{"metric": f"proxy:{args.proxy}", "direction": "maximize"},
-                  {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"}]
+    objectives = [
+        {"metric": f"proxy:{args.proxy}", "direction": "maximize"},
+        {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+    ]
     directions = [o["direction"] for o in objectives]
     runs: dict[str, list[list[list[float]]]] = {}
     for strategy in args.strategies:
@@ -58,13 +60,24 @@ def efficiency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         for seed in range(args.seeds):
             start = time.perf_counter()
             options: dict[str, Any] = {"weights": [1.0, 1.0]} if strategy == "evolution" else {}
-            result = run_search({"name": f"eff-{strategy}-{seed}", "space": args.space, "objectives": objectives,
-                                 "strategy": {"name": strategy, "options": options},
-                                 "budget": {"trials": args.trials}, "workers": 1, "seed": seed}, storage)
+            result = run_search(
+                {
+                    "name": f"eff-{strategy}-{seed}",
+                    "space": args.space,
+                    "objectives": objectives,
+                    "strategy": {"name": strategy, "options": options},
+                    "budget": {"trials": args.trials},
+                    "workers": 1,
+                    "seed": seed,
+                },
+                storage,
+            )
             points = [t.objectives if t.feasible else None for t in result.trials]
             runs[strategy].append(points)  # type: ignore[arg-type]
-            print(f"  {strategy:10s} seed {seed}: {len(result.trials)} trials in {time.perf_counter() - start:.0f} s",
-                  flush=True)
+            print(
+                f"  {strategy:10s} seed {seed}: {len(result.trials)} trials in {time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
     every = np.array([p for rs in runs.values() for r in rs for p in r if p is not None])
     mins = to_minimize(every, directions)
     lo, hi = mins.min(axis=0), mins.max(axis=0)
@@ -79,8 +92,10 @@ def efficiency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     checkpoints = [c for c in (50, 100, 200) if c <= args.trials] or [args.trials]
     table: dict[str, Any] = {}
     for strategy, rs in runs.items():
-        table[strategy] = {str(c): {"mean": float(np.mean([hv_at(r, c) for r in rs])),
-                                    "std": float(np.std([hv_at(r, c) for r in rs]))} for c in checkpoints}
+        table[strategy] = {
+            str(c): {"mean": float(np.mean([hv_at(r, c) for r in rs])), "std": float(np.std([hv_at(r, c) for r in rs]))}
+            for c in checkpoints
+        }
     target = table["random"][str(checkpoints[-1])]["mean"] if "random" in table else None
     reach: dict[str, Any] = {}
     if target is not None:
@@ -90,36 +105,61 @@ def efficiency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 n = next((k for k in range(1, len(r) + 1) if hv_at(r, k) >= target), None)
                 firsts.append(n)
             got = [f for f in firsts if f is not None]
-            reach[strategy] = {"per_seed": firsts, "mean": float(np.mean(got)) if got else None,
-                               "reached": len(got)}
+            reach[strategy] = {"per_seed": firsts, "mean": float(np.mean(got)) if got else None, "reached": len(got)}
     print(f"\nhypervolume (normalised objectives, reference 1.1), mean +- std over {args.seeds} seeds")
-    print(f"{'strategy':10s} " + " ".join(f"{'@' + str(c):>16s}" for c in checkpoints) +
-          f" {'evals to random@' + str(checkpoints[-1]):>22s}")
+    print(
+        f"{'strategy':10s} "
+        + " ".join(f"{'@' + str(c):>16s}" for c in checkpoints)
+        + f" {'evals to random@' + str(checkpoints[-1]):>22s}"
+    )
     for strategy in table:
-        cells = " ".join(f"{table[strategy][str(c)]['mean']:9.4f}+-{table[strategy][str(c)]['std']:.3f}"
-                         for c in checkpoints)
+        cells = " ".join(
+            f"{table[strategy][str(c)]['mean']:9.4f}+-{table[strategy][str(c)]['std']:.3f}" for c in checkpoints
+        )
         r = reach.get(strategy, {})
         print(f"{strategy:10s} {cells} {str(r.get('mean')):>22s}")
-    return {"space": args.space, "proxy": args.proxy, "trials": args.trials, "seeds": args.seeds,
-            "hypervolume": table, "evaluations_to_random_final": reach, "default_strategy": DEFAULT_STRATEGY,
-            "goal_met": bool(reach.get(DEFAULT_STRATEGY, {}).get("mean") is not None
-                             and reach[DEFAULT_STRATEGY]["reached"] == args.seeds
-                             and max(reach[DEFAULT_STRATEGY]["per_seed"]) <= 70)}
+    return {
+        "space": args.space,
+        "proxy": args.proxy,
+        "trials": args.trials,
+        "seeds": args.seeds,
+        "hypervolume": table,
+        "evaluations_to_random_final": reach,
+        "default_strategy": DEFAULT_STRATEGY,
+        "goal_met": bool(
+            reach.get(DEFAULT_STRATEGY, {}).get("mean") is not None
+            and reach[DEFAULT_STRATEGY]["reached"] == args.seeds
+            and max(reach[DEFAULT_STRATEGY]["per_seed"]) <= 70
+        ),
+    }
 
 
 def overhead(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     out = {}
     for strategy in ("nsga2", "tpe", "random"):
-        result = run_search({"name": f"ovh-{strategy}", "space": args.space,
-                             "objectives": [{"metric": "params", "direction": "minimize"},
-                                            {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"}],
-                             "constraints": [{"metric": "macs", "max": 50_000_000}],
-                             "strategy": {"name": strategy}, "budget": {"trials": args.overhead_trials},
-                             "workers": 1, "seed": 0}, f"sqlite:///{workdir / f'overhead-{strategy}.db'}")
+        result = run_search(
+            {
+                "name": f"ovh-{strategy}",
+                "space": args.space,
+                "objectives": [
+                    {"metric": "params", "direction": "minimize"},
+                    {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+                ],
+                "constraints": [{"metric": "macs", "max": 50_000_000}],
+                "strategy": {"name": strategy},
+                "budget": {"trials": args.overhead_trials},
+                "workers": 1,
+                "seed": 0,
+            },
+            f"sqlite:///{workdir / f'overhead-{strategy}.db'}",
+        )
         ms = 1000 * (result.controller_seconds_per_trial or 0.0)
         out[strategy] = {"trials": len(result.trials), "ms_per_trial": ms}
-        print(f"  controller overhead {strategy:7s}: {out[strategy]['ms_per_trial']:.1f} ms/trial over "
-              f"{len(result.trials)} trials", flush=True)
+        print(
+            f"  controller overhead {strategy:7s}: {out[strategy]['ms_per_trial']:.1f} ms/trial over "
+            f"{len(result.trials)} trials",
+            flush=True,
+        )
     return out
 
 
@@ -132,17 +172,29 @@ def parallel(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         executor = RayExecutor(workers)
         try:
             start = time.perf_counter()
-            run_search({"name": f"par-{workers}", "space": args.space,
-                        "objectives": [{"metric": "proxy:naswot", "direction": "maximize"},
-                                       {"metric": "params", "direction": "minimize"}],
-                        "strategy": {"name": "random"}, "budget": {"trials": args.parallel_trials},
-                        "workers": workers, "seed": 0}, f"sqlite:///{workdir / f'parallel-{workers}.db'}",
-                       executor=executor)
+            run_search(
+                {
+                    "name": f"par-{workers}",
+                    "space": args.space,
+                    "objectives": [
+                        {"metric": "proxy:naswot", "direction": "maximize"},
+                        {"metric": "params", "direction": "minimize"},
+                    ],
+                    "strategy": {"name": "random"},
+                    "budget": {"trials": args.parallel_trials},
+                    "workers": workers,
+                    "seed": 0,
+                },
+                f"sqlite:///{workdir / f'parallel-{workers}.db'}",
+                executor=executor,
+            )
             times[workers] = time.perf_counter() - start
         finally:
             executor.close()
-        print(f"  {workers} Ray worker(s): {times[workers]:.1f} s for {args.parallel_trials} proxy-bound trials",
-              flush=True)
+        print(
+            f"  {workers} Ray worker(s): {times[workers]:.1f} s for {args.parallel_trials} proxy-bound trials",
+            flush=True,
+        )
     return {"trials": args.parallel_trials, "seconds": times, "speedup": times[1] / times[2]}
 
 

@@ -40,11 +40,17 @@ def bench_spaces(seconds: float) -> list[dict[str, object]]:
         codes = [a.encode() for a in archs]
         decode_rate, _ = rate(lambda i, c=codes: ss.Architecture.decode(c[i % len(c)]), seconds)
         contains_rate, _ = rate(lambda i, s=space, a=archs: s.contains(a[i % len(a)]), seconds)
-        rows.append({
-            "space": name, "cardinality": str(card), "cardinality_seconds": round(card_s, 4),
-            "samples_per_second": round(sample_rate, 1), "count_cost_per_second": round(cost_rate, 1),
-            "decode_per_second": round(decode_rate, 1), "contains_per_second": round(contains_rate, 1),
-        })
+        rows.append(
+            {
+                "space": name,
+                "cardinality": str(card),
+                "cardinality_seconds": round(card_s, 4),
+                "samples_per_second": round(sample_rate, 1),
+                "count_cost_per_second": round(cost_rate, 1),
+                "decode_per_second": round(decode_rate, 1),
+                "contains_per_second": round(contains_rate, 1),
+            }
+        )
     return rows
 
 
@@ -69,11 +75,16 @@ def bench_known(resolution: int | None) -> list[dict[str, object]]:
             export_onnx(arch, Path(tmp) / f"{name}-checked.onnx", verify=True)
             verified_s = time.perf_counter() - start
             size = (Path(tmp) / f"{name}.onnx").stat().st_size
-            rows.append({
-                "net": name, "resolution": arch.resolution, "build_seconds": round(build_s, 3),
-                "export_onnx_seconds": round(export_s, 3), "export_and_verify_seconds": round(verified_s, 3),
-                "onnx_mib": round(size / 2**20, 2),
-            })
+            rows.append(
+                {
+                    "net": name,
+                    "resolution": arch.resolution,
+                    "build_seconds": round(build_s, 3),
+                    "export_onnx_seconds": round(export_s, 3),
+                    "export_and_verify_seconds": round(verified_s, 3),
+                    "onnx_mib": round(size / 2**20, 2),
+                }
+            )
     return rows
 
 
@@ -83,20 +94,43 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 0.2 if args.quick else 1.0
     spaces = bench_spaces(seconds)
-    print(render_table(
-        ["space", "architectures", "card. s", "sample/s", "count_cost/s", "decode/s", "contains/s"],
-        [[r["space"], f"{int(str(r['cardinality'])):.2e}", r["cardinality_seconds"], r["samples_per_second"],
-          r["count_cost_per_second"], r["decode_per_second"], r["contains_per_second"]] for r in spaces],
-        {1, 2, 3, 4, 5, 6},
-    ))
+    print(
+        render_table(
+            ["space", "architectures", "card. s", "sample/s", "count_cost/s", "decode/s", "contains/s"],
+            [
+                [
+                    r["space"],
+                    f"{int(str(r['cardinality'])):.2e}",
+                    r["cardinality_seconds"],
+                    r["samples_per_second"],
+                    r["count_cost_per_second"],
+                    r["decode_per_second"],
+                    r["contains_per_second"],
+                ]
+                for r in spaces
+            ],
+            {1, 2, 3, 4, 5, 6},
+        )
+    )
     print()
     known = bench_known(64 if args.quick else None)
-    print(render_table(
-        ["net", "res", "build s", "export s", "export+verify s", "ONNX MiB"],
-        [[r["net"], r["resolution"], r["build_seconds"], r["export_onnx_seconds"], r["export_and_verify_seconds"],
-          r["onnx_mib"]] for r in known],
-        {1, 2, 3, 4, 5},
-    ))
+    print(
+        render_table(
+            ["net", "res", "build s", "export s", "export+verify s", "ONNX MiB"],
+            [
+                [
+                    r["net"],
+                    r["resolution"],
+                    r["build_seconds"],
+                    r["export_onnx_seconds"],
+                    r["export_and_verify_seconds"],
+                    r["onnx_mib"],
+                ]
+                for r in known
+            ],
+            {1, 2, 3, 4, 5},
+        )
+    )
     if args.quick:
         print("\n--quick: results not written")
         return

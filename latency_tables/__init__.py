@@ -36,9 +36,21 @@ _LAZY = {
 }
 
 __all__ = [
-    "DeviceProfile", "HostInfo", "LatencyPredictor", "LatencyTable", "LatencyTableError", "MissingEntryError",
-    "Prediction", "RuntimeUnavailableError", "arch_keys", "arch_layers", "find_table", "list_tables",
-    "load_predictor", "space_layers", "user_table_dir",
+    "DeviceProfile",
+    "HostInfo",
+    "LatencyPredictor",
+    "LatencyTable",
+    "LatencyTableError",
+    "MissingEntryError",
+    "Prediction",
+    "RuntimeUnavailableError",
+    "arch_keys",
+    "arch_layers",
+    "find_table",
+    "list_tables",
+    "load_predictor",
+    "space_layers",
+    "user_table_dir",
 ]
 
 

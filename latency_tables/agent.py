@@ -65,8 +65,13 @@ def parse_profile(text: str) -> Profile:
     m = PROFILE_ID.match(text.strip())
     if not m:
         raise AgentError(f"{text!r} is not a profile id; expected {PROFILE_ID_FORM}")
-    return {"runtime": m["runtime"], "provider": m["provider"], "precision": m["precision"],
-            "threads": int(m["threads"]), "batch": int(m["batch"] or 1)}
+    return {
+        "runtime": m["runtime"],
+        "provider": m["provider"],
+        "precision": m["precision"],
+        "threads": int(m["threads"]),
+        "batch": int(m["batch"] or 1),
+    }
 
 
 def profile_id(p: Profile) -> str:
@@ -101,8 +106,14 @@ def resolve_profile(kit_profile: Profile, wanted: str | None, threads: int | Non
 def host_info(ort_version: str) -> dict[str, Any]:
     """This machine as :class:`latency_tables.profiles.HostInfo` describes one, from the standard library."""
     versions = {"python": platform.python_version(), "onnxruntime": ort_version, "numpy": np.__version__}
-    return {"cpu": cpu_model(), "cores": os.cpu_count() or 1, "machine": platform.machine(),
-            "system": platform.system(), "versions": versions, "date": time.strftime("%Y-%m-%d", time.gmtime())}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count() or 1,
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "versions": versions,
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
 
 
 def host_slug(host: dict[str, Any]) -> str:
@@ -136,15 +147,24 @@ class Kit:
             raise AgentError(f"{path} is not a {KIT_FORMAT} (manifest format {_get(manifest, 'format')!r})")
         version = manifest.get("version")
         if version != KIT_VERSION:
-            hint = ("upgrade the agent (copy latency_tables/agent.py from the hwnas that made the kit, or run "
-                    "python kit.zip)") if isinstance(version, int) and version > KIT_VERSION else "export the kit again"
-            raise AgentError(f"{path}: kit format version {version!r} is not supported (this agent reads "
-                             f"{KIT_VERSION}); {hint}")
+            hint = (
+                (
+                    "upgrade the agent (copy latency_tables/agent.py from the hwnas that made the kit, or run "
+                    "python kit.zip)"
+                )
+                if isinstance(version, int) and version > KIT_VERSION
+                else "export the kit again"
+            )
+            raise AgentError(
+                f"{path}: kit format version {version!r} is not supported (this agent reads {KIT_VERSION}); {hint}"
+            )
         try:
             self.profile: Profile = parse_profile(profile_id(manifest["profile"]))
             self.layers = [(str(i["key"]), str(i["file"]), _shape(i["input_shape"])) for i in manifest["layers"]]
-            self.networks = [(str(n["arch"]), str(n.get("space", "")), str(n["file"]), _shape(n["input_shape"]))
-                             for n in manifest.get("networks", [])]
+            self.networks = [
+                (str(n["arch"]), str(n.get("space", "")), str(n["file"]), _shape(n["input_shape"]))
+                for n in manifest.get("networks", [])
+            ]
             overhead = manifest.get("overhead") or {}
             self.overhead = (str(overhead["file"]), _shape(overhead["input_shape"])) if overhead else None
             self.spaces = [str(s["name"]) for s in manifest.get("spaces", [])]
@@ -188,8 +208,18 @@ def new_table(profile: Profile, host: dict[str, Any], kit: Kit) -> Table:
         f"{host['versions']['onnxruntime']} by the hwnas device agent (kit of {', '.join(kit.spaces) or 'layers'}): "
         "these latencies describe that host."
     )
-    return {"format": TABLE_FORMAT, "version": TABLE_VERSION, "profile": profile, "host": host, "note": note,
-            "created": now, "updated": "", "call_overhead_ms": 0.0, "entries": {}, "networks": []}
+    return {
+        "format": TABLE_FORMAT,
+        "version": TABLE_VERSION,
+        "profile": profile,
+        "host": host,
+        "note": note,
+        "created": now,
+        "updated": "",
+        "call_overhead_ms": 0.0,
+        "entries": {},
+        "networks": [],
+    }
 
 
 def load_table(path: Path, profile: Profile, host: dict[str, Any]) -> Table | None:
@@ -222,8 +252,9 @@ def load_table(path: Path, profile: Profile, host: dict[str, Any]) -> Table | No
         raise AgentError(f"{path}: malformed latency table ({type(exc).__name__}: {exc}); choose another -o") from None
     if theirs != profile:
         raise AgentError(f"{path} holds a {profile_id(theirs)} table, not {profile_id(profile)}; choose another -o")
-    diffs = [f"{k}: {old_host.get(k)!r} vs {host[k]!r}"
-             for k in ("cpu", "cores", "machine") if old_host.get(k) != host[k]]
+    diffs = [
+        f"{k}: {old_host.get(k)!r} vs {host[k]!r}" for k in ("cpu", "cores", "machine") if old_host.get(k) != host[k]
+    ]
     if diffs:
         raise AgentError(f"{path} was measured on another host ({'; '.join(diffs)}); choose another -o")
     return data
@@ -277,8 +308,18 @@ class ProgressLine:
             print(file=self.stream, flush=True)
 
 
-def measure(kit: Kit, table: Table, out: Path, profile: Profile, ort: Any, passes: int, rounds: int,
-            limit: int | None, save_every_s: float = 10.0, min_gap_s: float = 5.0) -> tuple[int, bool]:
+def measure(
+    kit: Kit,
+    table: Table,
+    out: Path,
+    profile: Profile,
+    ort: Any,
+    passes: int,
+    rounds: int,
+    limit: int | None,
+    save_every_s: float = 10.0,
+    min_gap_s: float = 5.0,
+) -> tuple[int, bool]:
     """Measure what ``table`` lacks; return (measurements made, finished). Saves as it goes and on Ctrl-C.
 
     Layers go pass after pass, so a layer's passes are a whole pass apart (at
@@ -289,10 +330,18 @@ def measure(kit: Kit, table: Table, out: Path, profile: Profile, ort: Any, passe
     entries: dict[str, dict[str, Any]] = table["entries"]
     networks: list[dict[str, Any]] = table["networks"]
     index = {n["arch"]: i for i, n in enumerate(networks)}
-    layer_work = [(k, key, file, shape) for k in range(1, passes + 1) for key, file, shape in kit.layers
-                  if (e := entries.get(key)) is None or int(e.get("passes", 1)) < k]
-    net_work = [(r, arch, space, file, shape) for r in range(1, rounds + 1) for arch, space, file, shape in kit.networks
-                if arch not in index or int(networks[index[arch]].get("rounds", 1)) < r]
+    layer_work = [
+        (k, key, file, shape)
+        for k in range(1, passes + 1)
+        for key, file, shape in kit.layers
+        if (e := entries.get(key)) is None or int(e.get("passes", 1)) < k
+    ]
+    net_work = [
+        (r, arch, space, file, shape)
+        for r in range(1, rounds + 1)
+        for arch, space, file, shape in kit.networks
+        if arch not in index or int(networks[index[arch]].get("rounds", 1)) < r
+    ]
     total = len(layer_work) + len(net_work)
     if limit is not None:
         total = min(total, limit)
@@ -364,11 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m latency_tables.agent",
         description="Measure an hwnas latency kit on this device and write a latency table "
-                    "(resumable: run the same command again after an interruption).",
+        "(resumable: run the same command again after an interruption).",
     )
     p.add_argument("kit", help="the kit zip made by: hwnas lut export-kit")
-    p.add_argument("--profile", help="profile id to measure, e.g. ort-cpu-fp32-t4 (default: the kit's); "
-                                     "its precision and batch must be the kit's")
+    p.add_argument(
+        "--profile",
+        help="profile id to measure, e.g. ort-cpu-fp32-t4 (default: the kit's); "
+        "its precision and batch must be the kit's",
+    )
     p.add_argument("-o", "--output", help="table file (default: <profile>@<host>.json.gz here); resumed if it exists")
     p.add_argument("--threads", type=int, help="intra-op threads (overrides the profile's)")
     p.add_argument("--passes", type=int, default=2, help="measurements per layer at different times (default 2)")
@@ -396,8 +448,10 @@ def _measure_kit(args: argparse.Namespace, kit: Kit) -> int:
     except ImportError as exc:
         raise AgentError(f"onnxruntime is not importable here ({exc}); install it: pip install onnxruntime") from None
     if _version(ort.__version__) < _version(kit.min_onnxruntime):
-        raise AgentError(f"the kit's graphs need onnxruntime >= {kit.min_onnxruntime}, this is {ort.__version__}; "
-                         "upgrade it: pip install -U onnxruntime")
+        raise AgentError(
+            f"the kit's graphs need onnxruntime >= {kit.min_onnxruntime}, this is {ort.__version__}; "
+            "upgrade it: pip install -U onnxruntime"
+        )
     wanted = PROVIDERS[profile["provider"]]
     if wanted not in ort.get_available_providers():
         raise AgentError(f"onnxruntime here has no {wanted} (available: {', '.join(ort.get_available_providers())})")
@@ -407,20 +461,27 @@ def _measure_kit(args: argparse.Namespace, kit: Kit) -> int:
     resumed = table is not None
     if table is None:
         table = new_table(profile, host, kit)
-    print(f"{PROG}: {profile_id(profile)} on {host['cpu']} ({host['cores']} cores): {len(kit.layers)} layers, "
-          f"{len(kit.networks)} calibration nets" + (f"; resuming {out}" if resumed else f" -> {out}"),
-          file=sys.stderr)
+    print(
+        f"{PROG}: {profile_id(profile)} on {host['cpu']} ({host['cores']} cores): {len(kit.layers)} layers, "
+        f"{len(kit.networks)} calibration nets" + (f"; resuming {out}" if resumed else f" -> {out}"),
+        file=sys.stderr,
+    )
     try:
         done, finished = measure(kit, table, out, profile, ort, args.passes, args.rounds, args.limit)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; progress saved to {out}; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not finished:
-        print(f"{PROG}: stopped after {done} measurements (--limit); saved to {out}; run again to continue",
-              file=sys.stderr)
+        print(
+            f"{PROG}: stopped after {done} measurements (--limit); saved to {out}; run again to continue",
+            file=sys.stderr,
+        )
         return 0
-    print(f"{PROG}: done: {len(table['entries'])} layers, {len(table['networks'])} nets in {out}; "
-          f"bring it home and run: hwnas lut import {out.name}", file=sys.stderr)
+    print(
+        f"{PROG}: done: {len(table['entries'])} layers, {len(table['networks'])} nets in {out}; "
+        f"bring it home and run: hwnas lut import {out.name}",
+        file=sys.stderr,
+    )
     return 0
 
 

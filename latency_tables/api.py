@@ -40,8 +40,9 @@ def _writable(path: Path) -> bool:
     return os.access(path if path.exists() else path.parent, os.W_OK)
 
 
-def load_predictor(profile: str | DeviceProfile, table: str | Path | None = None,
-                   missing: Missing = "auto", space: str | None = None) -> LatencyPredictor:
+def load_predictor(
+    profile: str | DeviceProfile, table: str | Path | None = None, missing: Missing = "auto", space: str | None = None
+) -> LatencyPredictor:
     """The predictor for ``profile`` from ``table`` (a path) or the best table on the search path."""
     if table is not None:
         path = Path(table)
@@ -55,8 +56,9 @@ def load_predictor(profile: str | DeviceProfile, table: str | Path | None = None
 
 
 # ------------------------------------------------------------ building a table here
-def table_to_extend(profile: DeviceProfile, table: str | Path | None = None,
-                    host: HostInfo | None = None) -> tuple[Path, LatencyTable]:
+def table_to_extend(
+    profile: DeviceProfile, table: str | Path | None = None, host: HostInfo | None = None
+) -> tuple[Path, LatencyTable]:
     """The table new measurements of ``profile`` on ``host`` (default: this one) go into, and where it is saved.
 
     ``table`` names a file (created if missing). Otherwise: this host's table
@@ -93,8 +95,9 @@ def table_to_extend(profile: DeviceProfile, table: str | Path | None = None,
     return path, lut
 
 
-def layers_to_cover(spaces: Iterable[str | SearchSpace] = (), archs: Iterable[str | Architecture] = (),
-                    resolution: int | None = None) -> dict[str, Layer]:
+def layers_to_cover(
+    spaces: Iterable[str | SearchSpace] = (), archs: Iterable[str | Architecture] = (), resolution: int | None = None
+) -> dict[str, Layer]:
     """The distinct measurable layers (by key) of every net of ``spaces`` at ``resolution`` and of ``archs``.
 
     Spaces are names, files or loaded spaces; nets are references
@@ -137,8 +140,9 @@ class ImportResult:
         return self.received - self.added
 
 
-def import_table(source: str | Path | LatencyTable, name: str | None = None,
-                 folder: str | Path | None = None) -> ImportResult:
+def import_table(
+    source: str | Path | LatencyTable, name: str | None = None, folder: str | Path | None = None
+) -> ImportResult:
     """Take a table measured elsewhere (the device agent) into the table folder: merged, recalibrated, saved.
 
     ``source`` is a table file or a loaded table; it is saved as ``name``
@@ -180,8 +184,9 @@ def import_table(source: str | Path | LatencyTable, name: str | None = None,
     else:
         skipped = f"{len(table.networks)} nets measured, it needs at least {MIN_CALIBRATION_NETS}"
     table.save(path)
-    return ImportResult(path=path, table=table, received=received, added=added, merged=merged,
-                        calibration_skipped=skipped)
+    return ImportResult(
+        path=path, table=table, received=received, added=added, merged=merged, calibration_skipped=skipped
+    )
 
 
 # ------------------------------------------------------------ describing tables
@@ -197,9 +202,16 @@ def table_summary(path: Path, table: LatencyTable) -> dict[str, Any]:
     """One table in a listing: name, profile, host, size, calibration and where it is."""
     cal = table.calibration
     return {
-        "name": table.name, "profile": table.profile.id, "host": table.host.slug, "cpu": table.host.cpu,
-        "entries": len(table.entries), "networks": len(table.networks), "calibration": cal.model,
-        "cv_mape": cal.cv_mape, "path": str(path), "updated": table.updated,
+        "name": table.name,
+        "profile": table.profile.id,
+        "host": table.host.slug,
+        "cpu": table.host.cpu,
+        "entries": len(table.entries),
+        "networks": len(table.networks),
+        "calibration": cal.model,
+        "cv_mape": cal.cv_mape,
+        "path": str(path),
+        "updated": table.updated,
     }
 
 
@@ -210,8 +222,11 @@ def describe_table(path: Path, table: LatencyTable) -> dict[str, Any]:
     kinds = Counter(parse_key(k).kind for k in table.entries)
     spread = [e.p90_ms / e.median_ms for e in table.entries.values() if e.median_ms > 0]
     return {
-        **table_summary(path, table), "note": table.note, "host_info": table.host.model_dump(),
-        "call_overhead_ms": table.call_overhead_ms, "entries_by_kind": dict(sorted(kinds.items())),
+        **table_summary(path, table),
+        "note": table.note,
+        "host_info": table.host.model_dump(),
+        "call_overhead_ms": table.call_overhead_ms,
+        "entries_by_kind": dict(sorted(kinds.items())),
         "calibration_detail": table.calibration.model_dump(),
         "space_calibrations": {k: v.model_dump() for k, v in table.space_calibrations.items()},
         "median_p90_over_median": float(np.median(spread)) if spread else None,

@@ -39,8 +39,9 @@ def kind_index() -> dict[str, int]:
     return {k: i for i, k in enumerate(kinds())}
 
 
-def apply(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray,
-          columns: Sequence[str] | None = None) -> np.ndarray:
+def apply(
+    cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, columns: Sequence[str] | None = None
+) -> np.ndarray:
     """Calibrated latency for arrays of nets: raw sums (n,), layer counts (n,), per-kind sums (n, kinds).
 
     ``columns`` names kind_sums' columns (default :func:`kinds`).
@@ -61,13 +62,20 @@ def _design(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarr
     return np.column_stack([ones, layers, kind_sums])
 
 
-def _fit_one(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray,
-             columns: Sequence[str], ridge: float = 1e-3) -> Calibration:
+def _fit_one(
+    model: str,
+    raw: np.ndarray,
+    layers: np.ndarray,
+    kind_sums: np.ndarray,
+    y: np.ndarray,
+    columns: Sequence[str],
+    ridge: float = 1e-3,
+) -> Calibration:
     if model == "raw":
         return Calibration(model="raw")
     x = _design(model, raw, layers, kind_sums)
     prior = np.zeros(x.shape[1])
-    prior[1 if model == "affine" else 2:] = 1.0  # scales toward 1, offsets toward 0
+    prior[1 if model == "affine" else 2 :] = 1.0  # scales toward 1, offsets toward 0
     # relative error matters, so weight each net by 1 / y
     w = 1.0 / np.maximum(y, 1e-9)
     xw, yw = x * w[:, None], y * w
@@ -77,19 +85,30 @@ def _fit_one(model: str, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndar
     if model == "affine":
         return Calibration(model="affine", intercept_ms=float(beta[0]), scale=float(beta[1]))
     return Calibration(
-        model="per-kind", intercept_ms=float(beta[0]), per_layer_ms=float(beta[1]),
-        kind_scales={k: float(v) for i, (k, v) in enumerate(zip(columns, beta[2:], strict=True))
-                     if np.any(kind_sums[:, i])},
+        model="per-kind",
+        intercept_ms=float(beta[0]),
+        per_layer_ms=float(beta[1]),
+        kind_scales={
+            k: float(v) for i, (k, v) in enumerate(zip(columns, beta[2:], strict=True)) if np.any(kind_sums[:, i])
+        },
     )
 
 
-def _mape(cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray,
-          columns: Sequence[str]) -> float:
+def _mape(
+    cal: Calibration, raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray, columns: Sequence[str]
+) -> float:
     return float(np.mean(np.abs(apply(cal, raw, layers, kind_sums, columns) - y) / y))
 
 
-def fit(raw: np.ndarray, layers: np.ndarray, kind_sums: np.ndarray, y: np.ndarray, folds: int = 5,
-        seed: int = 0, columns: Sequence[str] | None = None) -> Calibration:
+def fit(
+    raw: np.ndarray,
+    layers: np.ndarray,
+    kind_sums: np.ndarray,
+    y: np.ndarray,
+    folds: int = 5,
+    seed: int = 0,
+    columns: Sequence[str] | None = None,
+) -> Calibration:
     """Choose and fit the calibration model with the lowest cross-validated MAPE.
 
     ``columns`` names kind_sums' columns (default :func:`kinds`).

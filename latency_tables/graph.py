@@ -59,8 +59,14 @@ class _Graph:
             inputs.append(self.const(prefix, self.rng.normal(0, 0.01, op.cout).astype(np.float32)))
         pad = op.k // 2
         return self.node(
-            "Conv", inputs, f"{prefix}/{op.name}", kernel_shape=[op.k, op.k], strides=[op.stride, op.stride],
-            pads=[pad] * 4, group=op.groups, dilations=[1, 1],
+            "Conv",
+            inputs,
+            f"{prefix}/{op.name}",
+            kernel_shape=[op.k, op.k],
+            strides=[op.stride, op.stride],
+            pads=[pad] * 4,
+            group=op.groups,
+            dilations=[1, 1],
         )
 
     def act(self, x: str, kind: str, prefix: str) -> str:
@@ -83,9 +89,7 @@ class _Graph:
         s = self.node("Relu", [s], p)
         s = self.conv(s, Conv("conv_expand", op.hidden, op.channels, 1, bias=True), p, bias=True)
         gate = (
-            self.node("HardSigmoid", [s], p, alpha=1.0 / 6.0)
-            if op.gate == "hsigmoid"
-            else self.node("Sigmoid", [s], p)
+            self.node("HardSigmoid", [s], p, alpha=1.0 / 6.0) if op.gate == "hsigmoid" else self.node("Sigmoid", [s], p)
         )
         return self.node("Mul", [x, gate], p)
 
@@ -145,7 +149,8 @@ class _Graph:
 
 def _model(g: _Graph, x_shape: tuple[int, ...], out: str, out_shape: tuple[int, ...], name: str) -> onnx.ModelProto:
     graph = helper.make_graph(
-        g.nodes, name,
+        g.nodes,
+        name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(x_shape))],
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, list(out_shape))],
         initializer=g.inits,

@@ -153,8 +153,10 @@ def export_kit(
                 "format": KIT_FORMAT,
                 "version": KIT_VERSION,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "built_with": {"onnxruntime": host.versions.get("onnxruntime", ""),
-                               "onnx": host.versions.get("onnx", "")},
+                "built_with": {
+                    "onnxruntime": host.versions.get("onnxruntime", ""),
+                    "onnx": host.versions.get("onnx", ""),
+                },
                 "profile": prof.model_dump(mode="json"),
                 "profile_id": prof.id,
                 "min_onnxruntime": MIN_ONNXRUNTIME,
@@ -164,8 +166,11 @@ def export_kit(
                 "layers": manifest_layers,
                 "networks": manifest_nets,
             }
-            zf.writestr(zipfile.ZipInfo(MANIFEST, time.gmtime()[:6]), json.dumps(manifest, indent=1),
-                        compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr(
+                zipfile.ZipInfo(MANIFEST, time.gmtime()[:6]),
+                json.dumps(manifest, indent=1),
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
             for name, source in _agent_sources().items():
                 zf.writestr(name, source, compress_type=zipfile.ZIP_DEFLATED)
             zf.writestr("__main__.py", _KIT_MAIN, compress_type=zipfile.ZIP_DEFLATED)

@@ -58,11 +58,20 @@ class Prediction:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "total_ms": self.total_ms, "raw_sum_ms": self.raw_sum_ms, "profile": self.profile, "table": self.table,
+            "total_ms": self.total_ms,
+            "raw_sum_ms": self.raw_sum_ms,
+            "profile": self.profile,
+            "table": self.table,
             "estimated": self.estimated,
             "blocks": [
-                {"name": lyr.name, "key": lyr.key, "kind": lyr.kind, "latency_ms": lyr.latency_ms, "macs": lyr.macs,
-                 "estimated": lyr.estimated}
+                {
+                    "name": lyr.name,
+                    "key": lyr.key,
+                    "kind": lyr.kind,
+                    "latency_ms": lyr.latency_ms,
+                    "macs": lyr.macs,
+                    "estimated": lyr.estimated,
+                }
                 for lyr in self.layers
             ],
         }
@@ -83,7 +92,11 @@ class LatencyPredictor:
     """Latency of architectures on one device profile, from one table."""
 
     def __init__(
-        self, table: LatencyTable, path: str | Path | None = None, *, missing: Missing = "auto",
+        self,
+        table: LatencyTable,
+        path: str | Path | None = None,
+        *,
+        missing: Missing = "auto",
         space: str | None = None,
     ) -> None:
         self.table = table
@@ -96,7 +109,8 @@ class LatencyPredictor:
         self.host_warning = (
             f"table {table.name} was measured on another host ({'; '.join(diffs)}); "
             "its latencies describe that host, not this one"
-            if diffs else None
+            if diffs
+            else None
         )
         if self.host_warning:
             warnings.warn(self.host_warning, stacklevel=2)
@@ -387,11 +401,23 @@ class LatencyPredictor:
                 kind = get_block_type(lc.block.type).calibration_kind
             else:
                 kind = self._kinds[self._kind[i]]
-            layers.append(LayerLatency(lc.name, layer.key if layer else "identity", kind, float(self._latency[i]),
-                                       lc.macs, bool(self._estimated[i])))
+            layers.append(
+                LayerLatency(
+                    lc.name,
+                    layer.key if layer else "identity",
+                    kind,
+                    float(self._latency[i]),
+                    lc.macs,
+                    bool(self._estimated[i]),
+                )
+            )
         return Prediction(
-            total_ms=total, raw_sum_ms=float(sum(lyr.latency_ms for lyr in layers)), profile=self.table.profile.id,
-            table=self.table.name, estimated=any(lyr.estimated for lyr in layers), layers=tuple(layers),
+            total_ms=total,
+            raw_sum_ms=float(sum(lyr.latency_ms for lyr in layers)),
+            profile=self.table.profile.id,
+            table=self.table.name,
+            estimated=any(lyr.estimated for lyr in layers),
+            layers=tuple(layers),
         )
 
     # ------------------------------------------------------------ calibration
@@ -428,5 +454,6 @@ class LatencyPredictor:
         for name in sorted(set(spaces) - {""}):
             mask = spaces == name
             if mask.sum() >= min_space_nets:
-                self.table.space_calibrations[name] = calibration.fit(raw[mask], layers[mask], sums[mask], y[mask],
-                                                                      columns=self._kinds)
+                self.table.space_calibrations[name] = calibration.fit(
+                    raw[mask], layers[mask], sums[mask], y[mask], columns=self._kinds
+                )

@@ -44,8 +44,11 @@ class DeviceProfile(BaseModel):
                 f"known runtimes: {', '.join(runtime_names())}"
             )
         return cls(
-            runtime=m["runtime"], provider=m["provider"], precision=m["precision"],
-            threads=int(m["threads"]), batch=int(m["batch"] or 1),
+            runtime=m["runtime"],
+            provider=m["provider"],
+            precision=m["precision"],
+            threads=int(m["threads"]),
+            batch=int(m["batch"] or 1),
         )
 
     def __str__(self) -> str:
@@ -79,8 +82,12 @@ class HostInfo(BaseModel):
     @classmethod
     def current(cls) -> HostInfo:
         return cls(
-            cpu=cpu_model(), cores=os.cpu_count() or 1, machine=platform.machine(), system=platform.system(),
-            versions=_versions(), date=time.strftime("%Y-%m-%d", time.gmtime()),
+            cpu=cpu_model(),
+            cores=os.cpu_count() or 1,
+            machine=platform.machine(),
+            system=platform.system(),
+            versions=_versions(),
+            date=time.strftime("%Y-%m-%d", time.gmtime()),
         )
 
     def differences(self, other: HostInfo) -> list[str]:

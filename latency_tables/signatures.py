@@ -98,8 +98,9 @@ def space_layers(space: SearchSpace, resolution: int | None = None) -> dict[str,
         for c in space.stem.channels:
             width = make_divisible(c * alpha, d)
             for act in space.stem.act:
-                stem = Block(type="conv", cin=space.in_channels, cout=width, stride=space.stem.stride,
-                             k=space.stem.k, act=act)
+                stem = Block(
+                    type="conv", cin=space.in_channels, cout=width, stride=space.stem.stride, k=space.stem.k, act=act
+                )
                 key = block_key(stem, res)
                 layers.setdefault(key, Layer(key, res, space.in_channels, block=stem))
             states.add((width, stem_size))
@@ -133,8 +134,7 @@ def space_layers(space: SearchSpace, resolution: int | None = None) -> dict[str,
                     hidden_acts: tuple[ActName | None, ...] = (h.hidden_act or (None,)) if hid_w else (None,)
                     for head_act in acts:
                         for hact in hidden_acts:
-                            head = Head(conv=conv_w, act=head_act, hidden=hid_w, hidden_act=hact,
-                                        classes=space.classes)
+                            head = Head(conv=conv_w, act=head_act, hidden=hid_w, hidden_act=hact, classes=space.classes)
                             key = head_key(head, channels, size)
                             layers.setdefault(key, Layer(key, size, channels, head=head))
     return layers

@@ -46,7 +46,7 @@ def kendall_tau_b(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarr
         return math.nan
     score = untied_x = untied_y = 0
     for i in range(len(a) - 1):
-        sx, sy = np.sign(a[i + 1:] - a[i]), np.sign(b[i + 1:] - b[i])
+        sx, sy = np.sign(a[i + 1 :] - a[i]), np.sign(b[i + 1 :] - b[i])
         score += int((sx * sy).sum())  # +1 concordant, -1 discordant, 0 tied in either
         untied_x += int(np.count_nonzero(sx))
         untied_y += int(np.count_nonzero(sy))

@@ -63,6 +63,8 @@ def time_calls(
             check_at = n + max(1, n // 4)
     arr = np.asarray(times)
     return Timing(
-        median_ms=float(np.median(arr)), p10_ms=float(np.percentile(arr, 10)),
-        p90_ms=float(np.percentile(arr, 90)), runs=len(times),
+        median_ms=float(np.median(arr)),
+        p10_ms=float(np.percentile(arr, 10)),
+        p90_ms=float(np.percentile(arr, 90)),
+        runs=len(times),
     )

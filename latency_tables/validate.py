@@ -124,8 +124,15 @@ def measure_twice(
         for k in range(2):
             order = list(range(len(archs)))
             random.Random(f"hwnas-validate-order:{seed}:{k}").shuffle(order)
-            got = measure_interleaved([archs[i] for i in order], profile, rounds, progress, f"pass {k + 1}/2 ",
-                                      done=k * rounds * len(archs), total=total)
+            got = measure_interleaved(
+                [archs[i] for i in order],
+                profile,
+                rounds,
+                progress,
+                f"pass {k + 1}/2 ",
+                done=k * rounds * len(archs),
+                total=total,
+            )
             result = np.empty(len(archs))
             result[order] = got
             passes.append(result)
@@ -165,8 +172,10 @@ class ValidationResult:
     metrics: dict[str, dict[str, float | None]] = field(init=False)
 
     def __post_init__(self) -> None:
-        pred, raw, m1, m2 = (np.asarray([getattr(r, f) for r in self.rows])
-                             for f in ("predicted_ms", "raw_ms", "measured1_ms", "measured2_ms"))
+        pred, raw, m1, m2 = (
+            np.asarray([getattr(r, f) for r in self.rows])
+            for f in ("predicted_ms", "raw_ms", "measured1_ms", "measured2_ms")
+        )
         self.metrics = {"predicted": compare(pred, m1), "raw": compare(raw, m1), "noise": compare(m2, m1)}
 
     @property
@@ -175,29 +184,52 @@ class ValidationResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "profile": self.profile, "table": self.table, "space": self.space, "resolution": self.resolution,
-            "samples": self.samples, "seed": self.seed, "rounds": self.rounds, "calibration": self.calibration,
+            "profile": self.profile,
+            "table": self.table,
+            "space": self.space,
+            "resolution": self.resolution,
+            "samples": self.samples,
+            "seed": self.seed,
+            "rounds": self.rounds,
+            "calibration": self.calibration,
             "metrics": self.metrics,
-            "predict_us_per_net": self.predict_us_per_net, "first_predict_s": self.first_predict_s,
-            "layers_measured": self.layers_measured, "measure_s": self.measure_s,
+            "predict_us_per_net": self.predict_us_per_net,
+            "first_predict_s": self.first_predict_s,
+            "layers_measured": self.layers_measured,
+            "measure_s": self.measure_s,
             "nets": [
-                {"arch_id": r.arch_id, "arch": r.arch, "predicted_ms": r.predicted_ms, "raw_ms": r.raw_ms,
-                 "measured1_ms": r.measured1_ms, "measured2_ms": r.measured2_ms, "estimated": r.estimated}
+                {
+                    "arch_id": r.arch_id,
+                    "arch": r.arch,
+                    "predicted_ms": r.predicted_ms,
+                    "raw_ms": r.raw_ms,
+                    "measured1_ms": r.measured1_ms,
+                    "measured2_ms": r.measured2_ms,
+                    "estimated": r.estimated,
+                }
                 for r in self.rows
             ],
         }
 
     def metric_rows(self) -> list[list[str]]:
         """[statistic, prediction, raw sum, noise] rows: the prediction's error next to the measurement's own."""
+
         def fmt(key: str, value: float | None) -> str:
             if value is None:
                 return "-"
             return f"{value:.1f}%" if key.endswith("_pct") else f"{value:.3f}"
 
-        names = {"within_5_pct": "within +-5%", "within_10_pct": "within +-10%", "mape_pct": "MAPE",
-                 "spearman": "Spearman", "kendall": "Kendall tau-b"}
-        return [[label] + [fmt(key, self.metrics[c][key]) for c in ("predicted", "raw", "noise")]
-                for key, label in names.items()]
+        names = {
+            "within_5_pct": "within +-5%",
+            "within_10_pct": "within +-10%",
+            "mape_pct": "MAPE",
+            "spearman": "Spearman",
+            "kendall": "Kendall tau-b",
+        }
+        return [
+            [label] + [fmt(key, self.metrics[c][key]) for c in ("predicted", "raw", "noise")]
+            for key, label in names.items()
+        ]
 
     def title(self) -> str:
         p, n = self.metrics["predicted"], self.metrics["noise"]
@@ -206,8 +238,10 @@ class ValidationResult:
             return "-" if v is None else f"{v:.0f}%"
 
         rho = "-" if p["spearman"] is None else f"{p['spearman']:.3f}"
-        return (f"{self.profile} / {self.space}: N={self.samples}, within ±10% {pct(p['within_10_pct'])} "
-                f"(noise {pct(n['within_10_pct'])}), Spearman {rho}")
+        return (
+            f"{self.profile} / {self.space}: N={self.samples}, within ±10% {pct(p['within_10_pct'])} "
+            f"(noise {pct(n['within_10_pct'])}), Spearman {rho}"
+        )
 
     def save_plot(self, path: str | Path) -> Path:
         """Predicted vs measured (log-log) with y = x and a +-10% band; measurement 2 vs 1 shows the noise."""
@@ -218,10 +252,16 @@ class ValidationResult:
         m1 = np.asarray([r.measured1_ms for r in self.rows])
         series: list[tuple[str, np.ndarray, dict[str, Any]]] = [
             ("raw sum", np.asarray([r.raw_ms for r in self.rows]), {"marker": "x", "color": "0.6", "s": 14}),
-            ("measurement 2 (noise)", np.asarray([r.measured2_ms for r in self.rows]),
-             {"marker": "^", "facecolors": "none", "edgecolors": "tab:orange", "s": 22}),
-            ("predicted", np.asarray([r.predicted_ms for r in self.rows]),
-             {"marker": "o", "color": "tab:blue", "s": 16}),
+            (
+                "measurement 2 (noise)",
+                np.asarray([r.measured2_ms for r in self.rows]),
+                {"marker": "^", "facecolors": "none", "edgecolors": "tab:orange", "s": 22},
+            ),
+            (
+                "predicted",
+                np.asarray([r.predicted_ms for r in self.rows]),
+                {"marker": "o", "color": "tab:blue", "s": 16},
+            ),
         ]
         values = np.concatenate([m1] + [v for _, v, _ in series])
         values = values[np.isfinite(values) & (values > 0)]
@@ -304,14 +344,30 @@ def validate(
     m1, m2 = measure_twice(archs, table.profile, rounds, progress, seed)
     measure_s = time.perf_counter() - start
     rows = [
-        NetRow(arch_id=a.arch_id, arch=a.encode(), predicted_ms=float(p), raw_ms=float(r), measured1_ms=float(x),
-               measured2_ms=float(y), estimated=bool(e))
+        NetRow(
+            arch_id=a.arch_id,
+            arch=a.encode(),
+            predicted_ms=float(p),
+            raw_ms=float(r),
+            measured1_ms=float(x),
+            measured2_ms=float(y),
+            estimated=bool(e),
+        )
         for a, p, r, x, y, e in zip(archs, predicted, raw, m1, m2, estimated, strict=True)
     ]
     return ValidationResult(
-        profile=table.profile.id, table=table.name, space=space.name, resolution=space.resolution, seed=seed,
-        rounds=rounds, calibration=predictor.calibration.model, rows=rows, predict_us_per_net=predict_us,
-        first_predict_s=first_predict_s, layers_measured=len(table.entries) - entries_before, measure_s=measure_s,
+        profile=table.profile.id,
+        table=table.name,
+        space=space.name,
+        resolution=space.resolution,
+        seed=seed,
+        rounds=rounds,
+        calibration=predictor.calibration.model,
+        rows=rows,
+        predict_us_per_net=predict_us,
+        first_predict_s=first_predict_s,
+        layers_measured=len(table.entries) - entries_before,
+        measure_s=measure_s,
     )
 
 
@@ -335,9 +391,12 @@ def save_report(result: dict[str, Any], folder: Path | None = None) -> Path:
     import json
     import os
 
-    data = {"format": REPORT_FORMAT, "version": REPORT_VERSION,
-            **{k: v for k, v in result.items() if k not in ("nets", "plot")},
-            "nets": [{k: v for k, v in net.items() if k != "arch"} for net in result.get("nets", [])]}
+    data = {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        **{k: v for k, v in result.items() if k not in ("nets", "plot")},
+        "nets": [{k: v for k, v in net.items() if k != "arch"} for net in result.get("nets", [])],
+    }
     path = report_path(str(result["table"]), str(result["space"]), folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
@@ -357,7 +416,9 @@ def load_reports(table_name: str) -> list[dict[str, Any]]:
         for path in sorted((folder / f"{table_name}.validation").glob("*.json")):
             data = json.loads(path.read_text())
             if data.get("format") != REPORT_FORMAT or data.get("version") != REPORT_VERSION:
-                raise LatencyTableError(f"{path}: not a validation report of version {REPORT_VERSION}; run "
-                                        f"`hwnas lut validate` again to rewrite it")
+                raise LatencyTableError(
+                    f"{path}: not a validation report of version {REPORT_VERSION}; run "
+                    f"`hwnas lut validate` again to rewrite it"
+                )
             found.setdefault(str(data["space"]), data | {"path": str(path)})
     return [found[s] for s in sorted(found)]

@@ -125,18 +125,26 @@ class SearchConfig(BaseModel):
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     budget: Budget
     workers: int = Field(default=1, ge=1, le=1024)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="the sampler's seed (NumPy takes 0..2**32-1; "
-                      "a resumed search adds its trial count)")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**31 - 1,
+        description="the sampler's seed (NumPy takes 0..2**32-1; a resumed search adds its trial count)",
+    )
     seed_known: bool = Field(default=False, description="start from the known nets that lie in the space")
     dataset: DataSpec = Field(default_factory=DataSpec)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     training: TrainSettings | None = None
     latency_missing: Literal["auto", "measure", "estimate", "error"] = Field(
-        default="auto", description="a layer the latency table lacks: measure it (on the table's host), estimate "
-        "it (flagged), or fail; auto = measure where possible, else fail")
+        default="auto",
+        description="a layer the latency table lacks: measure it (on the table's host), estimate "
+        "it (flagged), or fail; auto = measure where possible, else fail",
+    )
     hv_reference: list[float] | None = Field(
-        default=None, description="hypervolume reference point, one value per objective in its own units "
-        "(default: the worst of the first 10 feasible trials plus 10% of their range)")
+        default=None,
+        description="hypervolume reference point, one value per objective in its own units "
+        "(default: the worst of the first 10 feasible trials plus 10% of their range)",
+    )
     eval_timeout: float | None = Field(default=None, gt=0, description="seconds one evaluation may take")
     retries: int = Field(default=2, ge=0, le=10, description="retries when a worker dies")
     ray_address: str | None = Field(default=None, description="a Ray cluster to use (default: a local Ray)")
@@ -167,8 +175,9 @@ class SearchConfig(BaseModel):
             if m.kind == "predictor":
                 self._check_predictor(m.arg)
         if self.hv_reference is not None and len(self.hv_reference) != len(self.objectives):
-            raise ValueError(f"hv_reference: one value per objective ({len(self.objectives)}), "
-                             f"got {len(self.hv_reference)}")
+            raise ValueError(
+                f"hv_reference: one value per objective ({len(self.objectives)}), got {len(self.hv_reference)}"
+            )
         from nas.strategies import STRATEGIES
 
         STRATEGIES.get(self.strategy.name).check(self)
@@ -181,11 +190,15 @@ class SearchConfig(BaseModel):
         trained = load(name).trained_on
         space = self.load_space().name
         if trained.get("space") not in (None, space):
-            raise ValueError(f"objectives: predictor:{name} was fitted on nets of {trained['space']!r}, not of "
-                             f"{space!r}; fit one on this space (hwnas proxies check --space ..., then proxies fit)")
+            raise ValueError(
+                f"objectives: predictor:{name} was fitted on nets of {trained['space']!r}, not of "
+                f"{space!r}; fit one on this space (hwnas proxies check --space ..., then proxies fit)"
+            )
         if trained.get("dataset") not in (None, self.dataset.name):
-            raise ValueError(f"dataset: predictor:{name} predicts accuracy on {trained['dataset']!r}, but this "
-                             f"search's dataset is {self.dataset.name!r}")
+            raise ValueError(
+                f"dataset: predictor:{name} predicts accuracy on {trained['dataset']!r}, but this "
+                f"search's dataset is {self.dataset.name!r}"
+            )
 
     # ------------------------------------------------------------ derived
     def load_space(self) -> Any:
@@ -206,8 +219,9 @@ class SearchConfig(BaseModel):
         return [o.direction for o in self.objectives]
 
     #: what may change when a search is resumed (everything else defines the study)
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset({"budget", "workers", "eval_timeout", "retries",
-                                                             "ray_address"})
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
+        {"budget", "workers", "eval_timeout", "retries", "ray_address"}
+    )
 
     def identity(self) -> dict[str, Any]:
         """The settings that define the study: two configs that agree here can continue each other's search."""

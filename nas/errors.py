@@ -8,8 +8,17 @@ modules that raise them re-export their own (``nas.search.SearchError``,
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DatasetError", "ExecutorError", "MetricError", "NasError", "ProxyError", "SearchError",
-           "StrategyError", "TrainingError"]
+__all__ = [
+    "ConfigError",
+    "DatasetError",
+    "ExecutorError",
+    "MetricError",
+    "NasError",
+    "ProxyError",
+    "SearchError",
+    "StrategyError",
+    "TrainingError",
+]
 
 
 class NasError(ValueError):

@@ -79,8 +79,9 @@ def evaluate(arch_code: str, metrics: list[str], settings: EvalSettings) -> dict
                 x = y = None
                 classes = None
                 if proxies.get_proxy(name).needs_data:
-                    x, y = _batch(dataset_json, arch.resolution, arch.in_channels, settings.proxy_batch,
-                                  settings.proxy_seed)
+                    x, y = _batch(
+                        dataset_json, arch.resolution, arch.in_channels, settings.proxy_batch, settings.proxy_seed
+                    )
                     classes = _view(dataset_json, arch.resolution, arch.in_channels).num_classes
                 a = proxies.for_classes(arch, classes) if classes else arch
                 batch = (x, y) if x is not None and y is not None else None

@@ -29,11 +29,18 @@ from nas.strategies import seeded, violations
 
 
 class RegularizedEvolutionSampler(BaseSampler):
-    def __init__(self, directions: Sequence[str], weights: Sequence[float], population_size: int = 50,
-                 sample_size: int = 10, seed: int = 0) -> None:
+    def __init__(
+        self,
+        directions: Sequence[str],
+        weights: Sequence[float],
+        population_size: int = 50,
+        sample_size: int = 10,
+        seed: int = 0,
+    ) -> None:
         if population_size < 2 or not 1 <= sample_size <= population_size:
-            raise ValueError(f"population_size ({population_size}) must be >= 2 and sample_size ({sample_size}) "
-                             "between 1 and it")
+            raise ValueError(
+                f"population_size ({population_size}) must be >= 2 and sample_size ({sample_size}) between 1 and it"
+            )
         self._signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions])
         self._weights = np.asarray(weights, dtype=float)
         self._population_size = population_size
@@ -48,8 +55,9 @@ class RegularizedEvolutionSampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {}
 
-    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-                        ) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         return {}
 
     # ---------------------------------------------------------------- the plan of one child
@@ -71,7 +79,7 @@ class RegularizedEvolutionSampler(BaseSampler):
         if len(done) < self._population_size:
             plan = (None, None)
         else:
-            population = done[-self._population_size:]
+            population = done[-self._population_size :]
             rng = seeded(self._seed, trial.number, "tournament")
             picks = rng.sample(range(len(population)), self._sample_size)
             fitness = self._fitness(population)
@@ -81,8 +89,9 @@ class RegularizedEvolutionSampler(BaseSampler):
         self._plans[trial.number] = plan
         return plan
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         parent, mutate = self._plan(study, trial)
         rng = seeded(self._seed, trial.number, param_name)
         if not isinstance(param_distribution, CategoricalDistribution):
@@ -94,8 +103,7 @@ class RegularizedEvolutionSampler(BaseSampler):
             return rng.choice([c for c in choices if c != parent[param_name]])
         return parent[param_name]
 
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
-                    ) -> None:
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
         self._plans.pop(trial.number, None)
 
 

@@ -89,8 +89,9 @@ def _remote_evaluate(arch: str, metrics: list[str], settings: EvalSettings) -> d
 class RayExecutor:
     """One Ray task per job (num_cpus=1); ``address`` None starts a private local Ray with ``workers`` CPUs."""
 
-    def __init__(self, workers: int, address: str | None = None, retries: int = 2, timeout: float | None = None
-                 ) -> None:
+    def __init__(
+        self, workers: int, address: str | None = None, retries: int = 2, timeout: float | None = None
+    ) -> None:
         import ray
 
         self.workers = workers
@@ -109,8 +110,14 @@ class RayExecutor:
                     ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
                 else:
                     # "local": never attach to some other cluster found through RAY_ADDRESS or /tmp/ray
-                    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                             logging_level=logging.WARNING, object_store_memory=128 * 2**20)
+                    ray.init(
+                        address="local",
+                        num_cpus=workers,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                        object_store_memory=128 * 2**20,
+                    )
             except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
                 raise ExecutorError(f"ray_address: cannot start or reach Ray ({exc})") from None
             self._owns = True

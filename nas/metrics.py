@@ -18,8 +18,15 @@ from nas.errors import MetricError
 
 Kind = Literal["params", "macs", "activations", "latency", "proxy", "predictor", "train"]
 CHEAP: frozenset[str] = frozenset({"params", "macs", "activations", "latency"})
-NATURAL_DIRECTION = {"params": "minimize", "macs": "minimize", "activations": "minimize", "latency": "minimize",
-                     "proxy": "maximize", "predictor": "maximize", "train": "maximize"}
+NATURAL_DIRECTION = {
+    "params": "minimize",
+    "macs": "minimize",
+    "activations": "minimize",
+    "latency": "minimize",
+    "proxy": "maximize",
+    "predictor": "maximize",
+    "train": "maximize",
+}
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,7 @@ class Metric:
 
     @property
     def unit(self) -> str:
-        return {"latency": "ms", "train": "accuracy", "proxy": "score", "predictor": "accuracy"}.get(self.kind,
-                                                                                                     "count")
+        return {"latency": "ms", "train": "accuracy", "proxy": "score", "predictor": "accuracy"}.get(self.kind, "count")
 
 
 def parse_metric(name: str) -> Metric:

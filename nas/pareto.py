@@ -90,7 +90,7 @@ def _wfg(pts: np.ndarray, ref: np.ndarray) -> float:
     for k in range(len(pts)):
         p = pts[k]
         inclusive = float(np.prod(ref - p))
-        rest = pts[k + 1:]
+        rest = pts[k + 1 :]
         if len(rest):
             limited = np.maximum(rest, p)
             limited = limited[non_dominated(limited)]

@@ -33,9 +33,23 @@ import numpy as np
 from nas.pareto import hypervolume, to_minimize
 from nas.strategies import RECORD_ATTR, violations
 
-__all__ = ["REFERENCE_TRIALS", "RESULT_FILES", "Front", "SearchProgress", "SearchResult", "TrialRecord", "completed",
-           "count_failed", "front_records", "front_trials", "is_feasible", "reference_point", "save_result",
-           "summarize", "trial_record"]
+__all__ = [
+    "REFERENCE_TRIALS",
+    "RESULT_FILES",
+    "Front",
+    "SearchProgress",
+    "SearchResult",
+    "TrialRecord",
+    "completed",
+    "count_failed",
+    "front_records",
+    "front_trials",
+    "is_feasible",
+    "reference_point",
+    "save_result",
+    "summarize",
+    "trial_record",
+]
 
 #: the files :func:`save_result` writes, in this order
 RESULT_FILES = ("result.json", "trials.csv", "front.json")
@@ -93,8 +107,18 @@ class SearchResult:
         writer = csv.writer(buf)
         writer.writerow(["number", "state", "arch_id", "feasible", "on_front", *metric_names, "error", "arch"])
         for t in self.trials:
-            writer.writerow([t.number, t.state, t.arch_id, t.feasible, t.on_front,
-                             *[t.metrics.get(m) for m in metric_names], t.error or "", t.arch or ""])
+            writer.writerow(
+                [
+                    t.number,
+                    t.state,
+                    t.arch_id,
+                    t.feasible,
+                    t.on_front,
+                    *[t.metrics.get(m) for m in metric_names],
+                    t.error or "",
+                    t.arch or "",
+                ]
+            )
         return buf.getvalue()
 
 
@@ -103,12 +127,18 @@ def trial_record(t: Any) -> TrialRecord:
     rec = t.user_attrs.get(RECORD_ATTR, {})
     viol = list(rec.get("violations", []))
     return TrialRecord(
-        number=t.number, state=t.state.name, arch=rec.get("arch"), arch_id=rec.get("arch_id"),
-        params=dict(t.params), metrics=dict(rec.get("metrics", {})),
-        objectives=list(t.values) if t.values is not None else None, violations=viol,
+        number=t.number,
+        state=t.state.name,
+        arch=rec.get("arch"),
+        arch_id=rec.get("arch_id"),
+        params=dict(t.params),
+        metrics=dict(rec.get("metrics", {})),
+        objectives=list(t.values) if t.values is not None else None,
+        violations=viol,
         feasible=t.state.name == "COMPLETE" and all(v <= 0 for v in viol),
         error=rec.get("error") or ("requeued" if rec.get("requeued") else None),
-        seconds=(t.duration.total_seconds() if t.duration else 0.0), node=rec.get("node"),
+        seconds=(t.duration.total_seconds() if t.duration else 0.0),
+        node=rec.get("node"),
     )
 
 
@@ -180,16 +210,18 @@ class Front:
         """Of the front against ``reference`` (minimisation form); 0.0 while the front is empty."""
         return hypervolume(self.points, reference) if len(self.points) else 0.0
 
-    def progress(self, done: int, budget: int | None, in_flight: int, elapsed: float,
-                 reference: list[float] | None) -> SearchProgress:
+    def progress(
+        self, done: int, budget: int | None, in_flight: int, elapsed: float, reference: list[float] | None
+    ) -> SearchProgress:
         signs = [-1.0 if d == "maximize" else 1.0 for d in self.directions]
         best = {n: s * b for n, s, b in zip(self.names, signs, self.best, strict=True) if np.isfinite(b)}
         hv = hypervolume(self.points, reference) if reference is not None and len(self.points) else None
         return SearchProgress(done, budget, in_flight, elapsed, best, len(self.points), hv)
 
 
-def summarize(trials: Sequence[Any], directions: Sequence[str], reference: list[float] | None
-              ) -> tuple[list[TrialRecord], list[int], list[tuple[int, float]]]:
+def summarize(
+    trials: Sequence[Any], directions: Sequence[str], reference: list[float] | None
+) -> tuple[list[TrialRecord], list[int], list[tuple[int, float]]]:
     """(records, front, hypervolume history) of finished Optuna trials, in trial-number order.
 
     The front is computed once, in one pass: the feasible trials enter a
@@ -219,8 +251,9 @@ def front_trials(result: SearchResult) -> list[TrialRecord]:
 
 def front_records(result: SearchResult) -> list[dict[str, Any]]:
     """The front as ``front.json`` holds it: number, arch_id, arch string and metrics of each net."""
-    return [{"number": t.number, "arch_id": t.arch_id, "arch": t.arch, "metrics": t.metrics}
-            for t in front_trials(result)]
+    return [
+        {"number": t.number, "arch_id": t.arch_id, "arch": t.arch, "metrics": t.metrics} for t in front_trials(result)
+    ]
 
 
 def count_failed(result: SearchResult) -> int:

@@ -35,8 +35,7 @@ from nas.strategies import RECORD_ATTR
 from nas.study import LEASE_SECONDS, StudySession, engine_kwargs
 
 # the loop plus the result, error and lease names its callers use with it
-__all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError",
-           "SearchResult", "TrialRecord"]
+__all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError", "SearchResult", "TrialRecord"]
 
 
 # proxies that are analytic counts: computed by the controller, never sent to a worker
@@ -55,19 +54,28 @@ class InFlight:
 
 def _settings(config: SearchConfig) -> EvalSettings:
     return EvalSettings(
-        dataset=config.dataset.model_dump(mode="json"), proxy_batch=config.proxy.batch_size,
-        proxy_seed=config.proxy.seed, training=config.training.model_dump(mode="json") if config.training else None,
-        train_seed=config.seed, threads=(config.training.threads or 1) if config.training else 1,
+        dataset=config.dataset.model_dump(mode="json"),
+        proxy_batch=config.proxy.batch_size,
+        proxy_seed=config.proxy.seed,
+        training=config.training.model_dump(mode="json") if config.training else None,
+        train_seed=config.seed,
+        threads=(config.training.threads or 1) if config.training else 1,
     )
 
 
 class Search:
     """Run (or resume) the search a config describes, against a study in ``storage``."""
 
-    def __init__(self, config: SearchConfig, storage: str, *, executor: Executor | None = None,
-                 progress: Callable[[SearchProgress], None] | None = None,
-                 on_trial: Callable[[TrialRecord, SearchProgress], None] | None = None,
-                 stop: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        config: SearchConfig,
+        storage: str,
+        *,
+        executor: Executor | None = None,
+        progress: Callable[[SearchProgress], None] | None = None,
+        on_trial: Callable[[TrialRecord, SearchProgress], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
         """``on_trial`` sees every finished trial (after it is in the study); ``stop`` returning True ends the
         run early: trials in flight are cancelled (and requeued if the study is resumed), finished ones kept."""
         import optuna
@@ -161,8 +169,9 @@ class Search:
     def _combine(self, metric: str, parts: dict[str, Evaluation], arch: Any = None) -> Evaluation:
         members = self._members(metric)
         missing = Evaluation(None, "not evaluated")
-        got = [self._analytic(arch, m) if m in ANALYTIC and arch is not None else parts.get(m, missing)
-               for m in members]
+        got = [
+            self._analytic(arch, m) if m in ANALYTIC and arch is not None else parts.get(m, missing) for m in members
+        ]
         bad = [f"{m}: {e.error}" for m, e in zip(members, got, strict=True) if not e.ok]
         if bad:
             return Evaluation(None, "; ".join(bad))
@@ -188,8 +197,13 @@ class Search:
             if m.kind != "proxy" or len(self._members(m.name)) < 2 or m.name in self._references:
                 continue
             members = self._members(m.name)
-            archs = proxies.reference_archs(self.space, self.space.resolution, None, seed=self.config.proxy.seed,
-                                            size=self.config.proxy.reference_size)
+            archs = proxies.reference_archs(
+                self.space,
+                self.space.resolution,
+                None,
+                seed=self.config.proxy.seed,
+                size=self.config.proxy.reference_size,
+            )
             results = self._evaluate_all(executor, archs, members)
             scores = {x.split(":", 1)[1]: [] for x in members}  # type: dict[str, list[float]]
             for a in archs:
@@ -201,8 +215,9 @@ class Search:
             mode = mode_of(proxies.canonical(m.arg))
             self._references[m.name] = Reference.fit(scores, f"{len(archs)} random nets of the space", mode)
 
-    def _evaluate_all(self, executor: Executor, archs: list[Any], metrics: list[str]
-                      ) -> dict[tuple[str, str], Evaluation]:
+    def _evaluate_all(
+        self, executor: Executor, archs: list[Any], metrics: list[str]
+    ) -> dict[tuple[str, str], Evaluation]:
         """Expensive metrics of many nets through cache and executor (used for reference samples)."""
         out = {(a.arch_id, x): self._analytic(a, x) for a in archs for x in metrics if x in ANALYTIC}
         metrics = [x for x in metrics if x not in ANALYTIC]
@@ -256,8 +271,9 @@ class Search:
         def report() -> None:
             if self.progress is None and self.on_trial is None:
                 return
-            snapshot = tracker.progress(done, budget.trials, len(in_flight),
-                                        elapsed_before + time.monotonic() - start, reference)
+            snapshot = tracker.progress(
+                done, budget.trials, len(in_flight), elapsed_before + time.monotonic() - start, reference
+            )
             if self.progress is not None:
                 self.progress(snapshot)
             if self.on_trial is not None:
@@ -274,8 +290,11 @@ class Search:
                     notes.append(f"stopped on request with {len(in_flight)} trial(s) in flight")
                     break
                 t0 = time.perf_counter()
-                while (len(in_flight) < executor.workers and time_left()
-                       and (budget.trials is None or done + len(in_flight) < budget.trials)):
+                while (
+                    len(in_flight) < executor.workers
+                    and time_left()
+                    and (budget.trials is None or done + len(in_flight) < budget.trials)
+                ):
                     trial = study.ask()
                     # NSGA-II gives an enqueued (fully fixed) trial no generation unless relative sampling runs
                     _ = trial.relative_params
@@ -342,8 +361,7 @@ class Search:
         if self.on_trial is not None:
             self._told.append(frozen)
 
-    def _finish(self, study: Any, entry: InFlight, reference: list[float] | None,
-                tracker: Front) -> list[float] | None:
+    def _finish(self, study: Any, entry: InFlight, reference: list[float] | None, tracker: Front) -> list[float] | None:
         from optuna.trial import TrialState
 
         trial, parts, arch = entry.trial, entry.parts, entry.arch
@@ -351,9 +369,12 @@ class Search:
         for m in self.metrics:
             values[m.name] = parts[m.name] if m.cheap else self._combine(m.name, parts, arch)
         errors = [f"{k}: {v.error}" for k, v in values.items() if not v.ok]
-        record: dict[str, Any] = {"arch": arch.encode(), "arch_id": arch.arch_id,
-                                  "metrics": {k: v.value for k, v in values.items()},
-                                  "cached": sorted(k for k, v in parts.items() if v.cached)}
+        record: dict[str, Any] = {
+            "arch": arch.encode(),
+            "arch_id": arch.arch_id,
+            "metrics": {k: v.value for k, v in values.items()},
+            "cached": sorted(k for k, v in parts.items() if v.cached),
+        }
         nodes = sorted({v.node for v in parts.values() if v.node is not None and not v.cached})
         if nodes:  # one Ray task evaluates a trial's net, so one node
             record["node"] = nodes[0]
@@ -364,8 +385,10 @@ class Search:
             self._persist(study, trial, entry.log)
             return reference
         # mypy: every metric is ok here (errors returned above): values are not None
-        record["violations"] = [c.violation(float(values[c.metric].value))  # type: ignore[arg-type]
-                                for c in self.config.constraints]
+        record["violations"] = [
+            c.violation(float(values[c.metric].value))  # type: ignore[arg-type]
+            for c in self.config.constraints
+        ]
         trial.set_user_attr(RECORD_ATTR, record)
         for i, v in enumerate(record["violations"]):
             trial.set_constraint(f"c{i}", v)  # what Optuna 5's samplers read
@@ -407,6 +430,10 @@ class Search:
         return SearchResult(
             study=durable.study_name if durable is not None else study.study_name,
             objectives=[{"metric": o.metric, "direction": o.direction} for o in self.config.objectives],
-            trials=records, front=front, hv_reference=reference, hv_history=history,
-            elapsed=float((durable or study).user_attrs.get("hwnas_elapsed", 0.0)), notes=list(notes or []),
+            trials=records,
+            front=front,
+            hv_reference=reference,
+            hv_history=history,
+            elapsed=float((durable or study).user_attrs.get("hwnas_elapsed", 0.0)),
+            notes=list(notes or []),
         )

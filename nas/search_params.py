@@ -36,6 +36,7 @@ from searchspace.spec import LayerChoices, SearchSpace
 Choice = str | int | float
 Choose = Callable[[str, Sequence[Choice]], Choice]
 
+
 def _fields(type_name: str) -> tuple[str, ...]:
     """The LayerChoices fields a type's ops vary over, in the order its template names list them."""
     return get_block_type(type_name).choice_fields
@@ -74,17 +75,20 @@ def _block(space: SearchSpace, stage: int, layer: int, template: str, cin: int, 
     if built and built[0] in allowed:
         return built[0]
     # not buildable here (e.g. groups do not divide the widths): the allowed op differing in fewest fields
-    want = dict(zip(("type", *_fields(type_name)), (type_name, *(getattr(choices, f)[0] for f in _fields(type_name))),
-                    strict=True))
+    want = dict(
+        zip(
+            ("type", *_fields(type_name)),
+            (type_name, *(getattr(choices, f)[0] for f in _fields(type_name))),
+            strict=True,
+        )
+    )
     ideal = built[0] if built else None
 
     def distance(b: Block) -> tuple[int, int]:
         if ideal is not None:
             diff = sum(getattr(b, f) != getattr(ideal, f) for f in ("type", "k", "mid", "mid2", "groups", "se", "act"))
         else:
-            diff = int(b.type != want["type"]) + sum(
-                int(getattr(b, f) != want[f]) for f in ("k", "act") if f in want
-            )
+            diff = int(b.type != want["type"]) + sum(int(getattr(b, f) != want[f]) for f in ("k", "act") if f in want)
         return diff, allowed.index(b)
 
     return min(allowed, key=distance)
@@ -103,8 +107,14 @@ def decide(space: SearchSpace, choose: Choose) -> Architecture:
         return make_divisible(c * alpha, space.channel_divisor)
 
     stem_out = scale(pick("stem.channels", sorted(space.stem.channels)))
-    stem = Block(type="conv", cin=space.in_channels, cout=stem_out, stride=space.stem.stride, k=space.stem.k,
-                 act=pick("stem.act", sorted(space.stem.act)))
+    stem = Block(
+        type="conv",
+        cin=space.in_channels,
+        cout=stem_out,
+        stride=space.stem.stride,
+        k=space.stem.k,
+        act=pick("stem.act", sorted(space.stem.act)),
+    )
     blocks: list[Block] = []
     c = stem_out
     for i, stage in enumerate(space.stages):
@@ -122,13 +132,16 @@ def decide(space: SearchSpace, choose: Choose) -> Architecture:
     if space.head.scale_with_width:
         conv, hidden = (scale(conv) if conv else 0), (scale(hidden) if hidden else 0)
     head = Head(
-        conv=conv, act=pick("head.act", sorted(space.head.act)) if conv and space.head.act else None,
+        conv=conv,
+        act=pick("head.act", sorted(space.head.act)) if conv and space.head.act else None,
         hidden=hidden,
         hidden_act=pick("head.hidden_act", sorted(space.head.hidden_act)) if hidden and space.head.hidden_act else None,
-        dropout=space.head.dropout, classes=space.classes,
+        dropout=space.head.dropout,
+        classes=space.classes,
     )
-    return Architecture(resolution=resolution, in_channels=space.in_channels, stem=stem, blocks=tuple(blocks),
-                        head=head)
+    return Architecture(
+        resolution=resolution, in_channels=space.in_channels, stem=stem, blocks=tuple(blocks), head=head
+    )
 
 
 def distributions(space: SearchSpace) -> dict[str, list[Choice]]:
@@ -193,8 +206,7 @@ def to_params(space: SearchSpace, arch: Architecture) -> dict[str, Choice] | Non
     return None
 
 
-def _match(space: SearchSpace, arch: Architecture, params: dict[str, Choice], alpha: float
-           ) -> dict[str, Choice] | None:
+def _match(space: SearchSpace, arch: Architecture, params: dict[str, Choice], alpha: float) -> dict[str, Choice] | None:
     def scale(c: int) -> int:
         return make_divisible(c * alpha, space.channel_divisor)
 
@@ -206,10 +218,12 @@ def _match(space: SearchSpace, arch: Architecture, params: dict[str, Choice], al
     if not stems or not convs or not hiddens:
         return None
     fixed: list[tuple[str, Sequence[Any], Any]] = [
-        ("stem.channels", space.stem.channels, stems[0]), ("stem.act", space.stem.act, arch.stem.act),
-        ("head.conv", space.head.conv, convs[0]), ("head.hidden", space.head.hidden, hiddens[0]),
-        ("head.act", space.head.act or (), arch.head.act), ("head.hidden_act", space.head.hidden_act or (),
-                                                            arch.head.hidden_act),
+        ("stem.channels", space.stem.channels, stems[0]),
+        ("stem.act", space.stem.act, arch.stem.act),
+        ("head.conv", space.head.conv, convs[0]),
+        ("head.hidden", space.head.hidden, hiddens[0]),
+        ("head.act", space.head.act or (), arch.head.act),
+        ("head.hidden_act", space.head.hidden_act or (), arch.head.hidden_act),
     ]
     for name, options, value in fixed:
         if len(options) > 1 and value is not None:
@@ -229,7 +243,7 @@ def _match(space: SearchSpace, arch: Architecture, params: dict[str, Choice], al
                 if rest is not None:
                     return {**got, **rest}
                 continue
-            seg = blocks[pos:pos + depth]
+            seg = blocks[pos : pos + depth]
             if len(seg) < depth or any(b.cout != seg[0].cout for b in seg) or seg[0].stride not in stage.stride:
                 continue
             widths = [w for w in sorted(stage.channels) if scale(w) == seg[0].cout]

@@ -90,16 +90,25 @@ class EvaluationCache:
             return found
         with Session(self.engine) as session:
             for chunk_start in range(0, len(keys), 500):
-                chunk = list(keys)[chunk_start:chunk_start + 500]
+                chunk = list(keys)[chunk_start : chunk_start + 500]
                 for row in session.scalars(select(EvaluationRow).where(EvaluationRow.key.in_(chunk))):
                     found[keys[row.key]] = Evaluation(row.value, row.error, row.seconds, cached=True)
         return found
 
     def put(self, arch_id: str, metric: str, settings: str, result: Evaluation) -> None:
         with Session(self.engine) as session, session.begin():
-            session.merge(EvaluationRow(key=cache_key(arch_id, metric, settings), arch_id=arch_id, metric=metric,
-                                        settings=settings, value=result.value, error=result.error,
-                                        seconds=result.seconds, created=time.time()))
+            session.merge(
+                EvaluationRow(
+                    key=cache_key(arch_id, metric, settings),
+                    arch_id=arch_id,
+                    metric=metric,
+                    settings=settings,
+                    value=result.value,
+                    error=result.error,
+                    seconds=result.seconds,
+                    created=time.time(),
+                )
+            )
 
     def count(self) -> int:
         with Session(self.engine) as session:
@@ -116,8 +125,11 @@ class InflightLog:
 
     def add(self, token: str, params: dict[str, Any]) -> None:
         with Session(self.engine) as session, session.begin():
-            session.add(InflightRow(study=self.study, token=token, params=json.dumps(params, sort_keys=True),
-                                    created=time.time()))
+            session.add(
+                InflightRow(
+                    study=self.study, token=token, params=json.dumps(params, sort_keys=True), created=time.time()
+                )
+            )
 
     def remove(self, token: str) -> None:
         with Session(self.engine) as session, session.begin():
@@ -126,8 +138,9 @@ class InflightLog:
     def take_all(self) -> list[dict[str, Any]]:
         """The params a previous controller left in flight, oldest first; the rows are removed."""
         with Session(self.engine) as session, session.begin():
-            rows = session.scalars(select(InflightRow).where(InflightRow.study == self.study)
-                                   .order_by(InflightRow.id)).all()
+            rows = session.scalars(
+                select(InflightRow).where(InflightRow.study == self.study).order_by(InflightRow.id)
+            ).all()
             out = [json.loads(r.params) for r in rows]
             session.execute(delete(InflightRow).where(InflightRow.study == self.study))
         return out

@@ -56,23 +56,27 @@ class Strategy:
         unknown = sorted(set(config.strategy.options) - set(self.options))
         if unknown:
             allowed = ", ".join(self.options) or "none"
-            raise StrategyError(f"strategy.options: {', '.join(unknown)} not understood by {self.name!r}; "
-                                f"allowed: {allowed}")
+            raise StrategyError(
+                f"strategy.options: {', '.join(unknown)} not understood by {self.name!r}; allowed: {allowed}"
+            )
         for key, kind in self.options.items():
             value = config.strategy.options.get(key)
             if value is not None and not isinstance(value, kind if kind is not float else (int, float)):
                 raise StrategyError(f"strategy.options.{key}: expected {kind.__name__}, got {value!r}")
         weights = config.strategy.options.get("weights")
         if weights is not None and len(weights) != len(config.objectives):
-            raise StrategyError(f"strategy.options.weights: one weight per objective ({len(config.objectives)}), "
-                                f"got {len(weights)}")
+            raise StrategyError(
+                f"strategy.options.weights: one weight per objective ({len(config.objectives)}), got {len(weights)}"
+            )
         population = config.strategy.options.get("population_size")
         if population is not None and population < 2:
             raise StrategyError(f"strategy.options.population_size: must be >= 2, got {population}")
         sample = config.strategy.options.get("sample_size")
         if sample is not None and not 1 <= sample <= (population or _population(config)):
-            raise StrategyError(f"strategy.options.sample_size: must be between 1 and the population size "
-                                f"({population or _population(config)}), got {sample}")
+            raise StrategyError(
+                f"strategy.options.sample_size: must be between 1 and the population size "
+                f"({population or _population(config)}), got {sample}"
+            )
 
 
 STRATEGIES: Registry[Strategy] = Registry("strategy", StrategyError)
@@ -121,16 +125,16 @@ def _tpe(config: SearchConfig) -> optuna.samplers.BaseSampler:
     import optuna
 
     startup = config.strategy.options.get("n_startup_trials", 10)
-    return optuna.samplers.TPESampler(seed=config.seed, multivariate=True, group=True, constant_liar=True,
-                                      n_startup_trials=int(startup))
+    return optuna.samplers.TPESampler(
+        seed=config.seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=int(startup)
+    )
 
 
 def _gp(config: SearchConfig) -> optuna.samplers.BaseSampler:
     import optuna
 
     startup = config.strategy.options.get("n_startup_trials", 10)
-    return optuna.samplers.GPSampler(seed=config.seed, n_startup_trials=int(startup),
-                                     warn_independent_sampling=False)
+    return optuna.samplers.GPSampler(seed=config.seed, n_startup_trials=int(startup), warn_independent_sampling=False)
 
 
 def _random(config: SearchConfig) -> optuna.samplers.BaseSampler:
@@ -146,22 +150,46 @@ def _evolution(config: SearchConfig) -> optuna.samplers.BaseSampler:
     weights = opts.get("weights") or [1.0] * len(config.objectives)
     population = int(opts.get("population_size", _population(config)))
     return RegularizedEvolutionSampler(
-        directions=config.directions, weights=[float(w) for w in weights], population_size=population,
-        sample_size=int(opts.get("sample_size", max(2, population // 4))), seed=config.seed,
+        directions=config.directions,
+        weights=[float(w) for w in weights],
+        population_size=population,
+        sample_size=int(opts.get("sample_size", max(2, population // 4))),
+        seed=config.seed,
     )
 
 
-register_strategy(Strategy("nsga2", "NSGA-II (Deb et al. 2002): elitist multi-objective genetic search", _nsga2,
-                           {"population_size": int}))
-register_strategy(Strategy("nsga3", "NSGA-III (Deb & Jain 2014): reference-point selection, many objectives",
-                           _nsga3, {"population_size": int}))
-register_strategy(Strategy("tpe", "multivariate TPE, constant liar for parallel asks, multi-objective", _tpe,
-                           {"n_startup_trials": int}))
-register_strategy(Strategy("gp", "Gaussian-process Bayesian optimisation (log-EHVI for several objectives)", _gp,
-                           {"n_startup_trials": int}))
+register_strategy(
+    Strategy(
+        "nsga2", "NSGA-II (Deb et al. 2002): elitist multi-objective genetic search", _nsga2, {"population_size": int}
+    )
+)
+register_strategy(
+    Strategy(
+        "nsga3",
+        "NSGA-III (Deb & Jain 2014): reference-point selection, many objectives",
+        _nsga3,
+        {"population_size": int},
+    )
+)
+register_strategy(
+    Strategy(
+        "tpe", "multivariate TPE, constant liar for parallel asks, multi-objective", _tpe, {"n_startup_trials": int}
+    )
+)
+register_strategy(
+    Strategy(
+        "gp", "Gaussian-process Bayesian optimisation (log-EHVI for several objectives)", _gp, {"n_startup_trials": int}
+    )
+)
 register_strategy(Strategy("random", "uniform random sampling (the baseline)", _random))
-register_strategy(Strategy("evolution", "regularised evolution (Real et al. 2019) on a weighted sum of objectives",
-                           _evolution, {"population_size": int, "sample_size": int, "weights": list}))
+register_strategy(
+    Strategy(
+        "evolution",
+        "regularised evolution (Real et al. 2019) on a weighted sum of objectives",
+        _evolution,
+        {"population_size": int, "sample_size": int, "weights": list},
+    )
+)
 
 
 def seeded(seed: int, *parts: Any) -> random.Random:

@@ -148,26 +148,36 @@ class StudySession:
         name = self.config.study_name()
         existing = {s.study_name for s in optuna.get_all_study_summaries(self.storage, include_best_trial=False)}
         if name in existing and not resume:
-            raise SearchError(f"study {name!r} already exists in {self.redacted()}; resume it (--resume) or give "
-                              "the config another name")
+            raise SearchError(
+                f"study {name!r} already exists in {self.redacted()}; resume it (--resume) or give "
+                "the config another name"
+            )
         if name not in existing and resume:
             raise SearchError(f"no study {name!r} in {self.redacted()} to resume")
         # mypy: the config validated directions as 'minimize'/'maximize'; Optuna types them as its own
-        durable = optuna.create_study(study_name=name, storage=self.storage,
-                                      directions=self.config.directions,  # type: ignore[arg-type]
-                                      load_if_exists=True)
+        durable = optuna.create_study(
+            study_name=name,
+            storage=self.storage,
+            directions=self.config.directions,  # type: ignore[arg-type]
+            load_if_exists=True,
+        )
         stored = durable.user_attrs.get("hwnas_config")
         if stored is None:
             durable.set_user_attr("hwnas_config", self.config.model_dump(mode="json"))
         elif SearchConfig.model_validate(stored).identity() != self.config.identity():
-            raise SearchError(f"study {name!r} was started with a different config (only budget, workers, "
-                              "eval_timeout, retries and ray_address may change on resume)")
-        finished = sorted(durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)),
-                          key=lambda t: t.number)
+            raise SearchError(
+                f"study {name!r} was started with a different config (only budget, workers, "
+                "eval_timeout, retries and ray_address may change on resume)"
+            )
+        finished = sorted(
+            durable.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)), key=lambda t: t.number
+        )
         # mypy: the config validated directions as 'minimize'/'maximize'; Optuna types them as its own
-        work = optuna.create_study(storage=optuna.storages.InMemoryStorage(),
-                                   directions=self.config.directions,  # type: ignore[arg-type]
-                                   sampler=make_sampler(self.config, len(finished)))
+        work = optuna.create_study(
+            storage=optuna.storages.InMemoryStorage(),
+            directions=self.config.directions,  # type: ignore[arg-type]
+            sampler=make_sampler(self.config, len(finished)),
+        )
         work.add_trials(finished)
         self.durable = durable
         return durable, work
@@ -203,8 +213,10 @@ class StudySession:
             fresh = time.time() - float(lease.get("heartbeat", 0)) < LEASE_SECONDS
             same_host = lease.get("host") == self.lease["host"]
             if fresh and (not same_host or _alive(int(lease.get("pid", 0)))):
-                raise SearchError(f"another controller (pid {lease.get('pid')} on {lease.get('host')}) is running "
-                                  f"study {study.study_name!r}")
+                raise SearchError(
+                    f"another controller (pid {lease.get('pid')} on {lease.get('host')}) is running "
+                    f"study {study.study_name!r}"
+                )
         self.beat()
 
     def beat(self) -> None:

@@ -48,8 +48,9 @@ class TrainSettings(BaseModel):
     weight_decay: float = Field(default=5e-5, ge=0, le=1)
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     warmup: float = Field(default=0.05, ge=0, lt=1, description="fraction of the budget spent warming up")
-    clip_grad_norm: float | None = Field(default=None, gt=0, le=1e6,
-                                         description="clip the gradients' global L2 norm to this (None: no clipping)")
+    clip_grad_norm: float | None = Field(
+        default=None, gt=0, le=1e6, description="clip the gradients' global L2 norm to this (None: no clipping)"
+    )
     evals: int = Field(default=4, ge=1, le=1000, description="validation points along the run (the last at the end)")
     val_samples: int | None = Field(default=2000, ge=1, description="validation images per point (None: all)")
     threads: int | None = Field(default=None, ge=1, le=1024, description="CPU threads (default: torch's)")
@@ -100,8 +101,14 @@ def _device(settings: TrainSettings) -> str:
     return "cpu"
 
 
-def evaluate(model: Any, view: DataView, split: str = "val", samples: int | None = None, batch_size: int = 256,
-             device: str = "cpu") -> float:
+def evaluate(
+    model: Any,
+    view: DataView,
+    split: str = "val",
+    samples: int | None = None,
+    batch_size: int = 256,
+    device: str = "cpu",
+) -> float:
     """Top-1 accuracy on the first ``samples`` images of ``split`` (all if None)."""
     import numpy as np
     import torch
@@ -126,14 +133,16 @@ def evaluate(model: Any, view: DataView, split: str = "val", samples: int | None
     return correct / n
 
 
-def train(arch: Architecture, view: DataView, settings: TrainSettings, *, seed: int = 0,
-          report: Report | None = None) -> TrainResult:
+def train(
+    arch: Architecture, view: DataView, settings: TrainSettings, *, seed: int = 0, report: Report | None = None
+) -> TrainResult:
     """Train a freshly initialised ``arch`` on ``view`` for the settings' budget."""
     return train_model(arch, view, settings, seed=seed, report=report)[1]
 
 
-def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, seed: int = 0,
-                report: Report | None = None) -> tuple[Any, TrainResult]:
+def train_model(
+    arch: Architecture, view: DataView, settings: TrainSettings, *, seed: int = 0, report: Report | None = None
+) -> tuple[Any, TrainResult]:
     """:func:`train`, also returning the trained model (in eval mode, on its device)."""
     import numpy as np
     import torch
@@ -160,8 +169,9 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
         # the seed decides the whole run (initial weights and dropout masks), whatever ran before in this
         # process; the caller's random state is left as it was
         # (manual_seed seeds every CUDA device too, so fork them all wherever CUDA exists, CPU runs included)
-        rng_scope.enter_context(torch.random.fork_rng(
-            devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []))
+        rng_scope.enter_context(
+            torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else [])
+        )
         torch.manual_seed(seed)
         model = build_model(arch)
         channels_last = device == "cpu"
@@ -173,15 +183,23 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
             torch.backends.cudnn.benchmark = True
         batch = min(settings.batch_size, n_train)
         steps_per_epoch = max(1, n_train // batch)
-        planned = (settings.steps if settings.steps is not None
-                   else math.ceil(settings.epochs * steps_per_epoch) if settings.epochs is not None else None)
+        planned = (
+            settings.steps
+            if settings.steps is not None
+            else math.ceil(settings.epochs * steps_per_epoch)
+            if settings.epochs is not None
+            else None
+        )
         decay: list[torch.nn.Parameter] = []
         no_decay: list[torch.nn.Parameter] = []
         for p in model.parameters():
             (decay if p.dim() > 1 else no_decay).append(p)
-        opt = torch.optim.SGD([{"params": decay, "weight_decay": settings.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}],
-                              lr=settings.lr, momentum=settings.momentum, nesterov=settings.momentum > 0)
+        opt = torch.optim.SGD(
+            [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=settings.lr,
+            momentum=settings.momentum,
+            nesterov=settings.momentum > 0,
+        )
         use_amp = settings.amp and device == "cuda"
         scaler = torch.amp.GradScaler("cuda") if use_amp else None
         rng = np.random.default_rng(seed)
@@ -206,7 +224,7 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
             if cursor + batch > n_train:
                 order = rng.permutation(n_train)
                 cursor = 0
-            x, y = view.batch("train", order[cursor:cursor + batch])
+            x, y = view.batch("train", order[cursor : cursor + batch])
             cursor += batch
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -250,8 +268,11 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
                 eval_at = {s for s in plan_evals(planned) if s > step}
             if step in eval_at or (planned is not None and step >= planned):
                 acc = evaluate(model, view, "val", settings.val_samples, device=device)
-                curve.append(CurvePoint(step, step / steps_per_epoch, time.perf_counter() - start,
-                                        loss_sum / max(1, loss_n), acc))
+                curve.append(
+                    CurvePoint(
+                        step, step / steps_per_epoch, time.perf_counter() - start, loss_sum / max(1, loss_n), acc
+                    )
+                )
                 loss_sum, loss_n = 0.0, 0
                 if report is not None and report(step, acc):
                     pruned = True
@@ -262,8 +283,14 @@ def train_model(arch: Architecture, view: DataView, settings: TrainSettings, *, 
             curve.append(CurvePoint(step, step / steps_per_epoch, seconds, loss_sum / max(1, loss_n), acc))
         model.eval()
         return model, TrainResult(
-            val_accuracy=curve[-1].val_accuracy, steps=step, epochs=step / steps_per_epoch, seconds=seconds,
-            images_per_second=step * batch / max(seconds, 1e-9), pruned=pruned, device=device, curve=curve,
+            val_accuracy=curve[-1].val_accuracy,
+            steps=step,
+            epochs=step / steps_per_epoch,
+            seconds=seconds,
+            images_per_second=step * batch / max(seconds, 1e-9),
+            pruned=pruned,
+            device=device,
+            curve=curve,
         )
     finally:
         rng_scope.close()

@@ -53,9 +53,7 @@ class Block(BaseModel):
     @classmethod
     def _known_type(cls, value: str) -> str:
         if value not in block_type_names():
-            raise ValueError(
-                f"unknown block type {value!r}; expected one of {', '.join(block_type_names())}"
-            )
+            raise ValueError(f"unknown block type {value!r}; expected one of {', '.join(block_type_names())}")
         return value
 
     @model_validator(mode="after")
@@ -145,9 +143,7 @@ class Architecture(BaseModel):
         if self.stem.type != "conv":
             problems.append(f"stem.type: the stem must be a 'conv' block, got {self.stem.type!r}")
         if self.stem.cin != self.in_channels:
-            problems.append(
-                f"stem.cin: must equal in_channels={self.in_channels}, got {self.stem.cin}"
-            )
+            problems.append(f"stem.cin: must equal in_channels={self.in_channels}, got {self.stem.cin}")
         if self.stem.residual:
             problems.append("stem.residual: the stem has no shortcut")
         prev = self.stem.cout
@@ -165,14 +161,10 @@ class Architecture(BaseModel):
     @classmethod
     def from_dict(cls, data: Any) -> Architecture:
         if not isinstance(data, dict):
-            raise ArchitectureError(
-                f"an architecture must be a JSON object, got {type(data).__name__}"
-            )
+            raise ArchitectureError(f"an architecture must be a JSON object, got {type(data).__name__}")
         fmt = data.get("format", ARCH_FORMAT)
         if fmt != ARCH_FORMAT:
-            raise ArchitectureError(
-                f"format: expected {ARCH_FORMAT!r}, got {fmt!r} (is this an architecture file?)"
-            )
+            raise ArchitectureError(f"format: expected {ARCH_FORMAT!r}, got {fmt!r} (is this an architecture file?)")
         return validate_model(cls, data, ArchitectureError, "invalid architecture")
 
     @classmethod

@@ -178,12 +178,7 @@ def decode_block(text: str, cin: int, where: str) -> Block:
     provisional = dict(fields)
     provisional.setdefault("stride", 1)
     kind = get_block_type(btype)
-    fields["residual"] = (
-        kind.residual
-        and provisional["stride"] == 1
-        and provisional["cout"] == cin
-        and not no_residual
-    )
+    fields["residual"] = kind.residual and provisional["stride"] == 1 and provisional["cout"] == cin and not no_residual
     return validate_model(Block, fields, ArchitectureError, f"invalid block {text!r}", root=where)
 
 

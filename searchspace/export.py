@@ -345,6 +345,7 @@ from torch import nn
 ARCH_ID = {arch_id!r}
 '''
 
+
 def _torch_modules_source() -> str:
     """The body of :mod:`searchspace.torch_modules` (after its imports), pasted into every export."""
     from searchspace import torch_modules
@@ -365,6 +366,7 @@ def build_model() -> Net:
 
 ARCHITECTURE = {architecture}
 '''
+
 
 def _template_ops() -> frozenset[str]:
     """Op classes :mod:`searchspace.torch_modules` has a factory for (same name, same arguments)."""

@@ -53,28 +53,63 @@ class _Chain:
         return s == 1 and cin == cout and not nr
 
     def ibn(
-        self, cout: int, *, t: float | None = None, mid: int | None = None, k: int = 3, s: int = 1,
-        se: float = 0.0, act: ActName, gate: GateName = "hsigmoid", nr: bool = False,
+        self,
+        cout: int,
+        *,
+        t: float | None = None,
+        mid: int | None = None,
+        k: int = 3,
+        s: int = 1,
+        se: float = 0.0,
+        act: ActName,
+        gate: GateName = "hsigmoid",
+        nr: bool = False,
     ) -> _Chain:
         width = mid if mid is not None else int(round(self.c * (t or 1)))
         hidden = make_divisible(width * se, 8) if se else 0
         return self._add(
-            type="ibn", cout=cout, stride=s, k=k, mid=width, se=hidden,
-            se_gate=gate if hidden else None, act=act, residual=self._res(self.c, cout, s, nr),
+            type="ibn",
+            cout=cout,
+            stride=s,
+            k=k,
+            mid=width,
+            se=hidden,
+            se_gate=gate if hidden else None,
+            act=act,
+            residual=self._res(self.c, cout, s, nr),
         )
 
     def fused(self, cout: int, *, t: float, k: int = 3, s: int = 1, act: ActName, nr: bool = False) -> _Chain:
         return self._add(
-            type="fused", cout=cout, stride=s, k=k, mid=int(self.c * t), act=act,
+            type="fused",
+            cout=cout,
+            stride=s,
+            k=k,
+            mid=int(self.c * t),
+            act=act,
             residual=self._res(self.c, cout, s, nr),
         )
 
     def tucker(
-        self, cout: int, *, r_in: float, r_out: float, k: int = 3, s: int = 1, act: ActName, nr: bool = False,
+        self,
+        cout: int,
+        *,
+        r_in: float,
+        r_out: float,
+        k: int = 3,
+        s: int = 1,
+        act: ActName,
+        nr: bool = False,
     ) -> _Chain:
         return self._add(
-            type="tucker", cout=cout, stride=s, k=k, mid=_round_half_up8(self.c * r_in),
-            mid2=_round_half_up8(cout * r_out), act=act, residual=self._res(self.c, cout, s, nr),
+            type="tucker",
+            cout=cout,
+            stride=s,
+            k=k,
+            mid=_round_half_up8(self.c * r_in),
+            mid2=_round_half_up8(cout * r_out),
+            act=act,
+            residual=self._res(self.c, cout, s, nr),
         )
 
     def dsconv(self, cout: int, *, s: int = 1, act: ActName) -> _Chain:
@@ -82,8 +117,11 @@ class _Chain:
 
     def build(self, head: Head) -> Architecture:
         return Architecture(
-            resolution=self.resolution, in_channels=self.in_channels, stem=self.stem,
-            blocks=tuple(self.blocks), head=head,
+            resolution=self.resolution,
+            in_channels=self.in_channels,
+            stem=self.stem,
+            blocks=tuple(self.blocks),
+            head=head,
         )
 
 
@@ -103,8 +141,15 @@ def mobilenet_v1(classes: int = 1000) -> Architecture:
 def mobilenet_v2(classes: int = 1000) -> Architecture:
     n = _Chain(32, "relu6")
     # (t, channels, repeats, first stride), Sandler et al. Table 2
-    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
-                (6, 320, 1, 1)]
+    settings = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ]
     for t, c, reps, s in settings:
         for i in range(reps):
             n.ibn(c, t=t, s=s if i == 0 else 1, act="relu6")
@@ -113,30 +158,43 @@ def mobilenet_v2(classes: int = 1000) -> Architecture:
 
 # (kernel, expanded, out, SE, activation, stride) as in torchvision's tables
 _V3_LARGE = [
-    (3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
-    (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
-    (3, 240, 80, False, "hswish", 2), (3, 200, 80, False, "hswish", 1), (3, 184, 80, False, "hswish", 1),
-    (3, 184, 80, False, "hswish", 1), (3, 480, 112, True, "hswish", 1), (3, 672, 112, True, "hswish", 1),
-    (5, 672, 160, True, "hswish", 2), (5, 960, 160, True, "hswish", 1), (5, 960, 160, True, "hswish", 1),
+    (3, 16, 16, False, "relu", 1),
+    (3, 64, 24, False, "relu", 2),
+    (3, 72, 24, False, "relu", 1),
+    (5, 72, 40, True, "relu", 2),
+    (5, 120, 40, True, "relu", 1),
+    (5, 120, 40, True, "relu", 1),
+    (3, 240, 80, False, "hswish", 2),
+    (3, 200, 80, False, "hswish", 1),
+    (3, 184, 80, False, "hswish", 1),
+    (3, 184, 80, False, "hswish", 1),
+    (3, 480, 112, True, "hswish", 1),
+    (3, 672, 112, True, "hswish", 1),
+    (5, 672, 160, True, "hswish", 2),
+    (5, 960, 160, True, "hswish", 1),
+    (5, 960, 160, True, "hswish", 1),
 ]
 _V3_SMALL = [
-    (3, 16, 16, True, "relu", 2), (3, 72, 24, False, "relu", 2), (3, 88, 24, False, "relu", 1),
-    (5, 96, 40, True, "hswish", 2), (5, 240, 40, True, "hswish", 1), (5, 240, 40, True, "hswish", 1),
-    (5, 120, 48, True, "hswish", 1), (5, 144, 48, True, "hswish", 1), (5, 288, 96, True, "hswish", 2),
-    (5, 576, 96, True, "hswish", 1), (5, 576, 96, True, "hswish", 1),
+    (3, 16, 16, True, "relu", 2),
+    (3, 72, 24, False, "relu", 2),
+    (3, 88, 24, False, "relu", 1),
+    (5, 96, 40, True, "hswish", 2),
+    (5, 240, 40, True, "hswish", 1),
+    (5, 240, 40, True, "hswish", 1),
+    (5, 120, 48, True, "hswish", 1),
+    (5, 144, 48, True, "hswish", 1),
+    (5, 288, 96, True, "hswish", 2),
+    (5, 576, 96, True, "hswish", 1),
+    (5, 576, 96, True, "hswish", 1),
 ]
 
 
-def _mobilenet_v3(
-    table: list[tuple[int, int, int, bool, str, int]], hidden: int, classes: int
-) -> Architecture:
+def _mobilenet_v3(table: list[tuple[int, int, int, bool, str, int]], hidden: int, classes: int) -> Architecture:
     n = _Chain(16, "hswish")
     for k, mid, cout, se, act, s in table:
         # mypy: act comes from the net's table as str; Block validates it against the Literal
         n.ibn(cout, mid=mid, k=k, s=s, se=0.25 if se else 0.0, act=act, gate="hsigmoid")  # type: ignore[arg-type]
-    return n.build(
-        Head(conv=6 * n.c, act="hswish", hidden=hidden, hidden_act="hswish", dropout=0.2, classes=classes)
-    )
+    return n.build(Head(conv=6 * n.c, act="hswish", hidden=hidden, hidden_act="hswish", dropout=0.2, classes=classes))
 
 
 def mobilenet_v3_large(classes: int = 1000) -> Architecture:
@@ -151,8 +209,14 @@ def _mnasnet(alpha: float, classes: int) -> Architecture:
     d = [make_divisible(c * alpha, 8) for c in (32, 16, 24, 40, 80, 96, 192, 320)]
     n = _Chain(d[0], "relu")
     n.ibn(d[1], t=1, act="relu")
-    stacks = [(d[2], 3, 2, 3, 3), (d[3], 5, 2, 3, 3), (d[4], 5, 2, 6, 3), (d[5], 3, 1, 6, 2), (d[6], 5, 2, 6, 4),
-              (d[7], 3, 1, 6, 1)]
+    stacks = [
+        (d[2], 3, 2, 3, 3),
+        (d[3], 5, 2, 3, 3),
+        (d[4], 5, 2, 6, 3),
+        (d[5], 3, 1, 6, 2),
+        (d[6], 5, 2, 6, 4),
+        (d[7], 3, 1, 6, 1),
+    ]
     for cout, k, s, t, reps in stacks:
         for i in range(reps):
             n.ibn(cout, t=t, k=k, s=s if i == 0 else 1, act="relu")
@@ -172,9 +236,11 @@ def mobiledet_cpu(classes: int = 1000) -> Architecture:
     n = _Chain(16, a)
     # (cout, t, k, stride, no-residual) per block; every block has SE with a sigmoid gate
     plan = (
-        [(8, 1, 3, 1, False), (16, 4, 3, 2, False), (32, 8, 3, 2, False)] + [(32, 4, 3, 1, False)] * 3
+        [(8, 1, 3, 1, False), (16, 4, 3, 2, False), (32, 8, 3, 2, False)]
+        + [(32, 4, 3, 1, False)] * 3
         + [(72, 8, 5, 2, False), (72, 8, 3, 1, False), (72, 4, 5, 1, False), (72, 4, 3, 1, False)]
-        + [(72, 8, 3, 1, True)] + [(72, 8, 3, 1, False)] * 3
+        + [(72, 8, 3, 1, True)]
+        + [(72, 8, 3, 1, False)] * 3
         + [(104, 8, 5, 2, False), (104, 4, 5, 1, False), (104, 4, 5, 1, False), (104, 4, 3, 1, False)]
         + [(144, 8, 3, 1, True)]
     )
@@ -231,7 +297,5 @@ def known_architecture(name: str, classes: int = 1000) -> Architecture:
     try:
         make = KNOWN[name]
     except KeyError:
-        raise UnknownNameError(
-            f"unknown architecture name {name!r}; known nets: {', '.join(KNOWN)}"
-        ) from None
+        raise UnknownNameError(f"unknown architecture name {name!r}; known nets: {', '.join(KNOWN)}") from None
     return make(classes)

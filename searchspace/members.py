@@ -39,7 +39,11 @@ def sample_architecture(space: SearchSpace, rng: random.Random | int | None = No
     cin = space.in_channels
     stem_out = _width(space, rng.choice(space.stem.channels), alpha)
     stem = Block(
-        type="conv", cin=cin, cout=stem_out, stride=space.stem.stride, k=space.stem.k,
+        type="conv",
+        cin=cin,
+        cout=stem_out,
+        stride=space.stem.stride,
+        k=space.stem.k,
         act=rng.choice(space.stem.act),
     )
     blocks: list[Block] = []
@@ -58,13 +62,19 @@ def sample_architecture(space: SearchSpace, rng: random.Random | int | None = No
     conv = rng.choice(sorted(_head_widths(space, h.conv, alpha)))
     hidden = rng.choice(sorted(_head_widths(space, h.hidden, alpha)))
     head = Head(
-        conv=conv, act=rng.choice(h.act) if conv and h.act else None,
-        hidden=hidden, hidden_act=rng.choice(h.hidden_act) if hidden and h.hidden_act else None,
-        dropout=h.dropout, classes=space.classes,
+        conv=conv,
+        act=rng.choice(h.act) if conv and h.act else None,
+        hidden=hidden,
+        hidden_act=rng.choice(h.hidden_act) if hidden and h.hidden_act else None,
+        dropout=h.dropout,
+        classes=space.classes,
     )
     return Architecture(
-        resolution=rng.choice(space.resolutions), in_channels=space.in_channels, stem=stem,
-        blocks=tuple(blocks), head=head,
+        resolution=rng.choice(space.resolutions),
+        in_channels=space.in_channels,
+        stem=stem,
+        blocks=tuple(blocks),
+        head=head,
     )
 
 

@@ -85,8 +85,15 @@ class Head(nn.Module):
     """Optional 1x1 conv + BN + act, global pool, optional hidden linear + act, dropout, classifier."""
 
     def __init__(
-        self, cin: int, *, classes: int, conv: int = 0, act: str | None = None, hidden: int = 0,
-        hidden_act: str | None = None, dropout: float = 0.0,
+        self,
+        cin: int,
+        *,
+        classes: int,
+        conv: int = 0,
+        act: str | None = None,
+        hidden: int = 0,
+        hidden_act: str | None = None,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         chans = cin

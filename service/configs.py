@@ -50,17 +50,22 @@ def check_json(data: Any) -> None:
     while stack:
         path, value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise InvalidError(f"{path}: nested more than {MAX_DEPTH} levels deep; expected a search config",
-                               field=path)
+            raise InvalidError(
+                f"{path}: nested more than {MAX_DEPTH} levels deep; expected a search config", field=path
+            )
         if isinstance(value, str) and "\x00" in value:
-            raise InvalidError(f"{path or 'body'}: contains a NUL character (\\x00); expected text without it",
-                               field=path or "body")
+            raise InvalidError(
+                f"{path or 'body'}: contains a NUL character (\\x00); expected text without it", field=path or "body"
+            )
         if isinstance(value, dict):
             for key, item in value.items():
                 where = f"{path}.{key}" if path else str(key)
                 if "\x00" in str(key):
-                    raise InvalidError(f"{path or 'body'}: the key {shown(str(key))} contains a NUL character "
-                                       "(\\x00); expected text without it", field=path or "body")
+                    raise InvalidError(
+                        f"{path or 'body'}: the key {shown(str(key))} contains a NUL character "
+                        "(\\x00); expected text without it",
+                        field=path or "body",
+                    )
                 stack.append((where, item, depth + 1))
         elif isinstance(value, list):
             stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
@@ -73,8 +78,11 @@ def parse_config(data: Any, settings: Settings) -> SearchConfig:
         from searchspace import list_spaces
 
         if data["space"] not in list_spaces():
-            raise InvalidError(f"space: unknown built-in space {data['space']!r}; expected one of "
-                               f"{', '.join(list_spaces())}, or a space spec as a JSON object", field="space")
+            raise InvalidError(
+                f"space: unknown built-in space {data['space']!r}; expected one of "
+                f"{', '.join(list_spaces())}, or a space spec as a JSON object",
+                field="space",
+            )
     if isinstance(data, dict) and data.get("ray_address") is not None:
         raise InvalidError("ray_address: set by the server (HWNAS_RAY_ADDRESS), not by a job", field="ray_address")
     try:
@@ -88,28 +96,39 @@ def parse_config(data: Any, settings: Settings) -> SearchConfig:
 def check_limits(config: SearchConfig, settings: Settings) -> None:
     budget = config.budget
     if budget.trials is not None and budget.trials > settings.max_trials:
-        raise LimitError(f"budget.trials: {budget.trials} is over this server's limit of {settings.max_trials} "
-                         "(HWNAS_MAX_TRIALS)", field="budget.trials")
+        raise LimitError(
+            f"budget.trials: {budget.trials} is over this server's limit of {settings.max_trials} (HWNAS_MAX_TRIALS)",
+            field="budget.trials",
+        )
     if budget.trials is None and budget.seconds is None:
         raise LimitError("budget: give trials and/or seconds", field="budget")
     if budget.seconds is not None and budget.seconds > settings.max_seconds:
-        raise LimitError(f"budget.seconds: {budget.seconds:g} is over this server's limit of "
-                         f"{settings.max_seconds:g} (HWNAS_MAX_SECONDS)", field="budget.seconds")
+        raise LimitError(
+            f"budget.seconds: {budget.seconds:g} is over this server's limit of "
+            f"{settings.max_seconds:g} (HWNAS_MAX_SECONDS)",
+            field="budget.seconds",
+        )
     if config.workers > settings.max_workers:
-        raise LimitError(f"workers: {config.workers} is over this server's limit of {settings.max_workers} "
-                         "(HWNAS_MAX_WORKERS)", field="workers")
+        raise LimitError(
+            f"workers: {config.workers} is over this server's limit of {settings.max_workers} (HWNAS_MAX_WORKERS)",
+            field="workers",
+        )
     check_dataset(config)
     if config.dataset.path is not None:
         root = (settings.data_dir / "datasets").resolve()
         from pathlib import Path
 
         if not Path(config.dataset.path).resolve().is_relative_to(root):
-            raise LimitError(f"dataset.path: a job may only read datasets under {root} on this server",
-                             field="dataset.path")
+            raise LimitError(
+                f"dataset.path: a job may only read datasets under {root} on this server", field="dataset.path"
+            )
     space = config.load_space()
     if max(space.resolutions) > settings.max_resolution:
-        raise LimitError(f"space: resolution {max(space.resolutions)} is over this server's limit of "
-                         f"{settings.max_resolution} (HWNAS_MAX_RESOLUTION)", field="space")
+        raise LimitError(
+            f"space: resolution {max(space.resolutions)} is over this server's limit of "
+            f"{settings.max_resolution} (HWNAS_MAX_RESOLUTION)",
+            field="space",
+        )
     from searchspace.cost import count_cost
 
     # the largest of a seeded sample: the space's size is a product of choices, its largest net is not enumerable
@@ -122,15 +141,23 @@ def check_limits(config: SearchConfig, settings: Settings) -> None:
         from searchspace.validation import describe_validation_error
 
         reasons = "; ".join(describe_validation_error(exc).splitlines())
-        raise InvalidError(f"space: its nets would have layers no block may have ({reasons}); expected fewer "
-                           "channels, a smaller width multiplier or expansion ratio", field="space") from None
+        raise InvalidError(
+            f"space: its nets would have layers no block may have ({reasons}); expected fewer "
+            "channels, a smaller width multiplier or expansion ratio",
+            field="space",
+        ) from None
     params, macs = max(c.params for c in costs), max(c.macs for c in costs)
     if params > settings.max_params:
-        raise LimitError(f"space: nets of {params:,} params are over this server's limit of "
-                         f"{settings.max_params:,} (HWNAS_MAX_PARAMS)", field="space")
+        raise LimitError(
+            f"space: nets of {params:,} params are over this server's limit of "
+            f"{settings.max_params:,} (HWNAS_MAX_PARAMS)",
+            field="space",
+        )
     if macs > settings.max_macs:
-        raise LimitError(f"space: nets of {macs:,} MACs are over this server's limit of {settings.max_macs:,} "
-                         "(HWNAS_MAX_MACS)", field="space")
+        raise LimitError(
+            f"space: nets of {macs:,} MACs are over this server's limit of {settings.max_macs:,} (HWNAS_MAX_MACS)",
+            field="space",
+        )
 
 
 def check_dataset(config: SearchConfig) -> None:
@@ -144,10 +171,14 @@ def check_dataset(config: SearchConfig) -> None:
         raise InvalidError(f"dataset.name: {exc}", field="dataset.name") from None
     unknown = sorted(set(spec.options) - set(source.options))
     if unknown:
-        raise InvalidError(f"dataset.options: {', '.join(unknown)} not understood by {spec.name!r}; expected "
-                           f"{', '.join(source.options) or 'none'}", field="dataset.options")
+        raise InvalidError(
+            f"dataset.options: {', '.join(unknown)} not understood by {spec.name!r}; expected "
+            f"{', '.join(source.options) or 'none'}",
+            field="dataset.options",
+        )
     if source.path == "required" and not spec.path:
-        raise InvalidError(f"dataset.path: dataset {spec.name!r} needs a path ({source.description})",
-                           field="dataset.path")
+        raise InvalidError(
+            f"dataset.path: dataset {spec.name!r} needs a path ({source.description})", field="dataset.path"
+        )
     if source.path == "none" and spec.path:
         raise InvalidError(f"dataset.path: dataset {spec.name!r} takes no path; expected none", field="dataset.path")

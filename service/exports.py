@@ -36,8 +36,16 @@ if TYPE_CHECKING:
 
     from nas.datasets import DataSpec
 
-__all__ = ["CALIBRATION_IMAGES", "FORMATS", "CardContext", "Download", "ExportError", "cache_name", "model_card",
-           "render"]
+__all__ = [
+    "CALIBRATION_IMAGES",
+    "FORMATS",
+    "CardContext",
+    "Download",
+    "ExportError",
+    "cache_name",
+    "model_card",
+    "render",
+]
 
 log = logging.getLogger(__name__)
 
@@ -263,8 +271,13 @@ def quantize_int8(arch: Architecture, fp32: bytes, dataset: DataSpec) -> bytes:
         try:
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
             quantize_static(
-                str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                str(pre),
+                str(out),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
             )
             proto = onnx.load(str(out))
         except Exception as exc:  # onnxruntime's tooling raises whatever it raises
@@ -342,8 +355,10 @@ def _inline(value: object) -> str:
 
 def _md_table(headers: list[str], rows: list[list[object]], right: set[int] | None = None) -> str:
     right = right or set()
-    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |",
-             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines = [
+        "| " + " | ".join(_cell(h) for h in headers) + " |",
+        "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|",
+    ]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -369,14 +384,41 @@ def _block_rows(arch: Architecture) -> list[list[object]]:
             h = arch.head
             desc = "pool" + (f", conv1x1 {h.conv}" if h.conv else "") + (f", fc {h.hidden}" if h.hidden else "")
             desc += f", fc {h.classes}"
-            rows.append([lc.name, "head", desc, "", "", "", "", h.act or "", f"{lc.input_size}->1",
-                         f"{lc.params:,}", f"{lc.macs:,}", f"{lc.activations:,}"])
+            rows.append(
+                [
+                    lc.name,
+                    "head",
+                    desc,
+                    "",
+                    "",
+                    "",
+                    "",
+                    h.act or "",
+                    f"{lc.input_size}->1",
+                    f"{lc.params:,}",
+                    f"{lc.macs:,}",
+                    f"{lc.activations:,}",
+                ]
+            )
             continue
         kind = get_block_type(b.type)
         t = f"{b.t:.3g}" if kind.expands else ""
-        rows.append([lc.name, b.type, f"{b.cin}->{b.cout}", b.stride, b.k if "k" in kind.uses else "", t,
-                     b.se or "", b.act or "", f"{lc.input_size}->{lc.output_size}",
-                     f"{lc.params:,}", f"{lc.macs:,}", f"{lc.activations:,}"])
+        rows.append(
+            [
+                lc.name,
+                b.type,
+                f"{b.cin}->{b.cout}",
+                b.stride,
+                b.k if "k" in kind.uses else "",
+                t,
+                b.se or "",
+                b.act or "",
+                f"{lc.input_size}->{lc.output_size}",
+                f"{lc.params:,}",
+                f"{lc.macs:,}",
+                f"{lc.activations:,}",
+            ]
+        )
     return rows
 
 
@@ -391,7 +433,8 @@ def _provenance(ctx: CardContext) -> list[str]:
     if ctx.objectives:
         objs = ", ".join(
             f"{_inline(o.get('direction', '?'))} `{_inline(o.get('metric', '?'))}`"
-            for o in ctx.objectives if isinstance(o, dict) and o
+            for o in ctx.objectives
+            if isinstance(o, dict) and o
         )
         if objs:
             lines.append(f"- Objectives: {objs}")
@@ -413,14 +456,23 @@ def _latency_section(latencies: list[dict[str, Any]]) -> list[str]:
         ms = entry.get("latency_ms")
         measured = entry.get("measured")
         source = "measured" if measured else ("predicted" if measured is not None else "")
-        rows.append([entry.get("profile", ""), f"{ms:.3f}" if isinstance(ms, int | float) else "n/a", source,
-                     entry.get("table") or "", entry.get("host") or ""])
+        rows.append(
+            [
+                entry.get("profile", ""),
+                f"{ms:.3f}" if isinstance(ms, int | float) else "n/a",
+                source,
+                entry.get("table") or "",
+                entry.get("host") or "",
+            ]
+        )
     if not rows:
         return []
     return [
-        "## Latency", "",
+        "## Latency",
+        "",
         "Per device profile, batch 1. *measured*: the whole net was timed on the host; *predicted*: the sum of "
-        "its layers' entries in the latency table, with the table's calibration.", "",
+        "its layers' entries in the latency table, with the table's calibration.",
+        "",
         _md_table(["profile", "latency (ms)", "source", "table", "host"], rows, {1}),
     ]
 
@@ -429,15 +481,16 @@ def _usage(arch: Architecture, dataset: DataSpec | None) -> list[str]:
     i = arch.arch_id
     shape = f"(1, {arch.in_channels}, {arch.resolution}, {arch.resolution})"
     return [
-        "## Downloads and how to load them", "",
-        f"- `json` (`{i}.json`): the architecture itself; `Architecture.load(\"{i}.json\")` in hwnas, "
+        "## Downloads and how to load them",
+        "",
+        f'- `json` (`{i}.json`): the architecture itself; `Architecture.load("{i}.json")` in hwnas, '
         "or `hwnas describe` / `hwnas export` on it.",
         f"- `pytorch` (`{i}.py`): one self-contained file that needs only PyTorch; its module names (and "
         "`state_dict` keys) are hwnas', so trained weights load directly:",
         "",
         "  ```python",
         "  import importlib.util",
-        f"  spec = importlib.util.spec_from_file_location(\"net\", \"{i}.py\")",
+        f'  spec = importlib.util.spec_from_file_location("net", "{i}.py")',
         "  net = importlib.util.module_from_spec(spec); spec.loader.exec_module(net)",
         "  model = net.build_model().eval()",
         "  ```",
@@ -447,8 +500,8 @@ def _usage(arch: Architecture, dataset: DataSpec | None) -> list[str]:
         "",
         "  ```python",
         "  import onnxruntime as ort",
-        f"  session = ort.InferenceSession(\"{i}.onnx\", providers=[\"CPUExecutionProvider\"])",
-        "  logits = session.run([\"logits\"], {\"input\": x})[0]  # x: float32 " + shape,
+        f'  session = ort.InferenceSession("{i}.onnx", providers=["CPUExecutionProvider"])',
+        '  logits = session.run(["logits"], {"input": x})[0]  # x: float32 ' + shape,
         "  ```",
         "",
         f"- `onnx-int8` (`{i}-int8.onnx`): the same graph, static QDQ int8 (per-channel int8 weights, uint8 "
@@ -466,16 +519,37 @@ def model_card(arch: Architecture, ctx: CardContext | None = None, dataset: Data
     ctx = ctx or CardContext()
     cost = count_cost(arch)
     lines = [
-        f"# hwnas model card: {arch.arch_id}", "",
-        f"A {len(arch.blocks)}-block convolutional net for {arch.in_channels}x{arch.resolution}x{arch.resolution} "
-        f"inputs and {arch.head.classes} classes, found by hwnas.", "",
-        f"- arch_id: `{arch.arch_id}`",
-        f"- String form: `{arch.encode()}`", "",
-        "## Blocks", "",
-        _md_table(["layer", "type", "channels", "stride", "k", "t", "SE hidden", "act", "size", "params", "MACs",
-                   "activations"], _block_rows(arch), {3, 4, 5, 6, 9, 10, 11}),
+        f"# hwnas model card: {arch.arch_id}",
         "",
-        "## Totals", "",
+        f"A {len(arch.blocks)}-block convolutional net for {arch.in_channels}x{arch.resolution}x{arch.resolution} "
+        f"inputs and {arch.head.classes} classes, found by hwnas.",
+        "",
+        f"- arch_id: `{arch.arch_id}`",
+        f"- String form: `{arch.encode()}`",
+        "",
+        "## Blocks",
+        "",
+        _md_table(
+            [
+                "layer",
+                "type",
+                "channels",
+                "stride",
+                "k",
+                "t",
+                "SE hidden",
+                "act",
+                "size",
+                "params",
+                "MACs",
+                "activations",
+            ],
+            _block_rows(arch),
+            {3, 4, 5, 6, 9, 10, 11},
+        ),
+        "",
+        "## Totals",
+        "",
         f"- Parameters: {cost.params:,} ({human(cost.params)})",
         f"- MACs: {cost.macs:,} ({human(cost.macs)}) at batch 1",
         f"- Peak activations: {cost.activations:,} elements ({cost.activation_bytes / 2**20:.2f} MiB fp32)",
@@ -485,7 +559,9 @@ def model_card(arch: Architecture, ctx: CardContext | None = None, dataset: Data
             lines += ["", *section]
     lines += ["", *_usage(arch, dataset)]
     lines += [
-        "", "## Limitations", "",
+        "",
+        "## Limitations",
+        "",
         "- The ONNX files carry the reference initialisation (drawn with `torch.manual_seed("
         f"{weights_seed(arch)})`), not trained weights: train the net before using it.",
         "- Accuracy proxy scores rank candidates cheaply; they are not trained accuracy. Train and evaluate on "

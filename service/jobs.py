@@ -16,9 +16,9 @@ import re
 import time
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Update, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nas.config import SearchConfig
@@ -36,10 +36,24 @@ JOB_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex, as create_job makes them
 def create_job(session: Session, *, owner: User, config: SearchConfig) -> Job:
     job_id = uuid.uuid4().hex
     space = config.space if isinstance(config.space, str) else str(config.space.get("name", "custom"))
-    job = Job(id=job_id, owner_id=owner.id, name=config.name or f"{space} {job_id[:8]}", space=space,
-              config=json.dumps(config.model_dump(mode="json")), study_name=f"hwnas-job-{job_id}", status="queued",
-              trials_budget=config.budget.trials, seconds_budget=config.budget.seconds, trials_done=0,
-              elapsed=0.0, front_size=0, best="{}", notes="[]", attempts=0, cancel_requested=False)
+    job = Job(
+        id=job_id,
+        owner_id=owner.id,
+        name=config.name or f"{space} {job_id[:8]}",
+        space=space,
+        config=json.dumps(config.model_dump(mode="json")),
+        study_name=f"hwnas-job-{job_id}",
+        status="queued",
+        trials_budget=config.budget.trials,
+        seconds_budget=config.budget.seconds,
+        trials_done=0,
+        elapsed=0.0,
+        front_size=0,
+        best="{}",
+        notes="[]",
+        attempts=0,
+        cancel_requested=False,
+    )
     session.add(job)
     session.flush()
     return job
@@ -47,8 +61,10 @@ def create_job(session: Session, *, owner: User, config: SearchConfig) -> Job:
 
 def get_job(session: Session, *, owner: User, job_id: str) -> Job:
     if not JOB_ID.fullmatch(job_id):  # never a query with it: PostgreSQL refuses some strings (NUL) outright
-        raise NotFoundError(f"job_id: {shown(job_id)} is not a job id; expected 32 hex digits "
-                            "(`GET /api/v1/jobs` lists yours)", field="job_id")
+        raise NotFoundError(
+            f"job_id: {shown(job_id)} is not a job id; expected 32 hex digits (`GET /api/v1/jobs` lists yours)",
+            field="job_id",
+        )
     job = session.get(Job, job_id)
     if job is None or job.owner_id != owner.id:
         raise NotFoundError(f"job_id: no job {job_id!r} of yours (`GET /api/v1/jobs` lists them)", field="job_id")
@@ -64,21 +80,44 @@ def job_public(job: Job, owner: str, detail: bool = False) -> schemas.JobPublic:
         fractions.append(job.elapsed / job.seconds_budget)
     fraction = 1.0 if job.status == "succeeded" else (min(1.0, max(fractions)) if fractions else None)
     data: dict[str, Any] = dict(
-        id=job.id, name=job.name, owner=owner, space=job.space, status=job.status, created=as_utc(job.created),
-        started=job.started and as_utc(job.started), finished=job.finished and as_utc(job.finished), error=job.error,
-        progress=schemas.JobProgress(done=job.trials_done, budget_trials=job.trials_budget,
-                                     budget_seconds=job.seconds_budget, elapsed=job.elapsed, fraction=fraction),
-        objectives=[schemas.Objective(**o) for o in config["objectives"]], best=json.loads(job.best),
-        front_size=job.front_size, hypervolume=job.hypervolume, attempts=job.attempts, worker=job.worker,
-        cancel_requested=job.cancel_requested, notes=json.loads(job.notes))
+        id=job.id,
+        name=job.name,
+        owner=owner,
+        space=job.space,
+        status=job.status,
+        created=as_utc(job.created),
+        started=job.started and as_utc(job.started),
+        finished=job.finished and as_utc(job.finished),
+        error=job.error,
+        progress=schemas.JobProgress(
+            done=job.trials_done,
+            budget_trials=job.trials_budget,
+            budget_seconds=job.seconds_budget,
+            elapsed=job.elapsed,
+            fraction=fraction,
+        ),
+        objectives=[schemas.Objective(**o) for o in config["objectives"]],
+        best=json.loads(job.best),
+        front_size=job.front_size,
+        hypervolume=job.hypervolume,
+        attempts=job.attempts,
+        worker=job.worker,
+        cancel_requested=job.cancel_requested,
+        notes=json.loads(job.notes),
+    )
     if detail:
         return schemas.JobDetail(**data, config=config)
     return schemas.JobPublic(**data)
 
 
+def updated(session: Session, statement: Update) -> int:
+    """Rows an UPDATE changed (Session.execute is typed as returning a Result; an UPDATE's is a CursorResult)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
-def list_jobs(session: Session, *, owner: User, status: str | None, cursor: str | None, limit: int
-              ) -> schemas.JobsPublic:
+
+def list_jobs(
+    session: Session, *, owner: User, status: str | None, cursor: str | None, limit: int
+) -> schemas.JobsPublic:
     """Newest first; keyset pagination on (created, id), so pages stay stable while jobs are added."""
     where = [Job.owner_id == owner.id]
     if status is not None:
@@ -92,8 +131,9 @@ def list_jobs(session: Session, *, owner: User, status: str | None, cursor: str 
         except ValueError:
             created = None
         if created is None or not JOB_ID.fullmatch(last_id):
-            raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
-                               field="cursor")
+            raise InvalidError(
+                "cursor: not a cursor this server gave out (use next_cursor from the previous page)", field="cursor"
+            )
         query = query.where(or_(Job.created < created, and_(Job.created == created, Job.id < last_id)))
     rows = session.scalars(query.order_by(Job.created.desc(), Job.id.desc()).limit(limit + 1)).all()
     page = rows[:limit]
@@ -107,11 +147,12 @@ def cancel_job(session: Session, *, owner: User, job_id: str) -> Job:
     if job.status in FINISHED_STATES:
         raise ConflictError(f"job {job_id} is already {job.status}; only a queued or running job can be cancelled")
     now = time.time()
-    finished_now = update(Job).where(
-        Job.id == job_id, or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires < now))
-    ).values(status="cancelled", finished=utcnow(), cancel_requested=True, worker=None, lease_expires=None)
-    # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
-    if session.execute(finished_now).rowcount == 0:  # type: ignore[attr-defined]
+    finished_now = (
+        update(Job)
+        .where(Job.id == job_id, or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires < now)))
+        .values(status="cancelled", finished=utcnow(), cancel_requested=True, worker=None, lease_expires=None)
+    )
+    if updated(session, finished_now) == 0:
         session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
     session.flush()
     session.refresh(job)
@@ -155,49 +196,60 @@ def claim_job(url: str, *, worker: str, lease_seconds: float) -> Job | None:
     """
     now = time.time()
     with session_scope(url) as session:  # jobs cancelled while their worker was dead: finish them
-        session.execute(update(Job).where(Job.status == "running", Job.lease_expires < now,
-                                          Job.cancel_requested.is_(True))
-                        .values(status="cancelled", finished=utcnow(), worker=None, lease_expires=None))
-    claimable = and_(Job.cancel_requested.is_(False),
-                     or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires < now)))
+        session.execute(
+            update(Job)
+            .where(Job.status == "running", Job.lease_expires < now, Job.cancel_requested.is_(True))
+            .values(status="cancelled", finished=utcnow(), worker=None, lease_expires=None)
+        )
+    claimable = and_(
+        Job.cancel_requested.is_(False),
+        or_(Job.status == "queued", and_(Job.status == "running", Job.lease_expires < now)),
+    )
     with session_scope(url) as session:
         candidates = session.scalars(select(Job.id).where(claimable).order_by(Job.created).limit(8)).all()
     for job_id in candidates:
         with session_scope(url) as session:
-            # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
-            claimed = session.execute(
-                update(Job).where(Job.id == job_id, claimable).values(
-                    status="running", worker=worker, lease_expires=now + lease_seconds,
-                    attempts=Job.attempts + 1, started=func.coalesce(Job.started, utcnow()))
-            ).rowcount  # type: ignore[attr-defined]
+            claimed = updated(
+                session,
+                update(Job)
+                .where(Job.id == job_id, claimable)
+                .values(
+                    status="running",
+                    worker=worker,
+                    lease_expires=now + lease_seconds,
+                    attempts=Job.attempts + 1,
+                    started=func.coalesce(Job.started, utcnow()),
+                ),
+            )
             if claimed == 1:
                 return session.get(Job, job_id)
     return None
 
 
-def renew_lease(url: str, *, job_id: str, worker: str, lease_seconds: float
-                ) -> Literal["ok", "cancel", "lost"]:
+def renew_lease(url: str, *, job_id: str, worker: str, lease_seconds: float) -> Literal["ok", "cancel", "lost"]:
     """Extend this worker's lease; 'cancel' when the user asked to stop, 'lost' when another worker owns it."""
     with session_scope(url) as session:
-        # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
-        renewed = session.execute(update(Job).where(Job.id == job_id, Job.worker == worker,
-                                                    Job.status == "running")
-                                  .values(lease_expires=time.time() + lease_seconds)).rowcount  # type: ignore[attr-defined]
+        renewed = updated(
+            session,
+            update(Job)
+            .where(Job.id == job_id, Job.worker == worker, Job.status == "running")
+            .values(lease_expires=time.time() + lease_seconds),
+        )
         if renewed != 1:
             return "lost"
         return "cancel" if session.scalar(select(Job.cancel_requested).where(Job.id == job_id)) else "ok"
 
 
-def finish_job(url: str, *, job_id: str, worker: str, status: str, error: str | None = None,
-               notes: list[str] | None = None) -> bool:
+def finish_job(
+    url: str, *, job_id: str, worker: str, status: str, error: str | None = None, notes: list[str] | None = None
+) -> bool:
     """Set the final state, only if this worker still holds the job (a taken-over job is not overwritten)."""
     values: dict[str, Any] = dict(status=status, finished=utcnow(), worker=None, lease_expires=None, error=error)
     if notes is not None:
         values["notes"] = json.dumps(notes)
     with session_scope(url) as session:
-        # mypy: an UPDATE returns a CursorResult (rowcount); Session.execute is typed as Result
-        return session.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
-                               .values(**values)).rowcount == 1  # type: ignore[attr-defined]
+        statement = update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
+        return updated(session, statement.values(**values)) == 1
 
 
 def release_job(url: str, *, job_id: str, worker: str, note: str, retry_after: float = 0.0) -> None:
@@ -212,5 +264,6 @@ def release_job(url: str, *, job_id: str, worker: str, note: str, retry_after: f
     else:
         values.update(status="queued", lease_expires=None)
     with session_scope(url) as session:
-        session.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
-                        .values(**values))
+        session.execute(
+            update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running").values(**values)
+        )

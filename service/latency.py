@@ -50,20 +50,36 @@ def latencies(arch: Architecture, space: str | None) -> tuple[list[schemas.Laten
         except LatencyTableError as exc:
             errors[table.profile.id] = str(exc)
             continue
-        out.append(schemas.LatencyPublic(
-            profile=table.profile.id, latency_ms=prediction.total_ms, raw_sum_ms=prediction.raw_sum_ms,
-            measured=not prediction.estimated, table=table.name, host=table.host.slug,
-            foreign_host=bool(table.host.differences(here)),
-            layers=[schemas.LayerLatencyPublic(name=lyr.name, key=lyr.key, latency_ms=lyr.latency_ms, macs=lyr.macs,
-                                               measured=not lyr.estimated) for lyr in prediction.layers]))
+        out.append(
+            schemas.LatencyPublic(
+                profile=table.profile.id,
+                latency_ms=prediction.total_ms,
+                raw_sum_ms=prediction.raw_sum_ms,
+                measured=not prediction.estimated,
+                table=table.name,
+                host=table.host.slug,
+                foreign_host=bool(table.host.differences(here)),
+                layers=[
+                    schemas.LayerLatencyPublic(
+                        name=lyr.name, key=lyr.key, latency_ms=lyr.latency_ms, macs=lyr.macs, measured=not lyr.estimated
+                    )
+                    for lyr in prediction.layers
+                ],
+            )
+        )
     return out, errors
 
 
 def _summary(report: dict[str, Any]) -> schemas.ValidationSummary:
     return schemas.ValidationSummary(
-        space=report["space"], samples=report["samples"], resolution=report.get("resolution"),
-        calibration=report.get("calibration"), predicted=report["metrics"]["predicted"],
-        noise=report["metrics"]["noise"], measured_on=report.get("measured_on", {}))
+        space=report["space"],
+        samples=report["samples"],
+        resolution=report.get("resolution"),
+        calibration=report.get("calibration"),
+        predicted=report["metrics"]["predicted"],
+        noise=report["metrics"]["noise"],
+        measured_on=report.get("measured_on", {}),
+    )
 
 
 def table_public(path: Path, table: Any, **calibration_extra: Any) -> schemas.TablePublic:
@@ -72,12 +88,22 @@ def table_public(path: Path, table: Any, **calibration_extra: Any) -> schemas.Ta
 
     shipped = path.resolve().is_relative_to(PACKAGE_DATA.resolve())
     return schemas.TablePublic(
-        name=table.name, profile=table.profile.id, source="shipped" if shipped else "user",
-        host=table.host.model_dump(), layers=len(table.entries),
-        calibration={**table.calibration.model_dump(), "networks": len(table.networks),
-                     "per_space": {k: {"model": c.model, "cv_mape": c.cv_mape, "fitted_on": c.fitted_on}
-                                   for k, c in table.space_calibrations.items()}, **calibration_extra},
-        validation=[_summary(r) for r in load_reports(table.name)])
+        name=table.name,
+        profile=table.profile.id,
+        source="shipped" if shipped else "user",
+        host=table.host.model_dump(),
+        layers=len(table.entries),
+        calibration={
+            **table.calibration.model_dump(),
+            "networks": len(table.networks),
+            "per_space": {
+                k: {"model": c.model, "cv_mape": c.cv_mape, "fitted_on": c.fitted_on}
+                for k, c in table.space_calibrations.items()
+            },
+            **calibration_extra,
+        },
+        validation=[_summary(r) for r in load_reports(table.name)],
+    )
 
 
 def validation_report(profile: str, space: str) -> schemas.ValidationReport | None:
@@ -87,8 +113,9 @@ def validation_report(profile: str, space: str) -> schemas.ValidationReport | No
         if table.profile.id == profile:
             for report in load_reports(table.name):
                 if report["space"] == space:
-                    return schemas.ValidationReport(**_summary(report).model_dump(), table=table.name,
-                                                    nets=report["nets"])
+                    return schemas.ValidationReport(
+                        **_summary(report).model_dump(), table=table.name, nets=report["nets"]
+                    )
     return None
 
 
@@ -107,9 +134,18 @@ def devices() -> list[schemas.DevicePublic]:
             available = get_runtime(profile.runtime).unavailable(profile) is None
         except LatencyTableError:  # a runtime this server does not have
             available = False
-        out.append(schemas.DevicePublic(id=pid, runtime=profile.runtime, provider=profile.provider,
-                                        precision=profile.precision, threads=profile.threads, batch=profile.batch,
-                                        available=available, tables=by_profile[pid]))
+        out.append(
+            schemas.DevicePublic(
+                id=pid,
+                runtime=profile.runtime,
+                provider=profile.provider,
+                precision=profile.precision,
+                threads=profile.threads,
+                batch=profile.batch,
+                available=available,
+                tables=by_profile[pid],
+            )
+        )
     return out
 
 

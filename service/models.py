@@ -57,8 +57,10 @@ class ApiKey(Base):
 
 class Job(Base):
     __tablename__ = "hwnas_jobs"
-    __table_args__ = (Index("ix_hwnas_jobs_owner_created", "owner_id", "created"),
-                      Index("ix_hwnas_jobs_status_created", "status", "created"))
+    __table_args__ = (
+        Index("ix_hwnas_jobs_owner_created", "owner_id", "created"),
+        Index("ix_hwnas_jobs_status_created", "status", "created"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("hwnas_users.id", ondelete="CASCADE"))

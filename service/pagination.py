@@ -19,8 +19,12 @@ def decode_cursor(cursor: str, *types: type) -> list[Any]:
         parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, UnicodeDecodeError, RecursionError):
         parts = None
-    if (not isinstance(parts, list) or len(parts) != len(types)
-            or not all(type(p) is t for p, t in zip(parts, types, strict=True))):
-        raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
-                           field="cursor")
+    if (
+        not isinstance(parts, list)
+        or len(parts) != len(types)
+        or not all(type(p) is t for p, t in zip(parts, types, strict=True))
+    ):
+        raise InvalidError(
+            "cursor: not a cursor this server gave out (use next_cursor from the previous page)", field="cursor"
+        )
     return parts

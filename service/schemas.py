@@ -56,8 +56,11 @@ class JobPublic(BaseModel):
     front_size: int
     hypervolume: float | None
     attempts: int = Field(description="how many times a worker took the job (more than 1 after a worker died)")
-    worker: str | None = Field(default=None, description="the worker process running the job now (host:pid:id, or "
-                               "the name it was started with); null while queued and once finished")
+    worker: str | None = Field(
+        default=None,
+        description="the worker process running the job now (host:pid:id, or "
+        "the name it was started with); null while queued and once finished",
+    )
     cancel_requested: bool
     notes: list[str]
 
@@ -83,8 +86,11 @@ class TrialPublic(BaseModel):
     violations: list[float]
     error: str | None
     seconds: float
-    node: str | None = Field(default=None, description="the Ray node id that evaluated the trial's net "
-                             "(null: evaluated in the job's own process, or every metric came from the cache)")
+    node: str | None = Field(
+        default=None,
+        description="the Ray node id that evaluated the trial's net "
+        "(null: evaluated in the job's own process, or every metric came from the cache)",
+    )
 
 
 class TrialsPublic(BaseModel):
@@ -115,8 +121,9 @@ class PointsPublic(BaseModel):
     arch_ids: list[str | None] | None = Field(None, description="absent when asked for with arch_ids=false")
     feasible: list[bool]
     on_front: list[bool]
-    metrics: dict[str, list[float | None]] = Field(description="metric -> one value (or null) per trial, "
-                                                   "in the order of `numbers`")
+    metrics: dict[str, list[float | None]] = Field(
+        description="metric -> one value (or null) per trial, in the order of `numbers`"
+    )
     count: int
 
 
@@ -126,8 +133,9 @@ class HypervolumePoint(BaseModel):
 
 
 class HypervolumePublic(BaseModel):
-    data: list[HypervolumePoint] = Field(description="a step function: the trials that changed the hypervolume, "
-                                         "and the latest trial")
+    data: list[HypervolumePoint] = Field(
+        description="a step function: the trials that changed the hypervolume, and the latest trial"
+    )
 
 
 class SpaceSummary(BaseModel):
@@ -164,8 +172,10 @@ class PredictorPublic(BaseModel):
 class ProxiesPublic(BaseModel):
     default: dict[str, Any]
     data: list[ProxyPublic]
-    predictors: list[PredictorPublic] = Field(default_factory=list, description="few-shot accuracy predictors "
-                                              "this server's workers can use (hwnas proxies fit makes them)")
+    predictors: list[PredictorPublic] = Field(
+        default_factory=list,
+        description="few-shot accuracy predictors this server's workers can use (hwnas proxies fit makes them)",
+    )
 
 
 class StrategyPublic(BaseModel):
@@ -189,10 +199,12 @@ class ValidationSummary(BaseModel):
     samples: int
     resolution: int | None = None
     calibration: str | None = None
-    predicted: dict[str, float | None] = Field(description="prediction vs measurement: within_5_pct, "
-                                               "within_10_pct, mape_pct, spearman, kendall")
-    noise: dict[str, float | None] = Field(description="a second measurement vs the first: what a perfect "
-                                           "predictor would score")
+    predicted: dict[str, float | None] = Field(
+        description="prediction vs measurement: within_5_pct, within_10_pct, mape_pct, spearman, kendall"
+    )
+    noise: dict[str, float | None] = Field(
+        description="a second measurement vs the first: what a perfect predictor would score"
+    )
     measured_on: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -203,14 +215,17 @@ class TablePublic(BaseModel):
     host: dict[str, Any]
     layers: int
     calibration: dict[str, Any]
-    validation: list[ValidationSummary] = Field(description="one per space validated (`hwnas lut validate`); "
-                                                "GET /api/v1/devices/{profile}/validation/{space} has each net")
+    validation: list[ValidationSummary] = Field(
+        description="one per space validated (`hwnas lut validate`); "
+        "GET /api/v1/devices/{profile}/validation/{space} has each net"
+    )
 
 
 class ValidationReport(ValidationSummary):
     table: str
-    nets: list[dict[str, Any]] = Field(description="arch_id, predicted_ms, raw_ms, measured1_ms, measured2_ms, "
-                                       "estimated")
+    nets: list[dict[str, Any]] = Field(
+        description="arch_id, predicted_ms, raw_ms, measured1_ms, measured2_ms, estimated"
+    )
 
 
 class DevicePublic(BaseModel):

@@ -38,8 +38,9 @@ class NewKey:
 
 def get_or_create_user(session: Session, name: str) -> User:
     if not _NAME.match(name):
-        raise InvalidError(f"user: {name!r} is not a valid user name (letters, digits, _ . @ -; at most 100)",
-                           field="user")
+        raise InvalidError(
+            f"user: {name!r} is not a valid user name (letters, digits, _ . @ -; at most 100)", field="user"
+        )
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
         user = User(name=name)
@@ -84,8 +85,10 @@ def authenticate(session: Session, token: str) -> User:
     """The user a bearer token belongs to; AuthError (401) for anything else, saying which part is wrong."""
     match = _KEY.match(token.strip())
     if match is None:
-        raise AuthError("Authorization: expected 'Bearer hwnas_<prefix>_<secret>' (create a key with "
-                        "`hwnas keys create --name NAME`)")
+        raise AuthError(
+            "Authorization: expected 'Bearer hwnas_<prefix>_<secret>' (create a key with "
+            "`hwnas keys create --name NAME`)"
+        )
     prefix, secret = match.groups()
     key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     # compare even when the prefix is unknown, so timing does not tell which prefixes exist
@@ -98,4 +101,3 @@ def authenticate(session: Session, token: str) -> User:
     if key.last_used is None or (now - as_utc(key.last_used)).total_seconds() > 60:
         key.last_used = now  # at most once a minute: a write per request would serialise readers on SQLite
     return key.user
-

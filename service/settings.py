@@ -19,16 +19,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HWNAS_", extra="ignore", frozen=True)
 
-    database_url: str = Field(default="sqlite:///hwnas.db", description="SQLAlchemy URL of the service, its jobs' "
-                              "Optuna studies and the evaluation cache (one database for all)")
+    database_url: str = Field(
+        default="sqlite:///hwnas.db",
+        description="SQLAlchemy URL of the service, its jobs' "
+        "Optuna studies and the evaluation cache (one database for all)",
+    )
     ray_address: str | None = Field(default=None, description="Ray cluster for evaluations (default: a local Ray)")
     ray_cpus: int = Field(default=2, ge=1, le=4096, description="CPUs of the local Ray a worker starts")
     data_dir: Path = Field(default=Path("hwnas-data"), description="exports cache and uploaded tables")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     auth: Literal["auto", "required"] = Field(
-        default="auto", description="auto: requests without a key act as the local user when the server is bound "
-        "to a loopback address; required: every request needs a key")
+        default="auto",
+        description="auto: requests without a key act as the local user when the server is bound "
+        "to a loopback address; required: every request needs a key",
+    )
     # limits per job: a config over one is refused with the limit's name
     max_trials: int = Field(default=100_000, ge=1)
     max_seconds: float = Field(default=7 * 86400, gt=0)
@@ -39,14 +44,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="largest request body (413 above)")
     max_table_bytes: int = Field(default=50_000_000, ge=1024, description="largest uploaded latency table")
     # workers
-    lease_seconds: float = Field(default=30.0, gt=0, description="a running job whose worker has not renewed its "
-                                 "lease for this long is taken over by another worker")
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a running job whose worker has not renewed its "
+        "lease for this long is taken over by another worker",
+    )
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0, description="how often an idle worker looks for queued jobs")
     embedded_worker: bool = Field(default=True, description="`hwnas serve` also runs one job worker")
-    warm_jobs: int = Field(default=10, ge=0, le=1000, description="at start, read this many most recent jobs' "
-                           "trials into memory (the first dashboard view after a restart is then not the one that "
-                           "waits); 0: none")
+    warm_jobs: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="at start, read this many most recent jobs' "
+        "trials into memory (the first dashboard view after a restart is then not the one that "
+        "waits); 0: none",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -57,14 +71,17 @@ class Settings(BaseSettings):
         try:
             make_url(value)
         except ArgumentError:
-            raise ValueError(f"not a database URL: {value!r} (e.g. sqlite:///hwnas.db or "
-                             "postgresql+psycopg://user@host:5432/db)") from None
+            raise ValueError(
+                f"not a database URL: {value!r} (e.g. sqlite:///hwnas.db or postgresql+psycopg://user@host:5432/db)"
+            ) from None
         return value
 
     def model_post_init(self, __context: object) -> None:
         if self.heartbeat_seconds * 2 > self.lease_seconds:
-            raise ValueError(f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of lease_seconds "
-                             f"({self.lease_seconds}), or a live worker loses its job")
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of lease_seconds "
+                f"({self.lease_seconds}), or a live worker loses its job"
+            )
 
     @property
     def loopback(self) -> bool:

@@ -59,27 +59,63 @@ def architecture_rows(records: list[Any]) -> list[dict[str, Any]]:
         seen.add(r.arch_id)
         arch = Arch.decode(r.arch)
         cost = count_cost(arch)
-        out.append(dict(arch_id=arch.arch_id, canonical=arch.to_json(), encoding=r.arch, params=cost.params,
-                        macs=cost.macs, activations=cost.activations, created=utcnow()))
+        out.append(
+            dict(
+                arch_id=arch.arch_id,
+                canonical=arch.to_json(),
+                encoding=r.arch,
+                params=cost.params,
+                macs=cost.macs,
+                activations=cost.activations,
+                created=utcnow(),
+            )
+        )
     return out
 
 
-def record_trials(url: str, *, job_id: str, records: list[Any], hypervolumes: list[float | None],
-                  progress: SearchProgress | None = None) -> None:
+def record_trials(
+    url: str,
+    *,
+    job_id: str,
+    records: list[Any],
+    hypervolumes: list[float | None],
+    progress: SearchProgress | None = None,
+) -> None:
     """Mirror finished trials (nas TrialRecords) into the job's table, with their nets, in one transaction;
     with the search's ``progress``, the job's row takes it too."""
-    rows = [dict(job_id=job_id, number=r.number, state=r.state, arch_id=r.arch_id,
-                 metrics=json.dumps(r.metrics), objectives=json.dumps(r.objectives) if r.objectives else None,
-                 feasible=r.feasible, violations=json.dumps(r.violations), error=r.error, seconds=r.seconds,
-                 hypervolume=hv, node=r.node, finished=utcnow())
-            for r, hv in zip(records, hypervolumes, strict=True)]
+    rows = [
+        dict(
+            job_id=job_id,
+            number=r.number,
+            state=r.state,
+            arch_id=r.arch_id,
+            metrics=json.dumps(r.metrics),
+            objectives=json.dumps(r.objectives) if r.objectives else None,
+            feasible=r.feasible,
+            violations=json.dumps(r.violations),
+            error=r.error,
+            seconds=r.seconds,
+            hypervolume=hv,
+            node=r.node,
+            finished=utcnow(),
+        )
+        for r, hv in zip(records, hypervolumes, strict=True)
+    ]
     with session_scope(url) as session:
         _insert_ignore(session, Architecture, architecture_rows(records))
         _insert_ignore(session, Trial, rows)
         if progress is not None:
-            session.execute(update(Job).where(Job.id == job_id).values(
-                trials_done=progress.done, elapsed=progress.elapsed, front_size=progress.front_size,
-                hypervolume=progress.hypervolume, best=json.dumps(progress.best)))
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(
+                    trials_done=progress.done,
+                    elapsed=progress.elapsed,
+                    front_size=progress.front_size,
+                    hypervolume=progress.hypervolume,
+                    best=json.dumps(progress.best),
+                )
+            )
 
 
 # ------------------------------------------------------------------ reading a job's trials
@@ -136,8 +172,19 @@ class TrialCache:
                 return cached
             known = cached.numbers if cached is not None else frozenset()
             rows = list(cached.rows) if cached is not None else []
-            columns = (Trial.number, Trial.state, Trial.arch_id, Trial.metrics, Trial.objectives, Trial.feasible,
-                       Trial.violations, Trial.error, Trial.seconds, Trial.hypervolume, Trial.node)
+            columns = (
+                Trial.number,
+                Trial.state,
+                Trial.arch_id,
+                Trial.metrics,
+                Trial.objectives,
+                Trial.feasible,
+                Trial.violations,
+                Trial.error,
+                Trial.seconds,
+                Trial.hypervolume,
+                Trial.node,
+            )
             # tuples, not ORM objects, and one JSON parse per column, not three per row: the first page view
             # after a restart waits for this (a 50,000-trial job's load times: benchmarks/results/dashboard.json)
             if cached is None:
@@ -145,23 +192,41 @@ class TrialCache:
             else:
                 numbers = set(session.scalars(select(Trial.number).where(Trial.job_id == job.id)).all())
                 new = sorted(numbers - known)
-                found = [r for start in range(0, len(new), 500) for r in session.execute(
-                    select(*columns).where(Trial.job_id == job.id, Trial.number.in_(new[start:start + 500]))).all()]
+                found = [
+                    r
+                    for start in range(0, len(new), 500)
+                    for r in session.execute(
+                        select(*columns).where(Trial.job_id == job.id, Trial.number.in_(new[start : start + 500]))
+                    ).all()
+                ]
             parse = lambda texts: json.loads("[" + ",".join(texts) + "]")  # noqa: E731
             metrics = parse(r.metrics for r in found)
             objectives = parse(r.objectives or "null" for r in found)
             violations = parse(r.violations for r in found)
             for r, m, o, v in zip(found, metrics, objectives, violations, strict=True):
-                rows.append(dict(number=r.number, state=r.state, arch_id=r.arch_id, metrics=m, objectives=o,
-                                 feasible=r.feasible, violations=v, error=r.error, seconds=r.seconds,
-                                 hypervolume=r.hypervolume, node=r.node))
+                rows.append(
+                    dict(
+                        number=r.number,
+                        state=r.state,
+                        arch_id=r.arch_id,
+                        metrics=m,
+                        objectives=o,
+                        feasible=r.feasible,
+                        violations=v,
+                        error=r.error,
+                        seconds=r.seconds,
+                        hypervolume=r.hypervolume,
+                        node=r.node,
+                    )
+                )
             rows.sort(key=lambda r: r["number"])
             directions = tuple(o["direction"] for o in json.loads(job.config)["objectives"])
             ok = [r for r in rows if r["feasible"] and r["objectives"] is not None]
             mask: Any = non_dominated(to_minimize([r["objectives"] for r in ok], directions)) if ok else []
             front = frozenset(r["number"] for r, keep in zip(ok, mask, strict=True) if keep)
-            cached = self._jobs[job.id] = _Cached(frozenset(known | {r.number for r in found}), tuple(rows), front,
-                                                  directions)
+            cached = self._jobs[job.id] = _Cached(
+                frozenset(known | {r.number for r in found}), tuple(rows), front, directions
+            )
             return cached
 
 
@@ -169,13 +234,21 @@ TRIALS = TrialCache()
 
 
 def _trial_public(row: dict[str, Any], front: AbstractSet[int]) -> schemas.TrialPublic:
-    return schemas.TrialPublic(**{k: v for k, v in row.items() if k != "hypervolume"},
-                               on_front=row["number"] in front)
+    return schemas.TrialPublic(**{k: v for k, v in row.items() if k != "hypervolume"}, on_front=row["number"] in front)
 
 
-def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", "desc"], cursor: str | None,
-                limit: int, state: str | None = None, feasible: bool | None = None, on_front: bool | None = None
-                ) -> tuple[schemas.TrialsPublic, list[dict[str, Any]], AbstractSet[int]]:
+def list_trials(
+    session: Session,
+    *,
+    job: Job,
+    sort: str,
+    order: Literal["asc", "desc"],
+    cursor: str | None,
+    limit: int,
+    state: str | None = None,
+    feasible: bool | None = None,
+    on_front: bool | None = None,
+) -> tuple[schemas.TrialsPublic, list[dict[str, Any]], AbstractSet[int]]:
     """A page of trials sorted by ``number``, ``seconds`` or any metric (trials without it last), with every
     filtered row (for CSV) and the front they were judged against."""
     cached = TRIALS.get(session, job)
@@ -183,8 +256,10 @@ def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", 
         config = json.loads(job.config)
         known = {o["metric"] for o in config["objectives"]} | {c["metric"] for c in config.get("constraints", [])}
         if sort not in known:
-            raise InvalidError(f"sort: unknown metric {sort!r}; expected number, seconds or one of "
-                               f"{', '.join(sorted(known))}", field="sort")
+            raise InvalidError(
+                f"sort: unknown metric {sort!r}; expected number, seconds or one of {', '.join(sorted(known))}",
+                field="sort",
+            )
     rows = cached.ordered(sort, order)
     if state is not None:
         rows = [r for r in rows if r["state"] == state.upper()]
@@ -194,13 +269,17 @@ def list_trials(session: Session, *, job: Job, sort: str, order: Literal["asc", 
         rows = [r for r in rows if (r["number"] in cached.front) == on_front]
     offset = decode_cursor(cursor, int)[0] if cursor else 0
     if offset < 0:
-        raise InvalidError("cursor: not a cursor this server gave out (use next_cursor from the previous page)",
-                           field="cursor")
-    page = rows[offset:offset + limit]
+        raise InvalidError(
+            "cursor: not a cursor this server gave out (use next_cursor from the previous page)", field="cursor"
+        )
+    page = rows[offset : offset + limit]
     next_cursor = encode_cursor(offset + limit) if offset + limit < len(rows) else None
     data = [_trial_public(r, cached.front) for r in page]
-    return (schemas.TrialsPublic(data=data, count=len(rows), next_cursor=next_cursor, sort=sort, order=order), rows,
-            cached.front)
+    return (
+        schemas.TrialsPublic(data=data, count=len(rows), next_cursor=next_cursor, sort=sort, order=order),
+        rows,
+        cached.front,
+    )
 
 
 def trials_csv(rows: list[dict[str, Any]], front: AbstractSet[int]) -> str:
@@ -209,9 +288,19 @@ def trials_csv(rows: list[dict[str, Any]], front: AbstractSet[int]) -> str:
     writer = csv.writer(buf)
     writer.writerow(["number", "state", "arch_id", "feasible", "on_front", *names, "seconds", "node", "error"])
     for r in rows:
-        writer.writerow([r["number"], r["state"], r["arch_id"] or "", r["feasible"], r["number"] in front,
-                         *["" if r["metrics"].get(m) is None else r["metrics"][m] for m in names],
-                         f"{r['seconds']:.3f}", r["node"] or "", r["error"] or ""])
+        writer.writerow(
+            [
+                r["number"],
+                r["state"],
+                r["arch_id"] or "",
+                r["feasible"],
+                r["number"] in front,
+                *["" if r["metrics"].get(m) is None else r["metrics"][m] for m in names],
+                f"{r['seconds']:.3f}",
+                r["node"] or "",
+                r["error"] or "",
+            ]
+        )
     return buf.getvalue()
 
 
@@ -219,13 +308,24 @@ def pareto(session: Session, *, job: Job) -> schemas.ParetoPublic:
     cached = TRIALS.get(session, job)
     members = [r for r in cached.rows if r["number"] in cached.front]
     ids = {r["arch_id"] for r in members}
-    encodings = dict(session.execute(select(Architecture.arch_id, Architecture.encoding)
-                                     .where(Architecture.arch_id.in_(ids))).all()) if ids else {}
+    encodings = (
+        dict(
+            session.execute(
+                select(Architecture.arch_id, Architecture.encoding).where(Architecture.arch_id.in_(ids))
+            ).all()
+        )
+        if ids
+        else {}
+    )
     objectives = [schemas.Objective(**o) for o in json.loads(job.config)["objectives"]]
     first = objectives[0].metric
     members.sort(key=lambda r: (r["metrics"].get(first) is None, r["metrics"].get(first) or 0.0))
-    data = [schemas.ParetoPoint(number=r["number"], arch_id=r["arch_id"], encoding=encodings.get(r["arch_id"], ""),
-                                metrics=r["metrics"]) for r in members]
+    data = [
+        schemas.ParetoPoint(
+            number=r["number"], arch_id=r["arch_id"], encoding=encodings.get(r["arch_id"], ""), metrics=r["metrics"]
+        )
+        for r in members
+    ]
     return schemas.ParetoPublic(objectives=objectives, data=data, count=len(data))
 
 
@@ -233,8 +333,7 @@ def warm(url: str, jobs: int) -> int:
     """Read the ``jobs`` most recently created jobs with trials into the cache, with the answer the dashboard's
     job page asks for first; how many were read. Run once at server start, in the background."""
     with session_scope(url) as session:
-        recent = session.scalars(select(Job).where(Job.trials_done > 0).order_by(Job.created.desc())
-                                 .limit(jobs)).all()
+        recent = session.scalars(select(Job).where(Job.trials_done > 0).order_by(Job.created.desc()).limit(jobs)).all()
         for job in recent:
             points_json(session, job=job, digits=6, arch_ids=False, gzipped=True)
         return len(recent)
@@ -246,16 +345,18 @@ def get_trial(session: Session, *, job: Job, number: int) -> schemas.TrialPublic
         for r in cached.rows:  # by number: a bisect would need a key list; one scan is microseconds per 10k rows
             if r["number"] == number:
                 return _trial_public(r, cached.front)
-    raise NotFoundError(f"number: job {job.id} has no finished trial {number} (it has {len(cached.numbers)})",
-                        field="number")
+    raise NotFoundError(
+        f"number: job {job.id} has no finished trial {number} (it has {len(cached.numbers)})", field="number"
+    )
 
 
 def _rounded(v: float | None, digits: int | None) -> float | None:
     return v if v is None or digits is None else float(f"{v:.{digits}g}")
 
 
-def points_json(session: Session, *, job: Job, digits: int | None = None, arch_ids: bool = True,
-                gzipped: bool = False) -> bytes:
+def points_json(
+    session: Session, *, job: Job, digits: int | None = None, arch_ids: bool = True, gzipped: bool = False
+) -> bytes:
     """All trials as columns (by number), as JSON bytes (gzipped on request), made once per view of the job.
 
     What a scatter plot of the whole job needs and nothing more: ``digits`` rounds
@@ -277,10 +378,12 @@ def points_json(session: Session, *, job: Job, digits: int | None = None, arch_i
         answer: dict[str, Any] = {"numbers": [r["number"] for r in rows]}
         if arch_ids:
             answer["arch_ids"] = [r["arch_id"] for r in rows]
-        answer |= {"feasible": [r["feasible"] for r in rows],
-                   "on_front": [r["number"] in cached.front for r in rows],
-                   "metrics": {m: [_rounded(r["metrics"].get(m), digits) for r in rows] for m in names},
-                   "count": len(rows)}
+        answer |= {
+            "feasible": [r["feasible"] for r in rows],
+            "on_front": [r["number"] in cached.front for r in rows],
+            "metrics": {m: [_rounded(r["metrics"].get(m), digits) for r in rows] for m in names},
+            "count": len(rows),
+        }
         body = json.dumps(answer, separators=(",", ":"), allow_nan=False).encode()
     out = gzip.compress(body, 6, mtime=0) if gzipped else body  # from the same view's plain body
     with cached.encoding:
@@ -306,5 +409,11 @@ def hypervolume_history(session: Session, *, job: Job) -> schemas.HypervolumePub
 
 
 def jobs_with_arch(session: Session, *, owner: User, arch_id: str) -> list[str]:
-    return list(session.scalars(select(Job.id).join(Trial, Trial.job_id == Job.id)
-                                .where(Job.owner_id == owner.id, Trial.arch_id == arch_id).distinct()).all())
+    return list(
+        session.scalars(
+            select(Job.id)
+            .join(Trial, Trial.job_id == Job.id)
+            .where(Job.owner_id == owner.id, Trial.arch_id == arch_id)
+            .distinct()
+        ).all()
+    )

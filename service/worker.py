@@ -77,8 +77,9 @@ class Worker:
         def heartbeat() -> None:
             while not beat_stop.wait(self.settings.heartbeat_seconds):
                 try:
-                    signal = jobs.renew_lease(self.url, job_id=job_id, worker=self.id,
-                                              lease_seconds=self.settings.lease_seconds)
+                    signal = jobs.renew_lease(
+                        self.url, job_id=job_id, worker=self.id, lease_seconds=self.settings.lease_seconds
+                    )
                 except Exception as exc:  # noqa: BLE001 - try again next beat; the lease has slack
                     log.warning("renewing the lease of job %s failed: %s", job_id, exc)
                     continue
@@ -97,24 +98,31 @@ class Worker:
                 self._ensure_ray()
 
             def on_trial(record: Any, progress: Any) -> None:
-                trials.record_trials(self.url, job_id=job_id, records=[record], hypervolumes=[progress.hypervolume],
-                                     progress=progress)
+                trials.record_trials(
+                    self.url, job_id=job_id, records=[record], hypervolumes=[progress.hypervolume], progress=progress
+                )
 
-            search = Search(config, self.url, on_trial=on_trial,
-                            stop=lambda: state["signal"] != "ok" or self.stopping.is_set())
+            search = Search(
+                config, self.url, on_trial=on_trial, stop=lambda: state["signal"] != "ok" or self.stopping.is_set()
+            )
             previous = search.read()
             if previous is not None:  # a resumed job: mirror what the last worker told the study
                 history = dict(previous.hv_history)
-                trials.record_trials(self.url, job_id=job_id, records=previous.trials,
-                                   hypervolumes=[history.get(i + 1) for i in range(len(previous.trials))])
+                trials.record_trials(
+                    self.url,
+                    job_id=job_id,
+                    records=previous.trials,
+                    hypervolumes=[history.get(i + 1) for i in range(len(previous.trials))],
+                )
             result = search.run(resume=previous is not None)
             notes = list(result.notes)
         except SearchError as exc:
             if "another controller" in str(exc):  # its last worker's study lease is still fresh: try later
                 from nas.search import LEASE_SECONDS
 
-                jobs.release_job(self.url, job_id=job_id, worker=self.id, note=f"waiting: {exc}",
-                                 retry_after=LEASE_SECONDS)
+                jobs.release_job(
+                    self.url, job_id=job_id, worker=self.id, note=f"waiting: {exc}", retry_after=LEASE_SECONDS
+                )
                 return "queued"
             return self._fail(job_id, exc)
         except (KeyboardInterrupt, SystemExit):
@@ -128,8 +136,9 @@ class Worker:
             log.warning("job %s was taken over by another worker; its result stays theirs", job_id)
             return "lost"
         if state["signal"] == "ok" and self.stopping.is_set() and search.stopped:
-            jobs.release_job(self.url, job_id=job_id, worker=self.id,
-                             note="its worker was stopped; the next worker resumes it")
+            jobs.release_job(
+                self.url, job_id=job_id, worker=self.id, note="its worker was stopped; the next worker resumes it"
+            )
             return "queued"
         final = "cancelled" if state["signal"] == "cancel" else "succeeded"
         error = None
@@ -167,8 +176,14 @@ class Worker:
             if self.settings.ray_address:
                 ray.init(address=self.settings.ray_address, log_to_driver=False, logging_level=logging.WARNING)
             else:
-                ray.init(address="local", num_cpus=self.settings.ray_cpus, include_dashboard=False,
-                         log_to_driver=False, logging_level=logging.WARNING, object_store_memory=128 * 2**20)
+                ray.init(
+                    address="local",
+                    num_cpus=self.settings.ray_cpus,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    object_store_memory=128 * 2**20,
+                )
         except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
             raise ExecutorError(f"HWNAS_RAY_ADDRESS: cannot start or reach Ray ({exc})") from None
         finally:

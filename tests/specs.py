@@ -45,5 +45,7 @@ TINY_SPEC: dict[str, Any] = {
 }
 
 # a search's objectives that need no data and no latency table
-SYNFLOW_VS_PARAMS: list[dict[str, str]] = [{"metric": "proxy:synflow", "direction": "maximize"},
-                                           {"metric": "params", "direction": "minimize"}]
+SYNFLOW_VS_PARAMS: list[dict[str, str]] = [
+    {"metric": "proxy:synflow", "direction": "maximize"},
+    {"metric": "params", "direction": "minimize"},
+]

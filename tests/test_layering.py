@@ -32,13 +32,16 @@ def imported_packages(tree: ast.AST, module: str) -> list[tuple[int, str]]:
 
 def upward_imports(package: str) -> list[str]:
     rank = LAYERS.index(package)
-    higher = set(LAYERS[rank + 1:])
+    higher = set(LAYERS[rank + 1 :])
     bad = []
     for path in sorted((ROOT / package).rglob("*.py")):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         tree = ast.parse(path.read_text(), filename=str(path))
-        bad += [f"{path.relative_to(ROOT)}:{line} imports {target}"
-                for line, target in imported_packages(tree, module) if target in higher]
+        bad += [
+            f"{path.relative_to(ROOT)}:{line} imports {target}"
+            for line, target in imported_packages(tree, module)
+            if target in higher
+        ]
     return bad
 
 
@@ -49,5 +52,8 @@ def test_no_module_imports_a_higher_layer(package: str) -> None:
 
 def test_the_check_sees_an_upward_import() -> None:
     tree = ast.parse("def f():\n    from service.jobs import create_job\nimport nas.search\nfrom . import x\n")
-    assert sorted(imported_packages(tree, "latency_tables.table")) == [(2, "service"), (3, "nas"),
-                                                                        (4, "latency_tables")]
+    assert sorted(imported_packages(tree, "latency_tables.table")) == [
+        (2, "service"),
+        (3, "nas"),
+        (4, "latency_tables"),
+    ]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from latency_tables.signatures import Layer
     from searchspace.architecture import Architecture
 
+
 def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibration_inputs: int = 4) -> bytes:
     """Static QDQ int8 (per-channel weights, uint8 activations), as onnxruntime's tooling makes it."""
     import onnx
@@ -47,8 +48,13 @@ def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibrat
         onnx.save(model, src)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(
-            str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            str(pre),
+            str(out),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
         )
         q = onnx.load(str(out))
     # the quantizer declares opsets no node uses; an older device runtime may reject them
@@ -96,7 +102,8 @@ class OnnxRuntime(Runtime):
         from latency_tables.graph import IR_VERSION, OPSET
 
         graph = helper.make_graph(
-            [helper.make_node("Relu", ["input"], ["y"])], "call-overhead",
+            [helper.make_node("Relu", ["input"], ["y"])],
+            "call-overhead",
             [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
         )

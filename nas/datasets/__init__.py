@@ -19,8 +19,19 @@ from nas.datasets.base import SPLITS, Dataset, DataView, Split
 from nas.errors import DatasetError
 from searchspace.registry import Registry
 
-__all__ = ["SPLITS", "DataSpec", "DataView", "Dataset", "DatasetSource", "Split", "dataset_names", "get_dataset",
-           "load_dataset", "register_dataset", "resolve_data_spec"]
+__all__ = [
+    "SPLITS",
+    "DataSpec",
+    "DataView",
+    "Dataset",
+    "DatasetSource",
+    "Split",
+    "dataset_names",
+    "get_dataset",
+    "load_dataset",
+    "register_dataset",
+    "resolve_data_spec",
+]
 
 
 @dataclass(frozen=True)
@@ -78,14 +89,40 @@ def _npz(path: str | None = None, **options: Any) -> Dataset:
     return load_npz(str(path), **options)
 
 
-register_dataset(DatasetSource("fashion-mnist", "Fashion-MNIST, 60k/10k 28x28 grayscale, 10 classes (Debian package)",
-                               _fashion, path="optional"))
-register_dataset(DatasetSource("synthetic", "seeded random class prototypes plus noise (tests, smoke runs)",
-                               _synthetic, options=("train", "test", "classes", "size", "channels", "noise", "seed")))
-register_dataset(DatasetSource("folder", "a folder of class sub-folders of images (or train/ and test/ of them)",
-                               _folder, path="required", options=("size", "test_fraction", "seed")))
-register_dataset(DatasetSource("npz", "a .npz file with arrays x, y (and optionally x_test, y_test, classes)",
-                               _npz, path="required", options=("test_fraction", "seed")))
+register_dataset(
+    DatasetSource(
+        "fashion-mnist",
+        "Fashion-MNIST, 60k/10k 28x28 grayscale, 10 classes (Debian package)",
+        _fashion,
+        path="optional",
+    )
+)
+register_dataset(
+    DatasetSource(
+        "synthetic",
+        "seeded random class prototypes plus noise (tests, smoke runs)",
+        _synthetic,
+        options=("train", "test", "classes", "size", "channels", "noise", "seed"),
+    )
+)
+register_dataset(
+    DatasetSource(
+        "folder",
+        "a folder of class sub-folders of images (or train/ and test/ of them)",
+        _folder,
+        path="required",
+        options=("size", "test_fraction", "seed"),
+    )
+)
+register_dataset(
+    DatasetSource(
+        "npz",
+        "a .npz file with arrays x, y (and optionally x_test, y_test, classes)",
+        _npz,
+        path="required",
+        options=("test_fraction", "seed"),
+    )
+)
 
 
 class DataSpec(BaseModel):
@@ -122,8 +159,9 @@ class DataSpec(BaseModel):
             raise DatasetError(f"dataset.options: {exc}") from None
 
     def view(self, resolution: int, channels: int) -> DataView:
-        return self.load().view(resolution, channels, val_fraction=self.val_fraction, seed=self.seed,
-                                limit=self.limit, fit=self.fit)
+        return self.load().view(
+            resolution, channels, val_fraction=self.val_fraction, seed=self.seed, limit=self.limit, fit=self.fit
+        )
 
 
 def resolve_data_spec(ref: str, seed: int = 0) -> DataSpec:
@@ -137,8 +175,10 @@ def resolve_data_spec(ref: str, seed: int = 0) -> DataSpec:
         return DataSpec(name="npz", path=ref, seed=seed)
     if Path(ref).is_dir():
         return DataSpec(name="folder", path=ref, seed=seed)
-    raise DatasetError(f"--dataset: {ref!r} is neither a dataset name ({', '.join(DATASETS.names())}) "
-                       "nor an existing image folder or .npz file")
+    raise DatasetError(
+        f"--dataset: {ref!r} is neither a dataset name ({', '.join(DATASETS.names())}) "
+        "nor an existing image folder or .npz file"
+    )
 
 
 def load_dataset(name: str | DataSpec, **options: Any) -> Dataset:

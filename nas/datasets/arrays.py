@@ -45,8 +45,9 @@ def _labels(y: np.ndarray, where: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _holdout(x: np.ndarray, y: np.ndarray, fraction: float, seed: int
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _holdout(
+    x: np.ndarray, y: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(len(y) * fraction))
     test, train = order[:n_test], np.sort(order[n_test:])
@@ -113,8 +114,9 @@ def load_folder(path: str | Path, size: int | None = None, test_fraction: float 
         found = []
         for ci, cname in enumerate(class_names):
             folder = base / cname
-            images = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() \
-                else []
+            images = (
+                sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+            )
             if not images and part != "test":
                 raise DatasetError(f"path: class folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
             found += [(f, ci) for f in images]

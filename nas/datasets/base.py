@@ -77,21 +77,33 @@ class Dataset:
 
     def summary(self) -> dict[str, object]:
         return {
-            "name": self.name, "train": len(self.y_train), "test": len(self.y_test), "classes": self.num_classes,
-            "channels": self.channels, "size": list(self.size), "dtype": str(self.x_train.dtype),
+            "name": self.name,
+            "train": len(self.y_train),
+            "test": len(self.y_test),
+            "classes": self.num_classes,
+            "channels": self.channels,
+            "size": list(self.size),
+            "dtype": str(self.x_train.dtype),
             "description": self.description,
         }
 
     def view(
-        self, resolution: int, channels: int, *, val_fraction: float = 0.1, seed: int = 0,
-        limit: int | None = None, fit: Fit = "auto",
+        self,
+        resolution: int,
+        channels: int,
+        *,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        limit: int | None = None,
+        fit: Fit = "auto",
     ) -> DataView:
         """This dataset as a net with ``resolution`` x ``resolution`` x ``channels`` inputs sees it."""
         return DataView(self, resolution, channels, val_fraction=val_fraction, seed=seed, limit=limit, fit=fit)
 
 
-def _stratified_split(y: np.ndarray, val_fraction: float, limit: int | None, rng: np.random.Generator
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def _stratified_split(
+    y: np.ndarray, val_fraction: float, limit: int | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Per class: shuffle, take ``val_fraction`` for validation; then cap the train part at ``limit``."""
     train, val = [], []
     for c in np.unique(y):
@@ -199,9 +211,9 @@ class DataView:
             if self.mode == "pad":
                 # pad with the normalised value of a black pixel, so the border looks like background
                 top, left = (r - h) // 2, (r - w) // 2
-                black = (-torch.from_numpy(self.mean) / torch.from_numpy(self.std))
+                black = -torch.from_numpy(self.mean) / torch.from_numpy(self.std)
                 out = black[None, :, None, None].expand(t.shape[0], t.shape[1], r, r).clone()
-                out[:, :, top:top + h, left:left + w] = t
+                out[:, :, top : top + h, left : left + w] = t
                 t = out
             else:
                 t = F.interpolate(t, size=(r, r), mode="bilinear", align_corners=False, antialias=max(h, w) > r)
@@ -228,8 +240,9 @@ class DataView:
         pick = rng.choice(size, n, replace=n > size)
         return self.batch(split, pick)
 
-    def batches(self, split: Split, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, split: Split, batch_size: int, *, shuffle: bool = False, seed: int = 0, drop_last: bool = False
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One pass over ``split`` in batches; the order depends only on ``seed`` when shuffled."""
         if batch_size < 1:
             raise DatasetError(f"batch_size: must be >= 1, got {batch_size}")
@@ -237,4 +250,4 @@ class DataView:
         order = np.random.default_rng(seed).permutation(size) if shuffle else np.arange(size)
         stop = size - size % batch_size if drop_last else size
         for start in range(0, stop, batch_size):
-            yield self.batch(split, order[start:start + batch_size])
+            yield self.batch(split, order[start : start + batch_size])

@@ -45,8 +45,9 @@ def _load(folder: Path) -> Dataset:
         parts[part] = (images[:, None], labels.astype(np.int64))
     for arr in (*parts["train"], *parts["test"]):
         arr.setflags(write=False)
-    return Dataset("fashion-mnist", *parts["train"], *parts["test"], classes=CLASSES,
-                   description=f"Fashion-MNIST from {folder}")
+    return Dataset(
+        "fashion-mnist", *parts["train"], *parts["test"], classes=CLASSES, description=f"Fashion-MNIST from {folder}"
+    )
 
 
 def load(path: str | Path | None = None) -> Dataset:

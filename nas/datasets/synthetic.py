@@ -13,10 +13,22 @@ from nas.datasets.base import Dataset
 from nas.errors import DatasetError
 
 
-def load(train: int = 1024, test: int = 256, classes: int = 10, size: int = 32, channels: int = 3,
-         noise: float = 0.5, seed: int = 0) -> Dataset:
-    for name, value, low in (("train", train, 2), ("test", test, 0), ("classes", classes, 2),
-                             ("size", size, 4), ("channels", channels, 1)):
+def load(
+    train: int = 1024,
+    test: int = 256,
+    classes: int = 10,
+    size: int = 32,
+    channels: int = 3,
+    noise: float = 0.5,
+    seed: int = 0,
+) -> Dataset:
+    for name, value, low in (
+        ("train", train, 2),
+        ("test", test, 0),
+        ("classes", classes, 2),
+        ("size", size, 4),
+        ("channels", channels, 1),
+    ):
         if not isinstance(value, int) or value < low:
             raise DatasetError(f"synthetic.{name}: must be an integer >= {low}, got {value!r}")
     if noise < 0:
@@ -37,5 +49,12 @@ def load(train: int = 1024, test: int = 256, classes: int = 10, size: int = 32, 
 
     x_train, y_train = make(train)
     x_test, y_test = make(test)
-    return Dataset("synthetic", x_train, y_train, x_test, y_test, classes=tuple(f"class{i}" for i in range(classes)),
-                   description=f"synthetic: {classes} classes, {size}x{size}x{channels}, noise {noise}, seed {seed}")
+    return Dataset(
+        "synthetic",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        classes=tuple(f"class{i}" for i in range(classes)),
+        description=f"synthetic: {classes} classes, {size}x{size}x{channels}, noise {noise}, seed {seed}",
+    )

@@ -46,7 +46,30 @@ from nas.proxies.scoring import _reference_space as _reference_space
 from nas.proxies.scoring import _registry as _registry
 from searchspace.architecture import Architecture
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_FILE", "PROXIES", "Architecture", "Candidate", "Proxy", "ProxyError",
-           "Reference", "canonical", "default_batch", "default_proxy", "describe", "for_classes", "get_proxy",
-           "is_ensemble", "list_proxies", "mode_of", "parse_members", "rank_vote", "reference_archs",
-           "reference_for", "register_proxy", "resolve", "score", "score_members"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_FILE",
+    "PROXIES",
+    "Architecture",
+    "Candidate",
+    "Proxy",
+    "ProxyError",
+    "Reference",
+    "canonical",
+    "default_batch",
+    "default_proxy",
+    "describe",
+    "for_classes",
+    "get_proxy",
+    "is_ensemble",
+    "list_proxies",
+    "mode_of",
+    "parse_members",
+    "rank_vote",
+    "reference_archs",
+    "reference_for",
+    "register_proxy",
+    "resolve",
+    "score",
+    "score_members",
+]

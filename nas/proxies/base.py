@@ -84,19 +84,26 @@ class Proxy:
     summary: str
 
     def describe(self) -> dict[str, object]:
-        return {"name": self.name, "paper": self.paper, "sign": self.sign, "needs_data": self.needs_data,
-                "bn": self.bn, "summary": self.summary}
+        return {
+            "name": self.name,
+            "paper": self.paper,
+            "sign": self.sign,
+            "needs_data": self.needs_data,
+            "bn": self.bn,
+            "summary": self.summary,
+        }
 
 
 PROXIES: Registry[Proxy] = Registry("proxy", ProxyError)
 
 
-def register_proxy(name: str, *, paper: str, sign: str, needs_data: bool,
-                   bn: Literal["train", "removed", "not used"], summary: str
-                   ) -> Callable[[Callable[[Candidate], float]], Callable[[Candidate], float]]:
+def register_proxy(
+    name: str, *, paper: str, sign: str, needs_data: bool, bn: Literal["train", "removed", "not used"], summary: str
+) -> Callable[[Callable[[Candidate], float]], Callable[[Candidate], float]]:
     def deco(fn: Callable[[Candidate], float]) -> Callable[[Candidate], float]:
         PROXIES.register(name, Proxy(name, fn, paper, sign, needs_data, bn, summary))
         return fn
+
     return deco
 
 

@@ -38,10 +38,20 @@ _log = logging.getLogger(__name__)
 # the combinations judged beside the single proxies, declared before any result was seen: AZ-NAS style rank
 # combinations of each proxy family with MACs, and the literature's mean-z ensembles
 COMBOS = (
-    "rank:naswot+macs", "rank:zico+macs", "rank:synflow+macs", "rank:meco_opt+macs", "rank:swap+macs",
-    "rank:zen+macs", "rank:jacob_cov+macs", "rank:naswot+zico+macs", "rank:naswot+synflow+macs",
-    "rank:meco_opt+zico+macs", "rank:naswot+zico+synflow+macs",
-    "ensemble:synflow+jacob_cov+snip", "ensemble:synflow+naswot", "ensemble:zico+naswot",
+    "rank:naswot+macs",
+    "rank:zico+macs",
+    "rank:synflow+macs",
+    "rank:meco_opt+macs",
+    "rank:swap+macs",
+    "rank:zen+macs",
+    "rank:jacob_cov+macs",
+    "rank:naswot+zico+macs",
+    "rank:naswot+synflow+macs",
+    "rank:meco_opt+zico+macs",
+    "rank:naswot+zico+synflow+macs",
+    "ensemble:synflow+jacob_cov+snip",
+    "ensemble:synflow+naswot",
+    "ensemble:zico+naswot",
     "ensemble:macs+naswot+synflow",
 )
 # the proxies the few-shot predictor reads (cheap ones from different families)
@@ -60,26 +70,41 @@ class Protocol(BaseModel):
     clip_grad_norm: float | None = Field(5.0, gt=0)
     weight_decay: float = Field(5e-5, ge=0, le=1)
     seeds: tuple[int, ...] = Field((0, 1), min_length=1, max_length=10)
-    split: Literal["val", "test", "both"] = Field("both", description="where accuracy is measured: choices "
-                                                  "are made on val, final numbers are test's; both measures both")
+    split: Literal["val", "test", "both"] = Field(
+        "both",
+        description="where accuracy is measured: choices are made on val, final numbers are test's; both measures both",
+    )
     test_samples: int | None = Field(None, ge=1, description="images of the split (None: all)")
-    train_images: int | None = Field(None, ge=1, description="train on a fixed random subset of this many images "
-                                     "(several epochs of a subset get nearer convergence than a fraction of one "
-                                     "epoch of everything, at the same cost); the validation split is unchanged")
+    train_images: int | None = Field(
+        None,
+        ge=1,
+        description="train on a fixed random subset of this many images "
+        "(several epochs of a subset get nearer convergence than a fraction of one "
+        "epoch of everything, at the same cost); the validation split is unchanged",
+    )
 
     def train_settings(self) -> Any:
         from nas.training import TrainSettings
 
-        return TrainSettings(steps=self.steps, batch_size=self.batch_size, lr=self.lr, warmup=self.warmup,
-                             clip_grad_norm=self.clip_grad_norm, weight_decay=self.weight_decay, evals=1,
-                             val_samples=500, threads=1)
+        return TrainSettings(
+            steps=self.steps,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            warmup=self.warmup,
+            clip_grad_norm=self.clip_grad_norm,
+            weight_decay=self.weight_decay,
+            evals=1,
+            val_samples=500,
+            threads=1,
+        )
 
     def images(self) -> int:
         return self.steps * self.batch_size
 
 
-def sample_nets(space: Any, n: int, *, seed: int = 0, group: int = 3, max_macs: float | None = None,
-                pool: int = 3000) -> list[Architecture]:
+def sample_nets(
+    space: Any, n: int, *, seed: int = 0, group: int = 3, max_macs: float | None = None, pool: int = 3000
+) -> list[Architecture]:
     """``n`` distinct nets of ``space`` spread over its range of MACs, in groups of ``group`` of similar cost.
 
     A pool of random nets (optionally capped in MACs, which bounds the cost of
@@ -102,8 +127,10 @@ def sample_nets(space: Any, n: int, *, seed: int = 0, group: int = 3, max_macs: 
         found.setdefault(a.arch_id, (math.log(macs), a))
     ordered = sorted(found.values(), key=lambda t: t[0])
     if len(ordered) < n:
-        raise ProxyError(f"nets: the space {space.name} gave only {len(ordered)} distinct nets under the limits "
-                         f"(max_macs={max_macs}); ask for fewer than {n}")
+        raise ProxyError(
+            f"nets: the space {space.name} gave only {len(ordered)} distinct nets under the limits "
+            f"(max_macs={max_macs}); ask for fewer than {n}"
+        )
     levels = math.ceil(n / group)
     chosen: list[Architecture] = []
     taken: set[str] = set()
@@ -121,8 +148,12 @@ class RunStore:
 
     def __init__(self, path: Path, protocol: Protocol, data: DataSpec, label: str = "") -> None:
         self.path = Path(path)
-        self.header = {"kind": "hwnas-ground-truth", "protocol": protocol.model_dump(mode="json"),
-                       "data": data.model_dump(mode="json"), "label": label}
+        self.header = {
+            "kind": "hwnas-ground-truth",
+            "protocol": protocol.model_dump(mode="json"),
+            "data": data.model_dump(mode="json"),
+            "label": label,
+        }
         self._runs: dict[tuple[str, int], dict[str, Any]] = {}
         if self.path.exists():
             text = self.path.read_text()
@@ -132,10 +163,14 @@ class RunStore:
             lines = text.splitlines()
             head = json.loads(lines[0]) if lines else None
             # compared as models, so a field added later with a default does not orphan old files
-            if head is not None and (Protocol.model_validate(head.get("protocol", {})) != protocol
-                                     or DataSpec.model_validate(head.get("data", {})) != data):
-                raise ProxyError(f"{self.path}: holds runs of another protocol or dataset "
-                                 f"({json.dumps(head.get('protocol'))}); use another file")
+            if head is not None and (
+                Protocol.model_validate(head.get("protocol", {})) != protocol
+                or DataSpec.model_validate(head.get("data", {})) != data
+            ):
+                raise ProxyError(
+                    f"{self.path}: holds runs of another protocol or dataset "
+                    f"({json.dumps(head.get('protocol'))}); use another file"
+                )
             for line in lines[1:]:
                 if not line.strip():
                     continue
@@ -182,23 +217,39 @@ def train_one(code: str, seed: int, protocol_json: str, data_json: str) -> dict[
         arch = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes})})
     start = time.process_time()
     model, result = train_model(arch, view, protocol.train_settings(), seed=seed)
-    measured = {f"{split}_accuracy": evaluate(model, view, split, protocol.test_samples)
-                for split in (("val", "test") if protocol.split == "both" else (protocol.split,))}
+    measured = {
+        f"{split}_accuracy": evaluate(model, view, split, protocol.test_samples)
+        for split in (("val", "test") if protocol.split == "both" else (protocol.split,))
+    }
     accuracy = measured.get("test_accuracy", measured.get("val_accuracy"))
     curve = result.curve
-    return {"arch": code, "arch_id": arch.arch_id, "seed": seed, "accuracy": accuracy, **measured,
-            "split": protocol.split,
-            "train_seconds": result.seconds, "cpu_seconds": time.process_time() - start,
-            "images_per_second": result.images_per_second,
-            "final_train_loss": curve[-1].train_loss if curve else None}
+    return {
+        "arch": code,
+        "arch_id": arch.arch_id,
+        "seed": seed,
+        "accuracy": accuracy,
+        **measured,
+        "split": protocol.split,
+        "train_seconds": result.seconds,
+        "cpu_seconds": time.process_time() - start,
+        "images_per_second": result.images_per_second,
+        "final_train_loss": curve[-1].train_loss if curve else None,
+    }
 
 
 def _train_job(job: tuple[str, int, str, str]) -> dict[str, Any]:
     return train_one(*job)
 
 
-def train_runs(archs: Iterable[Architecture], protocol: Protocol, data: DataSpec, store: RunStore, *,
-               workers: int = 1, progress: Callable[[int, int, dict[str, Any]], None] | None = None) -> int:
+def train_runs(
+    archs: Iterable[Architecture],
+    protocol: Protocol,
+    data: DataSpec,
+    store: RunStore,
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> int:
     """Train every (net, seed) not yet in ``store``, storing each as it finishes; returns how many ran."""
     pjson, djson = protocol.model_dump_json(), data.model_dump_json()
     todo = [(a.encode(), s, pjson, djson) for a in archs for s in protocol.seeds if store.get(a.encode(), s) is None]
@@ -219,8 +270,9 @@ def train_runs(archs: Iterable[Architecture], protocol: Protocol, data: DataSpec
     return len(todo)
 
 
-def paired(store: RunStore, archs: Sequence[Architecture], seeds: tuple[int, int] = (0, 1), key: str = "accuracy"
-           ) -> tuple[list[Architecture], list[float], list[float]]:
+def paired(
+    store: RunStore, archs: Sequence[Architecture], seeds: tuple[int, int] = (0, 1), key: str = "accuracy"
+) -> tuple[list[Architecture], list[float], list[float]]:
     """The nets trained with both seeds, and their two accuracies (``key``: accuracy, val_accuracy or
     test_accuracy)."""
     kept, first, second = [], [], []
@@ -233,8 +285,7 @@ def paired(store: RunStore, archs: Sequence[Architecture], seeds: tuple[int, int
     return kept, first, second
 
 
-def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: str
-                ) -> tuple[list[float], str]:
+def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: str) -> tuple[list[float], str]:
     """What regret's budgets are drawn on: each net's latency predicted by ``profile``'s table for its space
     (what a search's latency objective sees), or its MACs, with a warning, where no table answers."""
     from latency_tables.api import load_predictor
@@ -255,9 +306,15 @@ def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: s
 
 
 # ------------------------------------------------------------------ scoring the nets and judging the scorers
-def score_nets(archs: Sequence[Architecture], names: Sequence[str], data: DataSpec, *, size: int = 64, seed: int = 0,
-               progress: Callable[[int, int, str], None] | None = None
-               ) -> tuple[dict[str, list[float]], dict[str, float]]:
+def score_nets(
+    archs: Sequence[Architecture],
+    names: Sequence[str],
+    data: DataSpec,
+    *,
+    size: int = 64,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Every single proxy on every net with one fixed batch per resolution (nan where a proxy cannot score a
     net), and each proxy's median CPU seconds per net (CPU time: with one torch thread it is the time on one
     core, and other processes on the machine do not inflate it)."""
@@ -285,8 +342,9 @@ def score_nets(archs: Sequence[Architecture], names: Sequence[str], data: DataSp
     return scores, {n: float(np.median(t)) for n, t in times.items()}
 
 
-def combined(name: str, nets: Mapping[str, Sequence[float]], reference: Mapping[str, Sequence[float]],
-             source: str) -> list[float]:
+def combined(
+    name: str, nets: Mapping[str, Sequence[float]], reference: Mapping[str, Sequence[float]], source: str
+) -> list[float]:
     """An ``ensemble:`` or ``rank:`` combination as a search computes it: each member placed against the
     reference sample's scores of the same space (nan where a member could not score the net)."""
     from nas.proxies.ensemble import Reference, mode_of, parse_members
@@ -294,26 +352,42 @@ def combined(name: str, nets: Mapping[str, Sequence[float]], reference: Mapping[
     members = parse_members(name)
     ref = Reference.fit({m: [v for v in reference[m] if math.isfinite(v)] for m in members}, source, mode_of(name))
     n = len(nets[members[0]])
-    return [ref.combine({m: nets[m][i] for m in members}) if all(math.isfinite(nets[m][i]) for m in members)
-            else math.nan for i in range(n)]
+    return [
+        ref.combine({m: nets[m][i] for m in members}) if all(math.isfinite(nets[m][i]) for m in members) else math.nan
+        for i in range(n)
+    ]
 
 
-def judge(columns: Mapping[str, Sequence[float]], truth: Sequence[float], macs: Sequence[float],
-          latency: Sequence[float], *, samples: int = 1000) -> dict[str, dict[str, Any]]:
+def judge(
+    columns: Mapping[str, Sequence[float]],
+    truth: Sequence[float],
+    macs: Sequence[float],
+    latency: Sequence[float],
+    *,
+    samples: int = 1000,
+) -> dict[str, dict[str, Any]]:
     from nas.proxies import evidence
 
     budgets = evidence.budgets_for(latency)
-    return {name: evidence.assess(values, truth, macs, latency, budgets=budgets, samples=samples)
-            for name, values in columns.items()}
+    return {
+        name: evidence.assess(values, truth, macs, latency, budgets=budgets, samples=samples)
+        for name, values in columns.items()
+    }
 
 
 def predictor_label(proxies: Sequence[str] = PREDICTOR_PROXIES) -> str:
     return "predictor:ridge(" + "+".join(proxies) + ")"
 
 
-def all_scores(archs: Sequence[Architecture], spaces: Sequence[str], truth: Sequence[float], data: DataSpec, *,
-               reference_size: int = 32, progress: Callable[[int, int, str], None] | None = None
-               ) -> tuple[dict[str, list[float]], dict[str, float]]:
+def all_scores(
+    archs: Sequence[Architecture],
+    spaces: Sequence[str],
+    truth: Sequence[float],
+    data: DataSpec,
+    *,
+    reference_size: int = 32,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Every candidate's score of every net: the single proxies, :data:`COMBOS` (members placed against
     ``reference_size`` random nets of the net's own space, as a search does) and the few-shot predictor
     (leave-one-out over the nets of each space, fitted on ``truth``, so no net is predicted by a model
@@ -338,15 +412,22 @@ def all_scores(archs: Sequence[Architecture], spaces: Sequence[str], truth: Sequ
         refs = proxies.reference_archs(space, first.resolution, classes, seed=0, size=reference_size)
         ref_scores, _ = score_nets(refs, members, data)
         for combo in COMBOS:
-            values = combined(combo, {m: [scores[m][i] for i in idx] for m in members}, ref_scores,
-                              f"{len(refs)} random nets of {space}")
+            values = combined(
+                combo,
+                {m: [scores[m][i] for i in idx] for m in members},
+                ref_scores,
+                f"{len(refs)} random nets of {space}",
+            )
             for i, v in zip(idx, values, strict=True):
                 scores[combo][i] = v
         usable = [i for i in idx if all(math.isfinite(scores[p][i]) for p in PREDICTOR_PROXIES)]
         if len(usable) >= 8:
-            oof = cross_validated([archs[i] for i in usable], {p: [scores[p][i] for i in usable]
-                                                                for p in PREDICTOR_PROXIES},
-                                  [truth[i] for i in usable], PREDICTOR_PROXIES)
+            oof = cross_validated(
+                [archs[i] for i in usable],
+                {p: [scores[p][i] for i in usable] for p in PREDICTOR_PROXIES},
+                [truth[i] for i in usable],
+                PREDICTOR_PROXIES,
+            )
             for i, v in zip(usable, oof, strict=True):
                 scores[label][i] = float(v)
     return scores, seconds
@@ -356,5 +437,11 @@ def simplicity_order(scores: Mapping[str, Sequence[float]], seconds: Mapping[str
     """Candidates simplest first: the counts, single proxies by cost, mean ensembles, rank combinations, the
     predictor; a later one must beat an earlier one by its interval's half-width to be chosen."""
     singles = sorted((n for n in scores if ":" not in n and n not in ("macs", "params")), key=lambda n: seconds[n])
-    return ["macs", "params", *singles, *[n for n in scores if n.startswith("ensemble:")],
-            *[n for n in scores if n.startswith("rank:")], *[n for n in scores if n.startswith("predictor:")]]
+    return [
+        "macs",
+        "params",
+        *singles,
+        *[n for n in scores if n.startswith("ensemble:")],
+        *[n for n in scores if n.startswith("rank:")],
+        *[n for n in scores if n.startswith("predictor:")],
+    ]

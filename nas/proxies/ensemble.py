@@ -50,9 +50,10 @@ def parse_members(name: str) -> tuple[str, ...]:
     """``ensemble:a+b+c`` or ``rank:a+b+c`` -> ("a", "b", "c"), each a registered proxy (checked by the caller)."""
     prefix = next((p for p in PREFIXES if name.startswith(p)), None)
     if prefix is None:
-        raise ProxyError(f"proxy {name!r}: an ensemble is named {PREFIX}<proxy>+<proxy>+... or "
-                         f"{RANK_PREFIX}<proxy>+<proxy>+...")
-    members = tuple(m.strip() for m in name[len(prefix):].split("+"))
+        raise ProxyError(
+            f"proxy {name!r}: an ensemble is named {PREFIX}<proxy>+<proxy>+... or {RANK_PREFIX}<proxy>+<proxy>+..."
+        )
+    members = tuple(m.strip() for m in name[len(prefix) :].split("+"))
     if len(members) < 2 or any(not m for m in members):
         raise ProxyError(f"proxy {name!r}: an ensemble needs at least two members, e.g. {prefix}synflow+naswot")
     if len(set(members)) != len(members):

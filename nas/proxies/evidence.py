@@ -67,9 +67,16 @@ def test_retest(first: Array, second: Array) -> dict[str, float]:
     mean_var = float(np.var(mean, ddof=1))
     single = max(0.0, 1 - noise_var / single_var) if single_var > 0 else 0.0
     of_mean = max(0.0, 1 - (noise_var / 2) / mean_var) if mean_var > 0 else 0.0
-    return {"nets": len(a), "noise_sd": math.sqrt(noise_var), "seed_offset": float(d.mean()),
-            "between_net_sd": math.sqrt(mean_var), "reliability_single_run": single, "reliability": of_mean,
-            "ceiling": math.sqrt(of_mean), "spearman_between_seeds": _spearman(a, b)}
+    return {
+        "nets": len(a),
+        "noise_sd": math.sqrt(noise_var),
+        "seed_offset": float(d.mean()),
+        "between_net_sd": math.sqrt(mean_var),
+        "reliability_single_run": single,
+        "reliability": of_mean,
+        "ceiling": math.sqrt(of_mean),
+        "spearman_between_seeds": _spearman(a, b),
+    }
 
 
 def cost_bins(cost: Array, bins: int = 5) -> np.ndarray:
@@ -105,8 +112,15 @@ def regret(pred: Array, truth: Array, latency: Array, budgets: Sequence[float]) 
         if len(idx) == 0:
             continue
         pick = idx[np.argmax(p[idx])]
-        per.append({"budget": float(budget), "nets": int(len(idx)), "best": float(t[idx].max()),
-                    "picked": float(t[pick]), "regret": float(t[idx].max() - t[pick])})
+        per.append(
+            {
+                "budget": float(budget),
+                "nets": int(len(idx)),
+                "best": float(t[idx].max()),
+                "picked": float(t[pick]),
+                "regret": float(t[idx].max() - t[pick]),
+            }
+        )
     return {"mean": float(np.mean([r["regret"] for r in per])) if per else math.nan, "budgets": per}
 
 
@@ -117,8 +131,9 @@ def top_hit(pred: Array, truth: Array, fraction: float = 0.1) -> float:
     return len(set(np.argsort(t)[-k:]) & set(np.argsort(p)[-k:])) / k
 
 
-def bootstrap(stat: Callable[[np.ndarray], float], n: int, *, samples: int = 1000, seed: int = 0,
-              level: float = 0.9) -> tuple[float, float]:
+def bootstrap(
+    stat: Callable[[np.ndarray], float], n: int, *, samples: int = 1000, seed: int = 0, level: float = 0.9
+) -> tuple[float, float]:
     """Percentile interval of ``stat(indices)`` over resamples of ``n`` nets with replacement."""
     rng = np.random.default_rng(seed)
     values = [stat(rng.integers(0, n, n)) for _ in range(samples)]
@@ -133,8 +148,17 @@ def budgets_for(latency: Array, quantiles: Sequence[float] = (0.25, 0.5, 0.75, 1
     return [float(np.quantile(_arr(latency), q)) for q in quantiles]
 
 
-def assess(pred: Array, truth: Array, cost: Array, latency: Array, *, budgets: Sequence[float] | None = None,
-           bins: int = 5, samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def assess(
+    pred: Array,
+    truth: Array,
+    cost: Array,
+    latency: Array,
+    *,
+    budgets: Sequence[float] | None = None,
+    bins: int = 5,
+    samples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """One scorer against the ground truth: every measure, with bootstrap 90% intervals where they make sense."""
     p, t, c, lat = _arr(pred), _arr(truth), _arr(cost), _arr(latency)
     if not (len(p) == len(t) == len(c) == len(lat)):
@@ -156,8 +180,9 @@ def assess(pred: Array, truth: Array, cost: Array, latency: Array, *, budgets: S
         "spearman_interval": bootstrap(lambda i: _spearman(p[i], t[i]), n, samples=samples, seed=seed),
         "kendall": float(kendall_tau_b(p, t)) if n > 2 else math.nan,
         "cost_controlled_spearman": cost_controlled_spearman(p, t, c, bins),
-        "cost_controlled_interval": bootstrap(lambda i: cost_controlled_spearman(p[i], t[i], c[i], bins), n,
-                                              samples=samples, seed=seed + 1),
+        "cost_controlled_interval": bootstrap(
+            lambda i: cost_controlled_spearman(p[i], t[i], c[i], bins), n, samples=samples, seed=seed + 1
+        ),
         "top10_hit": top_hit(p, t),
         "regret": regret(p, t, lat, budgets),
         "failures": int((~ok).sum()),
@@ -178,8 +203,13 @@ def rank_combine(columns: Mapping[str, Array], weights: Mapping[str, float] | No
     return total
 
 
-def choose(results: Mapping[str, Mapping[str, Any]], candidates: Sequence[str], *, key: str = "spearman",
-           interval: str = "spearman_interval") -> dict[str, Any]:
+def choose(
+    results: Mapping[str, Mapping[str, Any]],
+    candidates: Sequence[str],
+    *,
+    key: str = "spearman",
+    interval: str = "spearman_interval",
+) -> dict[str, Any]:
     """The default among ``candidates``, listed simplest first.
 
     A richer candidate must beat a simpler one by more than the half-width of
@@ -199,8 +229,9 @@ def choose(results: Mapping[str, Mapping[str, Any]], candidates: Sequence[str], 
 
     reasons: list[dict[str, Any]] = []
     for i, name in enumerate(candidates):
-        beaten_by = [(r, value(r) - value(name), half(r)) for r in candidates[i + 1:]
-                     if value(r) - value(name) > half(r)]
+        beaten_by = [
+            (r, value(r) - value(name), half(r)) for r in candidates[i + 1 :] if value(r) - value(name) > half(r)
+        ]
         if not beaten_by:
             return {"choice": name, "key": key, "value": value(name), "half_width": half(name), "passed_over": reasons}
         r, gain, h = max(beaten_by, key=lambda x: x[1])

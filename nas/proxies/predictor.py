@@ -46,15 +46,19 @@ def shape_features(arch: Architecture) -> dict[str, float]:
     cost = count_cost(arch)
     blocks = list(arch.blocks)
     n = max(1, len(blocks))
-    feats = {"log_macs": math.log(max(cost.macs, 1)), "log_params": math.log(max(cost.params, 1)),
-             "log_activations": math.log(max(cost.activations, 1)), "depth": float(len(blocks)),
-             "kernel_mean": float(np.mean([b.k for b in blocks])) if blocks else 0.0,
-             "expansion_mean": float(np.mean([b.t for b in blocks])) if blocks else 0.0,
-             "se_share": sum(1 for b in blocks if b.se) / n,
-             "residual_share": sum(1 for b in blocks if b.residual) / n,
-             "strides": float(sum(1 for b in blocks if b.stride == 2) + (arch.stem.stride == 2)),
-             "log_last_channels": math.log(blocks[-1].cout if blocks else arch.stem.cout),
-             "log_head": math.log(1 + arch.head.conv)}
+    feats = {
+        "log_macs": math.log(max(cost.macs, 1)),
+        "log_params": math.log(max(cost.params, 1)),
+        "log_activations": math.log(max(cost.activations, 1)),
+        "depth": float(len(blocks)),
+        "kernel_mean": float(np.mean([b.k for b in blocks])) if blocks else 0.0,
+        "expansion_mean": float(np.mean([b.t for b in blocks])) if blocks else 0.0,
+        "se_share": sum(1 for b in blocks if b.se) / n,
+        "residual_share": sum(1 for b in blocks if b.residual) / n,
+        "strides": float(sum(1 for b in blocks if b.stride == 2) + (arch.stem.stride == 2)),
+        "log_last_channels": math.log(blocks[-1].cout if blocks else arch.stem.cout),
+        "log_head": math.log(1 + arch.head.conv),
+    }
     for t in block_type_names():  # type_conv, type_dsconv, ...: saved predictors name these
         feats[f"type_{t}"] = sum(1 for b in blocks if b.type == t) / n
     for a in ACTS:
@@ -64,9 +68,23 @@ def shape_features(arch: Architecture) -> dict[str, float]:
 
 def shape_feature_names() -> frozenset[str]:
     """Every feature shape_features computes (a predictor file may use only these and its proxies' scores)."""
-    return frozenset({"log_macs", "log_params", "log_activations", "depth", "kernel_mean", "expansion_mean",
-                      "se_share", "residual_share", "strides", "log_last_channels", "log_head",
-                      *(f"type_{t}" for t in block_type_names()), *(f"act_{a}" for a in ACTS)})
+    return frozenset(
+        {
+            "log_macs",
+            "log_params",
+            "log_activations",
+            "depth",
+            "kernel_mean",
+            "expansion_mean",
+            "se_share",
+            "residual_share",
+            "strides",
+            "log_last_channels",
+            "log_head",
+            *(f"type_{t}" for t in block_type_names()),
+            *(f"act_{a}" for a in ACTS),
+        }
+    )
 
 
 def check_proxies(proxies: Sequence[str]) -> None:
@@ -111,15 +129,28 @@ class Predictor:
         return value
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": "hwnas.predictor", "version": 1, "name": self.name, "model": "ridge",
-                "proxies": list(self.proxies), "features": list(self.features), "mean": list(self.mean),
-                "scale": list(self.scale), "coef": list(self.coef), "intercept": self.intercept,
-                "alpha": self.alpha, "trained_on": self.trained_on}
+        return {
+            "format": "hwnas.predictor",
+            "version": 1,
+            "name": self.name,
+            "model": "ridge",
+            "proxies": list(self.proxies),
+            "features": list(self.features),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "coef": list(self.coef),
+            "intercept": self.intercept,
+            "alpha": self.alpha,
+            "trained_on": self.trained_on,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Predictor:
-        if not isinstance(data, Mapping) or not isinstance(data.get("proxies"), list) \
-                or not isinstance(data.get("features"), list):
+        if (
+            not isinstance(data, Mapping)
+            or not isinstance(data.get("proxies"), list)
+            or not isinstance(data.get("features"), list)
+        ):
             raise ProxyError("predictor: not an hwnas ridge predictor (an object with proxies and features lists)")
         try:
             if data.get("format") != "hwnas.predictor" or data.get("model") != "ridge":
@@ -132,18 +163,28 @@ class Predictor:
             known = shape | {f"proxy_{p}" for p in data["proxies"]}
             unknown = [str(f) for f in data["features"] if f not in known]
             if unknown:
-                raise ProxyError(f"predictor features: {', '.join(unknown)} unknown; expected shape features "
-                                 f"({', '.join(sorted(shape))}) or proxy_<one of its proxies>")
-            return cls(str(data["name"]), tuple(data["proxies"]), tuple(data["features"]),
-                       tuple(map(float, data["mean"])), tuple(map(float, data["scale"])),
-                       tuple(map(float, data["coef"])), float(data["intercept"]), float(data["alpha"]),
-                       dict(data.get("trained_on", {})))
+                raise ProxyError(
+                    f"predictor features: {', '.join(unknown)} unknown; expected shape features "
+                    f"({', '.join(sorted(shape))}) or proxy_<one of its proxies>"
+                )
+            return cls(
+                str(data["name"]),
+                tuple(data["proxies"]),
+                tuple(data["features"]),
+                tuple(map(float, data["mean"])),
+                tuple(map(float, data["scale"])),
+                tuple(map(float, data["coef"])),
+                float(data["intercept"]),
+                float(data["alpha"]),
+                dict(data.get("trained_on", {})),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ProxyError(f"predictor: malformed file ({type(exc).__name__}: {exc})") from None
 
 
-def design(archs: Sequence[Architecture], scores: Mapping[str, Sequence[float]], proxies: Sequence[str]
-           ) -> tuple[np.ndarray, list[str]]:
+def design(
+    archs: Sequence[Architecture], scores: Mapping[str, Sequence[float]], proxies: Sequence[str]
+) -> tuple[np.ndarray, list[str]]:
     rows = []
     for i, a in enumerate(archs):
         rows.append(shape_features(a) | {f"proxy_{p}": float(scores[p][i]) for p in proxies})
@@ -165,9 +206,15 @@ def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (x - mean) / scale, mean, scale
 
 
-def cross_validated(archs: Sequence[Architecture], scores: Mapping[str, Sequence[float]], truth: Sequence[float],
-                    proxies: Sequence[str], *, folds: int | None = None, alphas: Sequence[float] = ALPHAS
-                    ) -> np.ndarray:
+def cross_validated(
+    archs: Sequence[Architecture],
+    scores: Mapping[str, Sequence[float]],
+    truth: Sequence[float],
+    proxies: Sequence[str],
+    *,
+    folds: int | None = None,
+    alphas: Sequence[float] = ALPHAS,
+) -> np.ndarray:
     """Out-of-fold predictions (leave-one-out by default): each net predicted by a model that never saw it,
     the model's alpha chosen inside the fold."""
     x, _ = design(archs, scores, proxies)
@@ -183,8 +230,9 @@ def cross_validated(archs: Sequence[Architecture], scores: Mapping[str, Sequence
     return out
 
 
-def _fit_arrays(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+def _fit_arrays(
+    x: np.ndarray, y: np.ndarray, alphas: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     z, mean, scale = _standardise(x)
     best, best_err = alphas[0], math.inf
     n = len(y)
@@ -199,23 +247,40 @@ def _fit_arrays(x: np.ndarray, y: np.ndarray, alphas: Sequence[float]
     return mean, scale, coef, b, best
 
 
-def fit(name: str, archs: Sequence[Architecture], scores: Mapping[str, Sequence[float]], truth: Sequence[float],
-        proxies: Sequence[str], *, trained_on: dict[str, Any] | None = None, alphas: Sequence[float] = ALPHAS
-        ) -> Predictor:
+def fit(
+    name: str,
+    archs: Sequence[Architecture],
+    scores: Mapping[str, Sequence[float]],
+    truth: Sequence[float],
+    proxies: Sequence[str],
+    *,
+    trained_on: dict[str, Any] | None = None,
+    alphas: Sequence[float] = ALPHAS,
+) -> Predictor:
     if not NAME.match(name):
         raise ProxyError(f"predictor name {name!r}: lower-case letters, digits, '.', '_' or '-', up to 64")
     check_proxies(proxies)
     if len(archs) < 8:
-        raise ProxyError(f"predictor {name!r}: needs at least 8 trained nets with every proxy's score, "
-                         f"got {len(archs)}")
+        raise ProxyError(
+            f"predictor {name!r}: needs at least 8 trained nets with every proxy's score, got {len(archs)}"
+        )
     if len(truth) != len(archs) or any(len(scores[p]) != len(archs) for p in proxies):
         raise ProxyError(f"predictor {name!r}: every net needs its accuracy and every proxy's score")
     x, names = design(archs, scores, proxies)
     if not np.isfinite(x).all() or not np.isfinite(truth).all():
         raise ProxyError(f"predictor {name!r}: a score or accuracy is not finite; drop those nets")
     mean, scale, coef, b, alpha = _fit_arrays(x, np.asarray(truth, dtype=float), alphas)
-    return Predictor(name, tuple(proxies), tuple(names), tuple(mean), tuple(scale), tuple(coef), b, alpha,
-                     dict(trained_on or {}, nets=len(archs)))
+    return Predictor(
+        name,
+        tuple(proxies),
+        tuple(names),
+        tuple(mean),
+        tuple(scale),
+        tuple(coef),
+        b,
+        alpha,
+        dict(trained_on or {}, nets=len(archs)),
+    )
 
 
 def _env_dirs() -> list[Path]:

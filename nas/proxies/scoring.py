@@ -26,8 +26,22 @@ if TYPE_CHECKING:
 
     from nas.datasets import DataSpec
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_FILE", "canonical", "default_batch", "default_proxy", "describe", "for_classes",
-           "get_proxy", "list_proxies", "reference_archs", "reference_for", "resolve", "score", "score_members"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_FILE",
+    "canonical",
+    "default_batch",
+    "default_proxy",
+    "describe",
+    "for_classes",
+    "get_proxy",
+    "list_proxies",
+    "reference_archs",
+    "reference_for",
+    "resolve",
+    "score",
+    "score_members",
+]
 
 DEFAULT_FILE = Path(__file__).with_name("default.json")
 DEFAULT_BATCH = 64
@@ -54,8 +68,9 @@ def _default_record() -> dict[str, Any]:
     try:
         record = json.loads(DEFAULT_FILE.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ProxyError(f"proxy 'default': {DEFAULT_FILE} is missing (benchmarks/proxies.py --write-default writes it)"
-                         ) from None
+        raise ProxyError(
+            f"proxy 'default': {DEFAULT_FILE} is missing (benchmarks/proxies.py --write-default writes it)"
+        ) from None
     if not isinstance(record, dict) or not isinstance(record.get("proxy"), str):
         raise ProxyError(f"proxy 'default': {DEFAULT_FILE} must hold an object with a 'proxy' name")
     return record
@@ -87,14 +102,21 @@ def resolve(name: str) -> tuple[str, ...]:
 
 def describe(name: str) -> dict[str, Any]:
     if name == "default":
-        return {"name": "default", "stands_for": default_proxy(), "definition": describe(default_proxy()),
-                "why": _default_record()}
+        return {
+            "name": "default",
+            "stands_for": default_proxy(),
+            "definition": describe(default_proxy()),
+            "why": _default_record(),
+        }
     members = resolve(name)
     if len(members) == 1:
         return dict(_registry().get(name).describe())
-    how = ("sum of the log normal-CDF of members' scores standardised against a reference sample of the space "
-           "(AZ-NAS style rank combination)" if mode_of(name) == "rank" else
-           "mean of members' scores standardised against a reference sample of the space")
+    how = (
+        "sum of the log normal-CDF of members' scores standardised against a reference sample of the space "
+        "(AZ-NAS style rank combination)"
+        if mode_of(name) == "rank"
+        else "mean of members' scores standardised against a reference sample of the space"
+    )
     return {"name": name, "members": [_registry().get(m).describe() for m in members], "combine": how}
 
 
@@ -105,8 +127,9 @@ def _data_view(spec_json: str, resolution: int, channels: int) -> Any:
     return DataSpec.model_validate_json(spec_json).view(resolution, channels)
 
 
-def default_batch(arch: Architecture, data: DataSpec | None = None, size: int = DEFAULT_BATCH,
-                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, int]:
+def default_batch(
+    arch: Architecture, data: DataSpec | None = None, size: int = DEFAULT_BATCH, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(inputs, labels, classes): ``size`` training images of ``data`` (default Fashion-MNIST) as ``arch`` sees them."""
     from nas.datasets import DataSpec
 
@@ -151,8 +174,9 @@ def _reference_space(arch: Architecture) -> Any:
     raise ProxyError("ensemble: the net lies in no built-in space; pass reference=<space> to place its scores")
 
 
-def reference_archs(space: Any, resolution: int, classes: int | None, seed: int = 0, size: int = 32
-                    ) -> list[Architecture]:
+def reference_archs(
+    space: Any, resolution: int, classes: int | None, seed: int = 0, size: int = 32
+) -> list[Architecture]:
     """The reference sample an ensemble standardises against: ``size`` seeded random nets of ``space``."""
     from searchspace.spec import load_space
 
@@ -165,28 +189,46 @@ def reference_archs(space: Any, resolution: int, classes: int | None, seed: int 
     return archs
 
 
-def reference_for(members: tuple[str, ...], space: Any, resolution: int, cand: Candidate, size: int = 32,
-                  mode: str = "mean") -> Reference:
+def reference_for(
+    members: tuple[str, ...], space: Any, resolution: int, cand: Candidate, size: int = 32, mode: str = "mean"
+) -> Reference:
     """Members' scores over :func:`reference_archs` (cached per space, batch and seed)."""
     from searchspace.spec import load_space
 
     space = load_space(space) if isinstance(space, str) else space
-    key = (space.name, repr(space.to_dict()), resolution, members, cand.seed,
-           _fingerprint(cand.inputs, cand.targets), size, mode)
+    key = (
+        space.name,
+        repr(space.to_dict()),
+        resolution,
+        members,
+        cand.seed,
+        _fingerprint(cand.inputs, cand.targets),
+        size,
+        mode,
+    )
     ref = _REFERENCES.get(key)
     if ref is None:
         scores: dict[str, list[float]] = {m: [] for m in members}
         for a in reference_archs(space, resolution, cand.arch.head.classes, cand.seed, size):
             for m, v in score_members(members, Candidate(a, cand.inputs, cand.targets, cand.seed, cand.device)).items():
                 scores[m].append(v)
-        ref = Reference.fit(scores, f"{size} random nets of {space.name} at {resolution}",
-                            "rank" if mode == "rank" else "mean")
+        ref = Reference.fit(
+            scores, f"{size} random nets of {space.name} at {resolution}", "rank" if mode == "rank" else "mean"
+        )
         _REFERENCES[key] = ref
     return ref
 
 
-def score(name: str, arch: Architecture, batch: tuple[torch.Tensor, torch.Tensor] | None = None, seed: int = 0,
-          *, data: DataSpec | None = None, reference: Any = None, device: str = "cpu") -> float:
+def score(
+    name: str,
+    arch: Architecture,
+    batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+    seed: int = 0,
+    *,
+    data: DataSpec | None = None,
+    reference: Any = None,
+    device: str = "cpu",
+) -> float:
     """The proxy ``name``'s score of ``arch`` (higher = better); the model is built here, seeded by ``seed``.
 
     A proxy that needs data and gets no ``batch`` draws 64 training images of

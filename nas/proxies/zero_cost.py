@@ -67,21 +67,39 @@ def _loss_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
 
 
 # --------------------------------------------------------------------- baselines
-@register_proxy("params", paper="baseline", sign="parameter count (more = better)", needs_data=False, bn="not used",
-                summary="number of parameters, counted analytically")
+@register_proxy(
+    "params",
+    paper="baseline",
+    sign="parameter count (more = better)",
+    needs_data=False,
+    bn="not used",
+    summary="number of parameters, counted analytically",
+)
 def params(c: Candidate) -> float:
     return float(c.cost.params)
 
 
-@register_proxy("macs", paper="baseline", sign="multiply-accumulates (more = better)", needs_data=False,
-                bn="not used", summary="multiply-accumulates of one inference, counted analytically")
+@register_proxy(
+    "macs",
+    paper="baseline",
+    sign="multiply-accumulates (more = better)",
+    needs_data=False,
+    bn="not used",
+    summary="multiply-accumulates of one inference, counted analytically",
+)
 def macs(c: Candidate) -> float:
     return float(c.cost.macs)
 
 
 # --------------------------------------------------------------------- gradient-based (pruning at init)
-@register_proxy("grad_norm", paper="Abdelfattah et al., ICLR 2021", sign="as published (higher = better)",
-                needs_data=True, bn="train", summary="sum over layers of the L2 norm of the loss gradient")
+@register_proxy(
+    "grad_norm",
+    paper="Abdelfattah et al., ICLR 2021",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="sum over layers of the L2 norm of the loss gradient",
+)
 def grad_norm(c: Candidate) -> float:
     model = c.model()
     x, y = c.batch("grad_norm")
@@ -90,9 +108,14 @@ def grad_norm(c: Candidate) -> float:
     return finite("grad_norm", total)
 
 
-@register_proxy("snip", paper="Lee et al., SNIP, ICLR 2019 (as a NAS proxy: Abdelfattah et al. 2021)",
-                sign="as published (higher = better)", needs_data=True, bn="train",
-                summary="sum of |weight * gradient| (connection sensitivity)")
+@register_proxy(
+    "snip",
+    paper="Lee et al., SNIP, ICLR 2019 (as a NAS proxy: Abdelfattah et al. 2021)",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="sum of |weight * gradient| (connection sensitivity)",
+)
 def snip(c: Candidate) -> float:
     model = c.model()
     x, y = c.batch("snip")
@@ -125,9 +148,14 @@ def _twice_differentiable(model: nn.Module) -> nn.Module:
     return model
 
 
-@register_proxy("grasp", paper="Wang et al., GraSP, ICLR 2020 (as a NAS proxy: Abdelfattah et al. 2021)",
-                sign="sum of -weight * (Hessian @ gradient), as Abdelfattah et al. score it (higher = better)",
-                needs_data=True, bn="train", summary="gradient-signal preservation: -theta . Hg")
+@register_proxy(
+    "grasp",
+    paper="Wang et al., GraSP, ICLR 2020 (as a NAS proxy: Abdelfattah et al. 2021)",
+    sign="sum of -weight * (Hessian @ gradient), as Abdelfattah et al. score it (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="gradient-signal preservation: -theta . Hg",
+)
 def grasp(c: Candidate) -> float:
     model = _twice_differentiable(c.model())
     model.train()
@@ -144,10 +172,15 @@ def grasp(c: Candidate) -> float:
     return finite("grasp", total)
 
 
-@register_proxy("fisher", paper="Theis et al. 2018; Turner et al., BlockSwap, ICLR 2020 (as a NAS proxy: "
-                "Abdelfattah et al. 2021)", sign="as published (higher = better)", needs_data=True, bn="train",
-                summary="sum over output channels of conv/linear layers of 0.5 * mean over the batch of "
-                "(sum_hw act * grad)^2, act being the layer's raw output")
+@register_proxy(
+    "fisher",
+    paper="Theis et al. 2018; Turner et al., BlockSwap, ICLR 2020 (as a NAS proxy: Abdelfattah et al. 2021)",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="sum over output channels of conv/linear layers of 0.5 * mean over the batch of "
+    "(sum_hw act * grad)^2, act being the layer's raw output",
+)
 def fisher(c: Candidate) -> float:
     """Channel saliency: the Fisher information of a per-channel mask on each conv / linear output.
 
@@ -197,16 +230,20 @@ def _linearised(model: nn.Module) -> nn.Module:
     return model
 
 
-@register_proxy("synflow", paper="Tanaka et al., SynFlow, NeurIPS 2020 (as a NAS proxy: Abdelfattah et al. 2021)",
-                sign="log of the published score (higher = better)", needs_data=False, bn="removed",
-                summary="log sum of |theta * d(sum of outputs)/d theta| with |theta|, no BN, all-ones input, float64")
+@register_proxy(
+    "synflow",
+    paper="Tanaka et al., SynFlow, NeurIPS 2020 (as a NAS proxy: Abdelfattah et al. 2021)",
+    sign="log of the published score (higher = better)",
+    needs_data=False,
+    bn="removed",
+    summary="log sum of |theta * d(sum of outputs)/d theta| with |theta|, no BN, all-ones input, float64",
+)
 def synflow(c: Candidate) -> float:
     model = _linearised(c.model()).double().eval()
     with torch.no_grad():
         for p in model.parameters():
             p.abs_()
-    ones = torch.ones(1, c.arch.in_channels, c.arch.resolution, c.arch.resolution, dtype=torch.float64,
-                      device=c.device)
+    ones = torch.ones(1, c.arch.in_channels, c.arch.resolution, c.arch.resolution, dtype=torch.float64, device=c.device)
     model.zero_grad(set_to_none=True)
     model(ones).sum().backward()
     total = sum(float((w * g).abs().sum()) for w, g in weight_grads(model))
@@ -218,9 +255,14 @@ def synflow(c: Candidate) -> float:
 
 
 # --------------------------------------------------------------------- activation patterns and Jacobians
-@register_proxy("naswot", paper="Mellor et al., NAS without training, ICML 2021 (v2)",
-                sign="as published (higher = better)", needs_data=True, bn="train",
-                summary="log-determinant of the kernel of binary activation patterns over the batch")
+@register_proxy(
+    "naswot",
+    paper="Mellor et al., NAS without training, ICML 2021 (v2)",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="log-determinant of the kernel of binary activation patterns over the batch",
+)
 def naswot(c: Candidate) -> float:
     model = c.model()
     model.train()
@@ -240,14 +282,21 @@ def naswot(c: Candidate) -> float:
         raise ProxyError("proxy 'naswot': the net has no activations outside squeeze-excite")
     sign, logdet = torch.linalg.slogdet(kernel)
     if float(sign) <= 0:
-        raise ProxyError("proxy 'naswot': the activation-pattern kernel is singular "
-                         "(two inputs of the batch share every activation pattern)")
+        raise ProxyError(
+            "proxy 'naswot': the activation-pattern kernel is singular "
+            "(two inputs of the batch share every activation pattern)"
+        )
     return finite("naswot", float(logdet))
 
 
-@register_proxy("jacob_cov", paper="Mellor et al., NAS without training, arXiv v1 2020 (as in Abdelfattah et al.)",
-                sign="as published (higher = better)", needs_data=True, bn="train",
-                summary="-sum(log(v + k) + 1/(v + k)) over eigenvalues v of the input-Jacobian correlation")
+@register_proxy(
+    "jacob_cov",
+    paper="Mellor et al., NAS without training, arXiv v1 2020 (as in Abdelfattah et al.)",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="-sum(log(v + k) + 1/(v + k)) over eigenvalues v of the input-Jacobian correlation",
+)
 def jacob_cov(c: Candidate) -> float:
     model = c.model()
     model.train()
@@ -281,10 +330,15 @@ def _features(model: nn.Module) -> nn.Module:
     return nn.Sequential(*parts)
 
 
-@register_proxy("zen", paper="Lin et al., Zen-NAS, ICCV 2021", sign="as published (higher = better)",
-                needs_data=False, bn="train",
-                summary="log E|f(x) - f(x + 0.01 eps)| of the pre-pooling features under N(0,1) weights and "
-                "inputs, residual links removed, plus the sum of log BN scales (batch std)")
+@register_proxy(
+    "zen",
+    paper="Lin et al., Zen-NAS, ICCV 2021",
+    sign="as published (higher = better)",
+    needs_data=False,
+    bn="train",
+    summary="log E|f(x) - f(x + 0.01 eps)| of the pre-pooling features under N(0,1) weights and "
+    "inputs, residual links removed, plus the sum of log BN scales (batch std)",
+)
 def zen(c: Candidate, repeats: int = 3, batch: int = 16, alpha: float = 0.01) -> float:
     model = c.model()
     for block in model.modules():  # the paper scores plain nets: residual links removed
@@ -327,9 +381,14 @@ def zen(c: Candidate, repeats: int = 3, batch: int = 16, alpha: float = 0.01) ->
     return finite("zen", float(np.mean(scores)))
 
 
-@register_proxy("zico", paper="Li et al., ZiCo, ICLR 2023", sign="as published (higher = better)",
-                needs_data=True, bn="train",
-                summary="sum over layers of log(sum over weights of mean|g| / std(g)) across mini-batches")
+@register_proxy(
+    "zico",
+    paper="Li et al., ZiCo, ICLR 2023",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="sum over layers of log(sum over weights of mean|g| / std(g)) across mini-batches",
+)
 def zico(c: Candidate, splits: int = 2) -> float:
     """The batch is cut into ``splits`` mini-batches, each with its own gradient (zeroed in between).
 
@@ -367,10 +426,15 @@ def zico(c: Candidate, splits: int = 2) -> float:
 
 
 # --------------------------------------------------------------------- newer expressivity proxies
-@register_proxy("swap", paper="Peng et al., SWAP-NAS, ICLR 2024 (the SWAP-Score, without the size regulariser)",
-                sign="as published (higher = better)", needs_data=True, bn="train",
-                summary="number of distinct sample-wise activation patterns: for every activation unit, its "
-                "on/off pattern over the batch; 64 samples, so the count is far from its 2^64 ceiling")
+@register_proxy(
+    "swap",
+    paper="Peng et al., SWAP-NAS, ICLR 2024 (the SWAP-Score, without the size regulariser)",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="number of distinct sample-wise activation patterns: for every activation unit, its "
+    "on/off pattern over the batch; 64 samples, so the count is far from its 2^64 ceiling",
+)
 def swap(c: Candidate, samples: int = 64) -> float:
     """Each unit (channel x position) of every activation gives one ``samples``-bit word, packed into an int64;
     the score is how many distinct words the net produces.
@@ -438,16 +502,26 @@ def _meco(c: Candidate, name: str, channels: int | None) -> float:
     return finite(name, sum(values))
 
 
-@register_proxy("meco", paper="Jiang et al., MeCo, NeurIPS 2023", sign="as published (higher = better)",
-                needs_data=True, bn="train",
-                summary="sum over feature maps (conv and activation outputs) of the smallest eigenvalue of the "
-                "channels' Pearson correlation, on one input (BN statistics from 8)")
+@register_proxy(
+    "meco",
+    paper="Jiang et al., MeCo, NeurIPS 2023",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="sum over feature maps (conv and activation outputs) of the smallest eigenvalue of the "
+    "channels' Pearson correlation, on one input (BN statistics from 8)",
+)
 def meco(c: Candidate) -> float:
     return _meco(c, "meco", None)
 
 
-@register_proxy("meco_opt", paper="Jiang et al., MeCo, NeurIPS 2023 (MeCo_opt: 8 sampled channels per map)",
-                sign="as published (higher = better)", needs_data=True, bn="train",
-                summary="MeCo on 8 channels per map drawn with the candidate's seed, scaled by channels / 8")
+@register_proxy(
+    "meco_opt",
+    paper="Jiang et al., MeCo, NeurIPS 2023 (MeCo_opt: 8 sampled channels per map)",
+    sign="as published (higher = better)",
+    needs_data=True,
+    bn="train",
+    summary="MeCo on 8 channels per map drawn with the candidate's seed, scaled by channels / 8",
+)
 def meco_opt(c: Candidate) -> float:
     return _meco(c, "meco_opt", 8)

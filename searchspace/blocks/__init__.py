@@ -58,5 +58,11 @@ def block_types() -> list[BlockType]:
 for _cls in (InvertedBottleneck, FusedBottleneck, Tucker, DepthwiseSeparable, RegularConv, Skip):
     register_block_type(_cls())
 
-__all__ = ["BlockType", "block_type_names", "block_types", "get_block_type", "register_block_type",
-           "unregister_block_type"]
+__all__ = [
+    "BlockType",
+    "block_type_names",
+    "block_types",
+    "get_block_type",
+    "register_block_type",
+    "unregister_block_type",
+]

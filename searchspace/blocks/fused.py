@@ -56,8 +56,16 @@ class FusedBottleneck(BlockType):
                         se = se_hidden(mid, ratio, divisor)
                         out.append(
                             Block(
-                                type=self.name, cin=cin, cout=cout, stride=stride, k=k, mid=mid, se=se,
-                                se_gate=choices.se_gate if se else None, act=act, residual=shortcut,
+                                type=self.name,
+                                cin=cin,
+                                cout=cout,
+                                stride=stride,
+                                k=k,
+                                mid=mid,
+                                se=se,
+                                se_gate=choices.se_gate if se else None,
+                                act=act,
+                                residual=shortcut,
                             )
                         )
         return out

@@ -39,9 +39,7 @@ class InvertedBottleneck(BlockType):
             problems.append(f"mid: expanded width must be >= cin={block.cin}, got {block.mid}")
         for field in ("cin", "mid", "cout"):
             if getattr(block, field) % block.groups:
-                problems.append(
-                    f"groups: {field}={getattr(block, field)} is not divisible by groups={block.groups}"
-                )
+                problems.append(f"groups: {field}={getattr(block, field)} is not divisible by groups={block.groups}")
         return problems
 
     def ops(self, block: Block) -> list[Op]:
@@ -83,9 +81,17 @@ class InvertedBottleneck(BlockType):
                             se = se_hidden(mid, ratio, divisor)
                             out.append(
                                 Block(
-                                    type=self.name, cin=cin, cout=cout, stride=stride, k=k, mid=mid,
-                                    groups=groups, se=se, se_gate=choices.se_gate if se else None,
-                                    act=act, residual=shortcut,
+                                    type=self.name,
+                                    cin=cin,
+                                    cout=cout,
+                                    stride=stride,
+                                    k=k,
+                                    mid=mid,
+                                    groups=groups,
+                                    se=se,
+                                    se_gate=choices.se_gate if se else None,
+                                    act=act,
+                                    residual=shortcut,
                                 )
                             )
         return out

@@ -52,9 +52,15 @@ class Tucker(BlockType):
 
         return [
             Block(
-                type=self.name, cin=cin, cout=cout, stride=stride, k=k,
-                mid=make_divisible(cin * r_in, divisor), mid2=make_divisible(cout * r_out, divisor),
-                act=act, residual=shortcut,
+                type=self.name,
+                cin=cin,
+                cout=cout,
+                stride=stride,
+                k=k,
+                mid=make_divisible(cin * r_in, divisor),
+                mid2=make_divisible(cout * r_out, divisor),
+                act=act,
+                residual=shortcut,
             )
             for r_in in choices.tucker_in
             for r_out in choices.tucker_out

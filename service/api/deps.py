@@ -39,8 +39,10 @@ def get_current_user(request: Request, session: SessionDep, settings: SettingsDe
             raise AuthError("Authorization: expected 'Bearer hwnas_<prefix>_<secret>'")
         user = authenticate(session, token)
     elif settings.keys_required:
-        raise AuthError("Authorization: this server needs an API key: send 'Authorization: Bearer <key>' "
-                        "(an administrator creates one with `hwnas keys create --name NAME`)")
+        raise AuthError(
+            "Authorization: this server needs an API key: send 'Authorization: Bearer <key>' "
+            "(an administrator creates one with `hwnas keys create --name NAME`)"
+        )
     else:
         user = get_or_create_user(session, LOCAL_USER)
     session.commit()  # now, not after the response: a route may work in its own session (and SQLite's lock)

@@ -52,16 +52,22 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                 raise StartupError(
                     f"{where} needs API keys (HWNAS_AUTH={settings.auth}, bound to {settings.host}) and the database "
                     "has none: create one with `hwnas keys create --name NAME` (same HWNAS_DATABASE_URL), or bind "
-                    "to 127.0.0.1")
+                    "to 127.0.0.1"
+                )
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.warm_jobs:
             _warm_in_background(settings)
         yield
 
-    app = FastAPI(title="hwnas", version=VERSION, lifespan=lifespan,
-                  description="Hardware-aware neural architecture search: search jobs over HTTP, Pareto fronts of "
-                  "accuracy proxies against measured latency, downloads as JSON, ONNX, int8 ONNX or PyTorch.")
+    app = FastAPI(
+        title="hwnas",
+        version=VERSION,
+        lifespan=lifespan,
+        description="Hardware-aware neural architecture search: search jobs over HTTP, Pareto fronts of "
+        "accuracy proxies against measured latency, downloads as JSON, ONNX, int8 ONNX or PyTorch.",
+    )
     app.state.settings = settings
     problems.install(app, settings.max_body_bytes, settings.max_table_bytes)
     # plotly.js (4.6 MB) and a 50,000-trial job's points shrink 3-5x; server-sent events are left alone

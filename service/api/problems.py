@@ -16,15 +16,29 @@ from service.errors import ServiceError
 
 log = logging.getLogger("hwnas.api")
 MEDIA_TYPE = "application/problem+json"
-TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-          409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Invalid input",
-          500: "Internal error"}
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+}
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route's error statuses: each one problem details."""
-    return {status: {"description": TITLES[status], "content": {MEDIA_TYPE: {"schema": {
-        "$ref": "#/components/schemas/Problem"}}}} for status in statuses}
+    return {
+        status: {
+            "description": TITLES[status],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
 
 
 def document(app: FastAPI) -> None:
@@ -73,10 +87,21 @@ def allowed_methods(routes: Any, path: str) -> set[str]:
     return {m for template, methods in matching if template.count("{") == fewest for m in methods}
 
 
-def problem(status: int, detail: str, request: Request, errors: list[dict[str, str]] | None = None,
-            title: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title or TITLES.get(status, "Error"), "status": status,
-                            "detail": detail, "instance": request.url.path}
+def problem(
+    status: int,
+    detail: str,
+    request: Request,
+    errors: list[dict[str, str]] | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
@@ -139,8 +164,12 @@ class BodyLimit:
 
 def too_large(request: Request) -> JSONResponse:
     limit, name = request.scope.get("hwnas.body_limit", (0, "HWNAS_MAX_BODY_BYTES"))
-    return problem(413, f"body: larger than this server accepts; expected at most {limit:,} bytes ({name})",
-                   request, [{"field": "body", "message": f"expected at most {limit:,} bytes ({name})"}])
+    return problem(
+        413,
+        f"body: larger than this server accepts; expected at most {limit:,} bytes ({name})",
+        request,
+        [{"field": "body", "message": f"expected at most {limit:,} bytes ({name})"}],
+    )
 
 
 def install(app: FastAPI, max_body_bytes: int, max_table_bytes: int) -> None:
@@ -150,19 +179,22 @@ def install(app: FastAPI, max_body_bytes: int, max_table_bytes: int) -> None:
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         from service.configs import field_errors
 
-        errors = field_errors(exc.detail) if "\n" in exc.detail else (
-            [{"field": exc.field, "message": exc.detail.removeprefix(f"{exc.field}: ")}] if exc.field else None)
+        errors = (
+            field_errors(exc.detail)
+            if "\n" in exc.detail
+            else ([{"field": exc.field, "message": exc.detail.removeprefix(f"{exc.field}: ")}] if exc.field else None)
+        )
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return problem(exc.status, exc.detail.replace("\n", "; ").replace(":; ", ": "), request, errors,
-                       exc.title, headers)
+        return problem(
+            exc.status, exc.detail.replace("\n", "; ").replace(":; ", ": "), request, errors, exc.title, headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for err in exc.errors():
             if err.get("type") == "json_invalid":
-                return problem(400, f"body: not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})",
-                               request)
+                return problem(400, f"body: not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})", request)
             errors.append({"field": _loc(tuple(err.get("loc", ()))), "message": str(err.get("msg", ""))})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, detail, request, errors)
@@ -182,8 +214,10 @@ def install(app: FastAPI, max_body_bytes: int, max_table_bytes: int) -> None:
             methods = allowed_methods(request.app.routes, request.url.path)
             if methods:
                 headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
-            detail = (f"{request.method} is not allowed on {request.url.path}; expected one of "
-                      f"{', '.join(sorted(methods)) or 'none'} (see /docs)")
+            detail = (
+                f"{request.method} is not allowed on {request.url.path}; expected one of "
+                f"{', '.join(sorted(methods)) or 'none'} (see /docs)"
+            )
         return problem(exc.status_code, detail, request, headers=headers)
 
     @app.exception_handler(Exception)

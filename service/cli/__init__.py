@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 _format_warning = warnings.formatwarning
 
 
-def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                      line: str | None = None) -> str:
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
     """hwnas' own warnings (a table from another host, ...) as one line for a person, not a source location."""
     if category is UserWarning:
         return f"hwnas: warning: {message}\n"

@@ -27,8 +27,15 @@ def cmd_spaces(args: argparse.Namespace) -> None:
     for name in list_spaces():
         space = load_space(name)
         n = space.cardinality()
-        data.append({"name": name, "cardinality": n, "resolution": space.resolution,
-                     "classes": space.classes, "description": space.description})
+        data.append(
+            {
+                "name": name,
+                "cardinality": n,
+                "resolution": space.resolution,
+                "classes": space.classes,
+                "description": space.description,
+            }
+        )
         rows.append([name, f"{n:.2e}", space.resolution, space.classes, len(space.stages), space.description[:60]])
     if args.json:
         print_json(data)
@@ -60,21 +67,35 @@ def cmd_space_show(args: argparse.Namespace) -> None:
         print_json({**space.to_dict(), "cardinality": space.cardinality()})
         return
     print(f"{space.name}: {space.description}")
-    print(f"resolutions {_fmt_choices(space.resolutions)} (default {space.resolution}), "
-          f"width multipliers {_fmt_choices(space.width_multipliers)}, {space.classes} classes, "
-          f"channels divisible by {space.channel_divisor}")
-    print(f"stem: conv {space.stem.k}x{space.stem.k} s{space.stem.stride} -> {_fmt_choices(space.stem.channels)} "
-          f"({_fmt_choices(space.stem.act)})")
+    print(
+        f"resolutions {_fmt_choices(space.resolutions)} (default {space.resolution}), "
+        f"width multipliers {_fmt_choices(space.width_multipliers)}, {space.classes} classes, "
+        f"channels divisible by {space.channel_divisor}"
+    )
+    print(
+        f"stem: conv {space.stem.k}x{space.stem.k} s{space.stem.stride} -> {_fmt_choices(space.stem.channels)} "
+        f"({_fmt_choices(space.stem.act)})"
+    )
     rows = []
     for i, stage in enumerate(space.stages):
         alts = space.choices_for(i, 0)
         ops = " | ".join(_fmt_alternative(c) for c in alts)
-        rows.append([i, _fmt_choices(stage.channels), _fmt_choices(stage.stride), _fmt_choices(stage.depth),
-                     "yes" if stage.first_residual else "no", ops])
+        rows.append(
+            [
+                i,
+                _fmt_choices(stage.channels),
+                _fmt_choices(stage.stride),
+                _fmt_choices(stage.depth),
+                "yes" if stage.first_residual else "no",
+                ops,
+            ]
+        )
     print(render_table(["stage", "channels", "stride", "depth", "1st shortcut", "layer choices"], rows))
     h = space.head
-    print(f"head: conv {_fmt_choices(h.conv)} ({_fmt_choices(h.act)}), hidden {_fmt_choices(h.hidden)}, "
-          f"dropout {h.dropout}")
+    print(
+        f"head: conv {_fmt_choices(h.conv)} ({_fmt_choices(h.act)}), hidden {_fmt_choices(h.hidden)}, "
+        f"dropout {h.dropout}"
+    )
     print(f"architectures: {space.cardinality():,}")
 
 
@@ -116,18 +137,62 @@ def _describe_rows(arch: Architecture) -> tuple[list[list[object]], list[dict[st
         if b is None:
             h = arch.head
             desc = "pool" + (f", conv1x1 {h.conv}" if h.conv else "") + (f", fc {h.hidden}" if h.hidden else "")
-            rows.append([lc.name, "head", desc, "", "", "", "", "", f"{lc.input_size}->1",
-                         f"{lc.params:,}", f"{lc.macs:,}", f"{lc.activations:,}"])
-            data.append({"name": lc.name, "type": "head", "params": lc.params, "macs": lc.macs,
-                         "activations": lc.activations, "input_size": lc.input_size})
+            rows.append(
+                [
+                    lc.name,
+                    "head",
+                    desc,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    f"{lc.input_size}->1",
+                    f"{lc.params:,}",
+                    f"{lc.macs:,}",
+                    f"{lc.activations:,}",
+                ]
+            )
+            data.append(
+                {
+                    "name": lc.name,
+                    "type": "head",
+                    "params": lc.params,
+                    "macs": lc.macs,
+                    "activations": lc.activations,
+                    "input_size": lc.input_size,
+                }
+            )
             continue
         kind = get_block_type(b.type)
         t = f"{b.t:.3g}" if kind.expands else ""
-        rows.append([lc.name, b.type, f"{b.cin}->{b.cout}", b.stride, b.k if "k" in kind.uses else "", t,
-                     f"{b.se_ratio:g}" if b.se else "", b.act or "", f"{lc.input_size}->{lc.output_size}",
-                     f"{lc.params:,}", f"{lc.macs:,}", f"{lc.activations:,}"])
-        data.append({"name": lc.name, **b.model_dump(), "input_size": lc.input_size, "output_size": lc.output_size,
-                     "params": lc.params, "macs": lc.macs, "activations": lc.activations})
+        rows.append(
+            [
+                lc.name,
+                b.type,
+                f"{b.cin}->{b.cout}",
+                b.stride,
+                b.k if "k" in kind.uses else "",
+                t,
+                f"{b.se_ratio:g}" if b.se else "",
+                b.act or "",
+                f"{lc.input_size}->{lc.output_size}",
+                f"{lc.params:,}",
+                f"{lc.macs:,}",
+                f"{lc.activations:,}",
+            ]
+        )
+        data.append(
+            {
+                "name": lc.name,
+                **b.model_dump(),
+                "input_size": lc.input_size,
+                "output_size": lc.output_size,
+                "params": lc.params,
+                "macs": lc.macs,
+                "activations": lc.activations,
+            }
+        )
     return rows, data
 
 
@@ -136,15 +201,31 @@ def cmd_describe(args: argparse.Namespace) -> None:
     cost = count_cost(arch)
     rows, layers = _describe_rows(arch)
     if args.json:
-        print_json({"arch_id": arch.arch_id, "string": arch.encode(), **cost.as_dict(),
-                     "architecture": arch.to_dict(), "layers": layers})
+        print_json(
+            {
+                "arch_id": arch.arch_id,
+                "string": arch.encode(),
+                **cost.as_dict(),
+                "architecture": arch.to_dict(),
+                "layers": layers,
+            }
+        )
         return
-    print(f"arch_id {arch.arch_id}  input {arch.in_channels}x{arch.resolution}x{arch.resolution}  "
-          f"{len(arch.blocks)} blocks")
-    print(render_table(["layer", "type", "channels", "s", "k", "t", "se", "act", "size", "params", "MACs",
-                        "activations"], rows, {3, 4, 9, 10, 11}))
-    print(f"total: {cost.params:,} params, {cost.macs:,} MACs ({human(cost.macs)}), "
-          f"peak activations {cost.activations:,} ({cost.activation_bytes / 2**20:.2f} MiB fp32)")
+    print(
+        f"arch_id {arch.arch_id}  input {arch.in_channels}x{arch.resolution}x{arch.resolution}  "
+        f"{len(arch.blocks)} blocks"
+    )
+    print(
+        render_table(
+            ["layer", "type", "channels", "s", "k", "t", "se", "act", "size", "params", "MACs", "activations"],
+            rows,
+            {3, 4, 9, 10, 11},
+        )
+    )
+    print(
+        f"total: {cost.params:,} params, {cost.macs:,} MACs ({human(cost.macs)}), "
+        f"peak activations {cost.activations:,} ({cost.activation_bytes / 2**20:.2f} MiB fp32)"
+    )
     print(f"string: {arch.encode()}")
 
 

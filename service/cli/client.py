@@ -36,8 +36,10 @@ class Client:
         try:
             r = self.http.request(method, path, **kw)
         except httpx.ConnectError:
-            raise CliError(f"cannot reach the server at {self.server} (start one with `make serve`, or pass "
-                           "--server / HWNAS_SERVER)") from None
+            raise CliError(
+                f"cannot reach the server at {self.server} (start one with `make serve`, or pass "
+                "--server / HWNAS_SERVER)"
+            ) from None
         except httpx.HTTPError as exc:
             raise CliError(f"{self.server}: {type(exc).__name__}: {exc}") from None
         if r.status_code >= 400:
@@ -55,7 +57,6 @@ class Client:
 
 def _client(args: argparse.Namespace) -> Client:
     return Client(args.server, args.api_key)
-
 
 
 def cmd_submit(args: argparse.Namespace) -> None:
@@ -83,8 +84,18 @@ def cmd_jobs(args: argparse.Namespace) -> None:
     if args.json:
         print_json(page)
         return
-    rows = [[j["id"], j["name"][:30], j["status"], f"{j['progress']['done']}/{j['progress']['budget_trials'] or '-'}",
-             j["front_size"], fmt_value(j["hypervolume"]), j["created"][:19].replace("T", " ")] for j in page["data"]]
+    rows = [
+        [
+            j["id"],
+            j["name"][:30],
+            j["status"],
+            f"{j['progress']['done']}/{j['progress']['budget_trials'] or '-'}",
+            j["front_size"],
+            fmt_value(j["hypervolume"]),
+            j["created"][:19].replace("T", " "),
+        ]
+        for j in page["data"]
+    ]
     print(render_table(["id", "name", "status", "trials", "front", "hypervolume", "created"], rows, {3, 4, 5}))
     if page["next_cursor"]:
         print(f"({page['count']} jobs in all; --limit shows more)")
@@ -105,8 +116,11 @@ def _watch(client: Client, job_id: str, quiet: bool = False) -> dict[str, Any]:
     def show(j: dict[str, Any]) -> None:
         if not quiet:
             total = j["progress"]["budget_trials"] or max(j["progress"]["done"], 1)
-            bar(min(j["progress"]["done"], total - 1) if j["status"] in ("queued", "running") else total, total,
-                _line(j))
+            bar(
+                min(j["progress"]["done"], total - 1) if j["status"] in ("queued", "running") else total,
+                total,
+                _line(j),
+            )
 
     finished = ("succeeded", "failed", "cancelled")
     while job["status"] not in finished:
@@ -132,8 +146,10 @@ def cmd_status(args: argparse.Namespace) -> None:
         return
     p = job["progress"]
     print(f"job {job['id']} ({job['name']}): {job['status']}")
-    print(f"  trials {p['done']}/{p['budget_trials'] or '-'}, {p['elapsed']:.0f} s, front {job['front_size']}, "
-          f"hypervolume {fmt_value(job['hypervolume'])}")
+    print(
+        f"  trials {p['done']}/{p['budget_trials'] or '-'}, {p['elapsed']:.0f} s, front {job['front_size']}, "
+        f"hypervolume {fmt_value(job['hypervolume'])}"
+    )
     for metric, value in job["best"].items():
         print(f"  best {metric}: {fmt_value(value)}")
     if job["error"]:
@@ -151,8 +167,9 @@ def cmd_pareto(args: argparse.Namespace) -> None:
         return
     names = [o["metric"] for o in front["objectives"]]
     others = sorted({m for p in front["data"] for m in p["metrics"]} - set(names))
-    rows = [[p["number"], p["arch_id"], *[fmt_value(p["metrics"].get(n)) for n in [*names, *others]]]
-            for p in front["data"]]
+    rows = [
+        [p["number"], p["arch_id"], *[fmt_value(p["metrics"].get(n)) for n in [*names, *others]]] for p in front["data"]
+    ]
     print(render_table(["trial", "arch_id", *names, *others], rows, set(range(2, 2 + len(names) + len(others)))))
     print(f"{front['count']} nets on the front; `hwnas download ARCH_ID --format onnx -o net.onnx` fetches one")
 

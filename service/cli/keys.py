@@ -28,8 +28,10 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
         print_json({"key": new.key, "prefix": new.prefix, "user": new.user, "name": new.name})
         return
     print(new.key)
-    print(f"(API key {new.prefix} for user {new.user!r}: shown once, only its hash is stored; send it as "
-          "'Authorization: Bearer <key>' or set HWNAS_API_KEY)")
+    print(
+        f"(API key {new.prefix} for user {new.user!r}: shown once, only its hash is stored; send it as "
+        "'Authorization: Bearer <key>' or set HWNAS_API_KEY)"
+    )
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
@@ -39,13 +41,30 @@ def cmd_keys_list(args: argparse.Namespace) -> None:
     with session_scope(_url()) as session:
         rows = [(k.prefix, user, k.name, k.created, k.last_used, k.revoked) for k, user in list_keys(session)]
     if args.json:
-        print_json([{"prefix": p, "user": u, "name": n, "created": str(c), "last_used": str(lu) if lu else None,
-                     "revoked": str(r) if r else None} for p, u, n, c, lu, r in rows])
+        print_json(
+            [
+                {
+                    "prefix": p,
+                    "user": u,
+                    "name": n,
+                    "created": str(c),
+                    "last_used": str(lu) if lu else None,
+                    "revoked": str(r) if r else None,
+                }
+                for p, u, n, c, lu, r in rows
+            ]
+        )
         return
     fmt = "%Y-%m-%d %H:%M"
-    print(render_table(["prefix", "user", "name", "created", "last used", "revoked"],
-                       [[p, u, n, c.strftime(fmt), lu.strftime(fmt) if lu else "-", r.strftime(fmt) if r else "-"]
-                        for p, u, n, c, lu, r in rows]))
+    print(
+        render_table(
+            ["prefix", "user", "name", "created", "last used", "revoked"],
+            [
+                [p, u, n, c.strftime(fmt), lu.strftime(fmt) if lu else "-", r.strftime(fmt) if r else "-"]
+                for p, u, n, c, lu, r in rows
+            ],
+        )
+    )
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> None:
@@ -58,8 +77,11 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
 
 def add_commands(sub: Any, add: AddCommand) -> None:
-    p = sub.add_parser("keys", help="API keys of the service (in HWNAS_DATABASE_URL)",
-                       description="API keys of the service, written to the database in HWNAS_DATABASE_URL")
+    p = sub.add_parser(
+        "keys",
+        help="API keys of the service (in HWNAS_DATABASE_URL)",
+        description="API keys of the service, written to the database in HWNAS_DATABASE_URL",
+    )
     keys = p.add_subparsers(dest="keys_command", required=True, metavar="SUBCOMMAND")
     c = keys.add_parser("create", help="create a key and print it once")
     c.add_argument("--name", required=True, help="what the key is for (e.g. laptop)")

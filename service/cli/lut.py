@@ -57,13 +57,18 @@ def cmd_lut_validate(args: argparse.Namespace) -> None:
     space = load_space(args.space)
     predictor = load_predictor(profile, args.table, space=space.name)
     rounds = f"{args.rounds} interleaved round{'s' if args.rounds != 1 else ''}"
-    print(f"{profile.id} / {space.name}: {args.samples} nets, each measured twice ({rounds} per pass), "
-          f"table {predictor.table.name} (calibration {predictor.calibration.model})")
-    result = validate(predictor, space, args.samples, seed=args.seed, rounds=args.rounds,
-                      progress=ProgressBar("validate"))
+    print(
+        f"{profile.id} / {space.name}: {args.samples} nets, each measured twice ({rounds} per pass), "
+        f"table {predictor.table.name} (calibration {predictor.calibration.model})"
+    )
+    result = validate(
+        predictor, space, args.samples, seed=args.seed, rounds=args.rounds, progress=ProgressBar("validate")
+    )
     print(render_table(["", "prediction", "raw sum", "noise (meas. 2 vs 1)"], result.metric_rows(), {1, 2, 3}))
-    print(f"prediction: {result.predict_us_per_net:.2f} us/net; {result.layers_measured} layers measured on demand; "
-          f"measuring took {result.measure_s:.0f} s")
+    print(
+        f"prediction: {result.predict_us_per_net:.2f} us/net; {result.layers_measured} layers measured on demand; "
+        f"measuring took {result.measure_s:.0f} s"
+    )
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"validate-{profile.id}-{space.name}"
@@ -86,12 +91,23 @@ def cmd_lut_list(args: argparse.Namespace) -> None:
     if not rows:
         print("no latency tables; build one with: hwnas lut build --profile ort-cpu-fp32-t1 --space SPACE")
         return
-    print(render_table(
-        ["table", "entries", "nets", "calibration", "CV MAPE", "path"],
-        [[r["name"], r["entries"], r["networks"], r["calibration"],
-          f"{100 * r['cv_mape']:.1f}%" if r["cv_mape"] is not None else "-", r["path"]] for r in rows],
-        {1, 2, 4},
-    ))
+    print(
+        render_table(
+            ["table", "entries", "nets", "calibration", "CV MAPE", "path"],
+            [
+                [
+                    r["name"],
+                    r["entries"],
+                    r["networks"],
+                    r["calibration"],
+                    f"{100 * r['cv_mape']:.1f}%" if r["cv_mape"] is not None else "-",
+                    r["path"],
+                ]
+                for r in rows
+            ],
+            {1, 2, 4},
+        )
+    )
 
 
 def cmd_lut_show(args: argparse.Namespace) -> None:
@@ -105,12 +121,17 @@ def cmd_lut_show(args: argparse.Namespace) -> None:
         return
     print(f"{table.name}  ({path})")
     print(f"  {table.note}")
-    print(f"  host: {table.host.cpu}, {table.host.cores} cores, {table.host.machine}; versions "
-          + ", ".join(f"{k} {v}" for k, v in table.host.versions.items()) + f"; measured {table.host.date}")
+    print(
+        f"  host: {table.host.cpu}, {table.host.cores} cores, {table.host.machine}; versions "
+        + ", ".join(f"{k} {v}" for k, v in table.host.versions.items())
+        + f"; measured {table.host.date}"
+    )
     print(f"  entries: {len(table.entries)} (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")")
     if info["median_p90_over_median"] is not None:
-        print(f"  spread: median p90/median {info['median_p90_over_median']:.3f}; "
-              f"call overhead {table.call_overhead_ms * 1000:.1f} us")
+        print(
+            f"  spread: median p90/median {info['median_p90_over_median']:.3f}; "
+            f"call overhead {table.call_overhead_ms * 1000:.1f} us"
+        )
     for name, cal in [("all spaces", table.calibration), *table.space_calibrations.items()]:
         print(f"  calibration ({name}): {cal.model} fitted on {cal.fitted_on} nets; {cal.note or 'not fitted'}")
 
@@ -119,13 +140,24 @@ def cmd_lut_export_kit(args: argparse.Namespace) -> None:
     """A kit for a device the service cannot reach: its graphs (int8 already quantized here) and the agent."""
     from latency_tables.kit import export_kit
 
-    summary = export_kit(args.space or [], args.output, args.profile, calibrate=args.calibrate, seed=args.seed,
-                         resolution=args.resolution, progress=ProgressBar("kit"))
+    summary = export_kit(
+        args.space or [],
+        args.output,
+        args.profile,
+        calibrate=args.calibrate,
+        seed=args.seed,
+        resolution=args.resolution,
+        progress=ProgressBar("kit"),
+    )
     out = summary.path
-    print(f"kit for {summary.profile}: {summary.layers} layers, {summary.networks} calibration nets, "
-          f"{summary.bytes / 1e6:.1f} MB -> {out}")
-    print(f"on the device (Python 3 with numpy and onnxruntime): python3 {out.name} -o table.json.gz "
-          "[--threads N]  (or: python3 -m latency_tables.agent ...)")
+    print(
+        f"kit for {summary.profile}: {summary.layers} layers, {summary.networks} calibration nets, "
+        f"{summary.bytes / 1e6:.1f} MB -> {out}"
+    )
+    print(
+        f"on the device (Python 3 with numpy and onnxruntime): python3 {out.name} -o table.json.gz "
+        "[--threads N]  (or: python3 -m latency_tables.agent ...)"
+    )
     print("then here: hwnas lut import table.json.gz")
 
 
@@ -138,10 +170,15 @@ def cmd_lut_import(args: argparse.Namespace) -> None:
     if done.merged:
         print(f"merging into {path}: {done.added} new entries, {done.kept} already there (kept)")
     cal = table.calibration
-    calibrated = (f"calibration not refitted: {done.calibration_skipped}" if done.calibration_skipped is not None
-                  else f"calibration: {cal.model} refitted on {cal.fitted_on} nets ({cal.note})")
-    print(f"imported {table.name} ({table.host.cpu}, {table.host.cores} cores): {len(table.entries)} entries "
-          f"({done.added} new), {len(table.networks)} nets -> {path}")
+    calibrated = (
+        f"calibration not refitted: {done.calibration_skipped}"
+        if done.calibration_skipped is not None
+        else f"calibration: {cal.model} refitted on {cal.fitted_on} nets ({cal.note})"
+    )
+    print(
+        f"imported {table.name} ({table.host.cpu}, {table.host.cores} cores): {len(table.entries)} entries "
+        f"({done.added} new), {len(table.networks)} nets -> {path}"
+    )
     print(calibrated)
 
 
@@ -149,26 +186,40 @@ def cmd_latency(args: argparse.Namespace) -> None:
     from latency_tables.api import load_predictor
 
     arch = resolve_architecture(args.arch)
-    predictor = load_predictor(args.profile, args.table, missing="estimate" if args.estimate else "auto",
-                               space=args.space)
+    predictor = load_predictor(
+        args.profile, args.table, missing="estimate" if args.estimate else "auto", space=args.space
+    )
     pred = predictor.predict(arch)
     if args.json:
         print_json({"arch_id": arch.arch_id, **pred.as_dict(), "host_warning": predictor.host_warning})
         return
-    rows = [[lyr.name, lyr.kind, f"{lyr.latency_ms:.4f}" + ("*" if lyr.estimated else ""), human(lyr.macs),
-             f"{100 * lyr.latency_ms / pred.raw_sum_ms:.1f}%" if pred.raw_sum_ms else "-", lyr.key]
-            for lyr in pred.layers]
+    rows = [
+        [
+            lyr.name,
+            lyr.kind,
+            f"{lyr.latency_ms:.4f}" + ("*" if lyr.estimated else ""),
+            human(lyr.macs),
+            f"{100 * lyr.latency_ms / pred.raw_sum_ms:.1f}%" if pred.raw_sum_ms else "-",
+            lyr.key,
+        ]
+        for lyr in pred.layers
+    ]
     print(render_table(["layer", "kind", "ms", "MACs", "share", "signature"], rows, {2, 3, 4}))
-    print(f"predicted {pred.total_ms:.3f} ms on {pred.profile} (raw sum {pred.raw_sum_ms:.3f} ms, "
-          f"calibration {predictor.calibration.model}{f' for {predictor.space}' if predictor.space else ''}, "
-          f"table {pred.table})")
+    print(
+        f"predicted {pred.total_ms:.3f} ms on {pred.profile} (raw sum {pred.raw_sum_ms:.3f} ms, "
+        f"calibration {predictor.calibration.model}{f' for {predictor.space}' if predictor.space else ''}, "
+        f"table {pred.table})"
+    )
     if pred.estimated:
         print("* estimated from the table's regression, not measured")
 
 
 def add_commands(sub: Any, add: AddCommand) -> None:
-    lut = sub.add_parser("lut", help="latency lookup tables: build, validate, list, show, export-kit, import",
-                         description="latency lookup tables")
+    lut = sub.add_parser(
+        "lut",
+        help="latency lookup tables: build, validate, list, show, export-kit, import",
+        description="latency lookup tables",
+    )
     lsub = lut.add_subparsers(dest="lut_command", required=True, metavar="SUBCOMMAND")
 
     p = lsub.add_parser("build", help="measure the layers of spaces or nets on this host into a table")
@@ -178,8 +229,13 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     p.add_argument("--resolution", type=int, help="input size (default: each space's default)")
     p.add_argument("--table", help="table file to extend or create (default: this host's table)")
     p.add_argument("--passes", type=int, default=2, help="measurements per layer at different times (default 2)")
-    p.add_argument("--calibrate", type=int, default=0, metavar="N",
-                   help="also measure N random whole nets per space and fit the calibration")
+    p.add_argument(
+        "--calibrate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure N random whole nets per space and fit the calibration",
+    )
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per calibration net (default 3)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_lut_build)
@@ -205,11 +261,19 @@ def add_commands(sub: Any, add: AddCommand) -> None:
 
     p = lsub.add_parser("export-kit", help="a kit to measure a table on a device this host cannot reach")
     p.add_argument("--space", action="append", help="cover every layer of this space (repeatable)")
-    p.add_argument("--profile", default="ort-cpu-fp32-t1",
-                   help="profile the kit is for (precision and batch are fixed in it; default ort-cpu-fp32-t1)")
+    p.add_argument(
+        "--profile",
+        default="ort-cpu-fp32-t1",
+        help="profile the kit is for (precision and batch are fixed in it; default ort-cpu-fp32-t1)",
+    )
     p.add_argument("--resolution", type=int, help="input size (default: each space's default)")
-    p.add_argument("--calibrate", type=int, default=10, metavar="N",
-                   help="whole random nets per space to measure for the calibration (default 10)")
+    p.add_argument(
+        "--calibrate",
+        type=int,
+        default=10,
+        metavar="N",
+        help="whole random nets per space to measure for the calibration (default 10)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", required=True, help="the kit zip to write")
     p.set_defaults(func=cmd_lut_export_kit)

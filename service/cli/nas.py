@@ -27,8 +27,15 @@ def cmd_datasets(args: argparse.Namespace) -> None:
                 fashion_mnist.load()
             except DatasetError:
                 status = "not installed (apt-get install dataset-fashion-mnist)"
-        data.append({"name": name, "description": src.description, "path": src.path, "options": list(src.options),
-                     "status": status})
+        data.append(
+            {
+                "name": name,
+                "description": src.description,
+                "path": src.path,
+                "options": list(src.options),
+                "status": status,
+            }
+        )
         rows.append([name, status, src.description])
     if args.json:
         print_json(data)
@@ -94,45 +101,77 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     archs = sample_nets(space, args.nets, seed=args.seed, max_macs=args.max_macs)
     store = RunStore(out / "runs.jsonl", protocol, data, label=f"hwnas proxies check {args.space}")
     total = len(archs) * len(protocol.seeds)
-    print(f"{len(archs)} nets of {args.space} x {len(protocol.seeds)} seeds on {args.dataset}: {protocol.steps} steps "
-          f"x {protocol.batch_size} each; {len(store)} of {total} runs already in {out / 'runs.jsonl'}",
-          file=sys.stderr)
+    print(
+        f"{len(archs)} nets of {args.space} x {len(protocol.seeds)} seeds on {args.dataset}: {protocol.steps} steps "
+        f"x {protocol.batch_size} each; {len(store)} of {total} runs already in {out / 'runs.jsonl'}",
+        file=sys.stderr,
+    )
     bar = ProgressBar("training")
-    train_runs(archs, protocol, data, store, workers=args.workers,
-               progress=lambda i, n, run: bar(i, n, f"{run['arch_id']} seed {run['seed']}: "
-                                                   f"{run['accuracy']:.4f}"))
+    train_runs(
+        archs,
+        protocol,
+        data,
+        store,
+        workers=args.workers,
+        progress=lambda i, n, run: bar(i, n, f"{run['arch_id']} seed {run['seed']}: {run['accuracy']:.4f}"),
+    )
     kept, first, second = paired(store, archs)
     truth = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     macs = [float(count_cost(a).macs) for a in kept]
     latency, budget_in = budget_axis(kept, [args.space] * len(kept), args.profile)
-    scores, seconds = all_scores(kept, [args.space] * len(kept), truth, data, reference_size=args.reference_size,
-                                 progress=ProgressBar("scoring"))
+    scores, seconds = all_scores(
+        kept, [args.space] * len(kept), truth, data, reference_size=args.reference_size, progress=ProgressBar("scoring")
+    )
     table = judge(scores, truth, macs, latency, samples=args.bootstrap)
     choice = evidence.choose(table, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")
-    report = {"space": space.name, "dataset": data.name, "protocol": protocol.model_dump(mode="json"),
-              "nets": [a.encode() for a in kept], "accuracy": {"seed0": first, "seed1": second},
-              "reliability": evidence.test_retest(first, second), "budgets_in": budget_in,
-              "recommended": choice["choice"], "choice": choice,
-              "scorers": {n: {**r, "seconds_per_eval": seconds[n]} for n, r in table.items()},
-              "scores": {n: [None if math.isnan(v) else v for v in vals] for n, vals in scores.items()},
-              "cpu_hours": sum(r["cpu_seconds"] for r in store.runs()) / 3600}
+    report = {
+        "space": space.name,
+        "dataset": data.name,
+        "protocol": protocol.model_dump(mode="json"),
+        "nets": [a.encode() for a in kept],
+        "accuracy": {"seed0": first, "seed1": second},
+        "reliability": evidence.test_retest(first, second),
+        "budgets_in": budget_in,
+        "recommended": choice["choice"],
+        "choice": choice,
+        "scorers": {n: {**r, "seconds_per_eval": seconds[n]} for n, r in table.items()},
+        "scores": {n: [None if math.isnan(v) else v for v in vals] for n, vals in scores.items()},
+        "cpu_hours": sum(r["cpu_seconds"] for r in store.runs()) / 3600,
+    }
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     if args.json:
         print_json({k: v for k, v in report.items() if k != "scores"})
         return
     rel = report["reliability"]
-    print(f"ground truth: {len(kept)} nets, validation accuracy {min(truth):.4f}..{max(truth):.4f}; reliability "
-          f"{rel['reliability']:.2f} (ceiling {rel['ceiling']:.2f}): seed noise sd {100 * rel['noise_sd']:.2f} "
-          f"pts vs {100 * rel['between_net_sd']:.2f} between nets")
+    print(
+        f"ground truth: {len(kept)} nets, validation accuracy {min(truth):.4f}..{max(truth):.4f}; reliability "
+        f"{rel['reliability']:.2f} (ceiling {rel['ceiling']:.2f}): seed noise sd {100 * rel['noise_sd']:.2f} "
+        f"pts vs {100 * rel['between_net_sd']:.2f} between nets"
+    )
     if rel["reliability"] < 0.8:
         print("  below 0.8: the ranking below is uncertain; train longer (--steps) or sample more different nets")
     rows = sorted(table.items(), key=lambda kv: -(kv[1]["balanced"] if not math.isnan(kv[1]["balanced"]) else -9))
-    print(render_table(["scorer", "spearman", "90% interval", "cost-controlled", "regret pts", "s/net"],
-                       [[n, f"{r['spearman']:.3f}", f"{r['spearman_interval'][0]:.2f}..{r['spearman_interval'][1]:.2f}",
-                         f"{r['cost_controlled_spearman']:.3f}", f"{100 * r['regret']['mean']:.2f}",
-                         f"{seconds[n]:.3f}"] for n, r in rows], {1, 2, 3, 4, 5}))
-    print(f"\nrecommended for {args.space} on {args.dataset}: {choice['choice']} "
-          f"(report: {out / 'report.json'}; `hwnas proxies fit --from {out} --name NAME` fits a predictor)")
+    print(
+        render_table(
+            ["scorer", "spearman", "90% interval", "cost-controlled", "regret pts", "s/net"],
+            [
+                [
+                    n,
+                    f"{r['spearman']:.3f}",
+                    f"{r['spearman_interval'][0]:.2f}..{r['spearman_interval'][1]:.2f}",
+                    f"{r['cost_controlled_spearman']:.3f}",
+                    f"{100 * r['regret']['mean']:.2f}",
+                    f"{seconds[n]:.3f}",
+                ]
+                for n, r in rows
+            ],
+            {1, 2, 3, 4, 5},
+        )
+    )
+    print(
+        f"\nrecommended for {args.space} on {args.dataset}: {choice['choice']} "
+        f"(report: {out / 'report.json'}; `hwnas proxies fit --from {out} --name NAME` fits a predictor)"
+    )
 
 
 def cmd_proxies_fit(args: argparse.Namespace) -> None:
@@ -150,8 +189,9 @@ def cmd_proxies_fit(args: argparse.Namespace) -> None:
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise CliError(f"proxies fit: --from {args.source}: no readable report.json ({exc}); run "
-                       "`hwnas proxies check` first") from None
+        raise CliError(
+            f"proxies fit: --from {args.source}: no readable report.json ({exc}); run `hwnas proxies check` first"
+        ) from None
     proxies_used = tuple(args.proxy or PREDICTOR_PROXIES)
     try:
         predictor.check_proxies(proxies_used)
@@ -168,16 +208,29 @@ def cmd_proxies_fit(args: argparse.Namespace) -> None:
     archs, truth = [archs[i] for i in keep], [truth[i] for i in keep]
     scores = {p: [report["scores"][p][i] for i in keep] for p in proxies_used}
     if len(archs) < 8:
-        raise CliError(f"proxies fit: {path} has {len(archs)} nets with both seeds and every proxy's score; "
-                       "a predictor needs at least 8 (check more nets, or drop the --proxy that failed on some)")
+        raise CliError(
+            f"proxies fit: {path} has {len(archs)} nets with both seeds and every proxy's score; "
+            "a predictor needs at least 8 (check more nets, or drop the --proxy that failed on some)"
+        )
     oof = predictor.cross_validated(archs, scores, truth, proxies_used)
-    model = predictor.fit(args.name, archs, scores, truth, proxies_used,
-                          trained_on={"space": report["space"], "dataset": report["dataset"],
-                                      "protocol": report["protocol"],
-                                      "cross_validated_spearman": spearman(oof, truth)})
+    model = predictor.fit(
+        args.name,
+        archs,
+        scores,
+        truth,
+        proxies_used,
+        trained_on={
+            "space": report["space"],
+            "dataset": report["dataset"],
+            "protocol": report["protocol"],
+            "cross_validated_spearman": spearman(oof, truth),
+        },
+    )
     saved = predictor.save(model, Path(args.dir) if args.dir else predictor.user_dir())
-    print(f"predictor:{args.name} on {len(archs)} nets ({', '.join(proxies_used)} + the net's shape): "
-          f"leave-one-out Spearman {spearman(oof, truth):.3f}; saved to {saved}")
+    print(
+        f"predictor:{args.name} on {len(archs)} nets ({', '.join(proxies_used)} + the net's shape): "
+        f"leave-one-out Spearman {spearman(oof, truth):.3f}; saved to {saved}"
+    )
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -202,8 +255,13 @@ def cmd_score(args: argparse.Namespace) -> None:
     if args.json:
         print_json({"arch_id": arch.arch_id, "batch": args.batch, "dataset": args.dataset, "scores": results})
     else:
-        print(render_table(["proxy", "score", "seconds"],
-                           [[r["proxy"], f"{r['score']:.6g}", f"{r['seconds']:.3f}"] for r in results], {1, 2}))
+        print(
+            render_table(
+                ["proxy", "score", "seconds"],
+                [[r["proxy"], f"{r['score']:.6g}", f"{r['seconds']:.3f}"] for r in results],
+                {1, 2},
+            )
+        )
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -217,8 +275,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     from pydantic import ValidationError
 
     try:
-        settings = TrainSettings(**budgets, batch_size=args.batch_size, lr=args.lr, evals=args.evals,
-                                 threads=args.threads, device=args.device)
+        settings = TrainSettings(
+            **budgets,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            evals=args.evals,
+            threads=args.threads,
+            device=args.device,
+        )
     except ValidationError as exc:
         from searchspace.validation import describe_validation_error
 
@@ -236,23 +300,32 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.json:
         print_json({"arch_id": arch.arch_id, "dataset": args.dataset, **result.as_dict()})
     else:
-        print(f"val accuracy {result.val_accuracy:.4f} after {result.steps} steps ({result.epochs:.2f} epochs) "
-              f"in {result.seconds:.1f} s, {result.images_per_second:.0f} images/s")
+        print(
+            f"val accuracy {result.val_accuracy:.4f} after {result.steps} steps ({result.epochs:.2f} epochs) "
+            f"in {result.seconds:.1f} s, {result.images_per_second:.0f} images/s"
+        )
 
 
 def add_commands(sub: Any, add: AddCommand) -> None:
     p = add("datasets", cmd_datasets, "list the datasets proxies and training can use")
     p.add_argument("--json", action="store_true")
 
-    p = add("proxies", cmd_proxies, "list the accuracy proxies and what 'default' stands for; check them on "
-            "your space and data; fit a few-shot predictor")
+    p = add(
+        "proxies",
+        cmd_proxies,
+        "list the accuracy proxies and what 'default' stands for; check them on "
+        "your space and data; fit a few-shot predictor",
+    )
     p.add_argument("--json", action="store_true")
     psub = p.add_subparsers(dest="proxies_command", metavar="SUBCOMMAND")
-    c = psub.add_parser("check", help="train sampled nets of a space (two seeds) and judge every proxy on them",
-                        description="Train --nets sampled nets of --space on --dataset with two seeds each "
-                        "(resumable: runs are appended to OUT/runs.jsonl), score every proxy, combination and "
-                        "the few-shot predictor, and report reliability, Spearman, Spearman at equal MACs, "
-                        "regret under latency budgets and the recommended proxy (OUT/report.json).")
+    c = psub.add_parser(
+        "check",
+        help="train sampled nets of a space (two seeds) and judge every proxy on them",
+        description="Train --nets sampled nets of --space on --dataset with two seeds each "
+        "(resumable: runs are appended to OUT/runs.jsonl), score every proxy, combination and "
+        "the few-shot predictor, and report reliability, Spearman, Spearman at equal MACs, "
+        "regret under latency budgets and the recommended proxy (OUT/report.json).",
+    )
     c.set_defaults(func=cmd_proxies_check)
     c.add_argument("--space", required=True, help="a built-in space name or a spec file")
     c.add_argument("--dataset", default="fashion-mnist", help="a dataset name, a .npz file or an image folder")
@@ -272,10 +345,15 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     f.set_defaults(func=cmd_proxies_fit)
     f.add_argument("--from", dest="source", required=True, help="the directory `hwnas proxies check` wrote")
     f.add_argument("--name", required=True, help="the predictor's name: a search then uses predictor:<name>")
-    f.add_argument("--proxy", action="append", help="proxies the predictor reads (repeatable; default: "
-                   "naswot, zico, synflow, meco_opt)")
-    f.add_argument("--dir", help="where to save it (default: $HWNAS_PREDICTORS's first folder, else "
-                   "~/.local/share/hwnas/predictors)")
+    f.add_argument(
+        "--proxy",
+        action="append",
+        help="proxies the predictor reads (repeatable; default: naswot, zico, synflow, meco_opt)",
+    )
+    f.add_argument(
+        "--dir",
+        help="where to save it (default: $HWNAS_PREDICTORS's first folder, else ~/.local/share/hwnas/predictors)",
+    )
 
     def data_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("arch", help="a known net name, a JSON file, or an architecture string")

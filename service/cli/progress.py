@@ -26,8 +26,10 @@ class ProgressBar:
         width = 28
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         eta_text = f"{eta:5.0f}s" if eta == eta else "    ?"
-        line = (f"{self.label} [{bar}] {done}/{total} {100 * frac:5.1f}% {elapsed:6.0f}s elapsed, "
-                f"ETA {eta_text} {item[:50]}")
+        line = (
+            f"{self.label} [{bar}] {done}/{total} {100 * frac:5.1f}% {elapsed:6.0f}s elapsed, "
+            f"ETA {eta_text} {item[:50]}"
+        )
         tty = getattr(self.stream, "isatty", lambda: False)()
         end = "\n" if (done >= total or not tty) else ""
         print(("\r" if tty else "") + line.ljust(140 if tty else 0), end=end, file=self.stream, flush=True)

@@ -46,14 +46,21 @@ def cmd_search(args: argparse.Namespace) -> None:
     names = [o["metric"] for o in result.objectives]
     others = sorted({m for t in front for m in t.metrics} - set(names))
     print()
-    print(render_table(["trial", "arch_id", *names, *others],
-                       [[t.number, t.arch_id, *[fmt_value(t.metrics.get(n)) for n in [*names, *others]]]
-                        for t in sorted(front, key=lambda t: t.metrics.get(names[0]) or 0)],
-                       set(range(2, 2 + len(names) + len(others)))))
+    print(
+        render_table(
+            ["trial", "arch_id", *names, *others],
+            [
+                [t.number, t.arch_id, *[fmt_value(t.metrics.get(n)) for n in [*names, *others]]]
+                for t in sorted(front, key=lambda t: t.metrics.get(names[0]) or 0)
+            ],
+            set(range(2, 2 + len(names) + len(others))),
+        )
+    )
     failed = count_failed(result)
     hv = f", hypervolume {result.hv_history[-1][1]:.4g}" if result.hv_history else ""
-    print(f"\n{len(front)} nets on the front of {len(result.trials)} trials ({failed} failed){hv}; "
-          f"{result.elapsed:.0f} s")
+    print(
+        f"\n{len(front)} nets on the front of {len(result.trials)} trials ({failed} failed){hv}; {result.elapsed:.0f} s"
+    )
     for note in result.notes:
         print(f"note: {note}")
     print(f"results: {out}/result.json, trials.csv, front.json; study in {storage}")

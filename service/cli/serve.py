@@ -24,8 +24,11 @@ def load_settings(**over: Any) -> Any:
     try:
         return Settings(**{k: v for k, v in over.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(f"HWNAS_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: "
-                             f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        problems = "; ".join(
+            f"HWNAS_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
         raise CliError(f"settings: {problems}") from None
 
 
@@ -43,8 +46,7 @@ def _embedded_worker(settings: Any, stop: threading.Event) -> None:
     """Keep one `hwnas worker` process running beside the API (restarted if it dies), until ``stop``."""
     env = {**os.environ, "HWNAS_DATABASE_URL": settings.database_url}
     while not stop.is_set():
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env,
-                                preexec_fn=_die_with_parent)
+        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"], env=env, preexec_fn=_die_with_parent)
         while proc.poll() is None and not stop.wait(0.5):
             pass
         if proc.poll() is None:
@@ -71,8 +73,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if settings.embedded_worker and not args.no_worker:
         worker = threading.Thread(target=_embedded_worker, args=(settings, stop), name="hwnas-embedded-worker")
         worker.start()
-    print(f"hwnas: serving on http://{settings.host}:{settings.port} (database {redacted(settings.database_url)}, "
-          f"{'one embedded worker' if worker else 'no worker'}; API docs at /docs)", flush=True)
+    print(
+        f"hwnas: serving on http://{settings.host}:{settings.port} (database {redacted(settings.database_url)}, "
+        f"{'one embedded worker' if worker else 'no worker'}; API docs at /docs)",
+        flush=True,
+    )
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
     finally:
@@ -93,8 +98,11 @@ def cmd_worker(args: argparse.Namespace) -> None:
     print(f"hwnas: worker {worker.id} on {redacted(settings.database_url)}", file=sys.stderr, flush=True)
     started = time.monotonic()
     worker.run(max_jobs=args.max_jobs, idle_exit=args.idle_exit)
-    print(f"hwnas: worker {worker.id} ran {worker.jobs_run} job(s) in {time.monotonic() - started:.0f} s",
-          file=sys.stderr, flush=True)
+    print(
+        f"hwnas: worker {worker.id} ran {worker.jobs_run} job(s) in {time.monotonic() - started:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> None:
@@ -106,8 +114,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> None:
 
 
 def add_commands(sub: Any, add: AddCommand) -> None:
-    p = add("serve", cmd_serve, "run the REST API, the dashboard and one job worker (SQLite and a local Ray "
-            "by default; HWNAS_DATABASE_URL for PostgreSQL)")
+    p = add(
+        "serve",
+        cmd_serve,
+        "run the REST API, the dashboard and one job worker (SQLite and a local Ray "
+        "by default; HWNAS_DATABASE_URL for PostgreSQL)",
+    )
     p.add_argument("--host", help="address to bind (default 127.0.0.1; anything else needs API keys)")
     p.add_argument("--port", type=int, help="port (default 8000)")
     p.add_argument("--no-worker", action="store_true", help="API only (run `hwnas worker` processes elsewhere)")

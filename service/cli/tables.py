@@ -24,7 +24,6 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right
     return "\n".join(out)
 
 
-
 def fmt_value(value: object) -> str:
     """A metric in a table cell: '-' for missing, 4 significant digits for floats."""
     if value is None:

@@ -20,8 +20,10 @@ LONG_CACHE = {"Cache-Control": "public, max-age=31536000, immutable"}
 SHORT_CACHE = {"Cache-Control": "no-cache"}
 STATIC_FILES = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 # Content-Security-Policy: the pages load only what this server serves (no CDN, no network at run time).
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'"
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -48,8 +50,10 @@ def bundles() -> dict[str, tuple[str, Path]]:
     manifest = vendor.read_manifest()
     if manifest is not None:
         version = manifest["version"]
-        return {role: (f"/static/bundles/{version}/{b['file']}", vendor.VENDOR / b["file"])
-                for role, b in manifest["bundles"].items()}
+        return {
+            role: (f"/static/bundles/{version}/{b['file']}", vendor.VENDOR / b["file"])
+            for role, b in manifest["bundles"].items()
+        }
     from plotly.offline import get_plotlyjs_version
 
     full = (f"/static/bundles/{get_plotlyjs_version()}/plotly.min.js", plotly_js())
@@ -57,8 +61,13 @@ def bundles() -> dict[str, tuple[str, Path]]:
 
 
 # the job page draws scattergl and parcoords; the others only scatter and bar; the jobs list draws nothing
-PAGE_BUNDLE: dict[str, str | None] = {"job": "2d", "jobs": None, "architecture": "basic", "compare": "basic",
-                                      "devices": "basic"}
+PAGE_BUNDLE: dict[str, str | None] = {
+    "job": "2d",
+    "jobs": None,
+    "architecture": "basic",
+    "compare": "basic",
+    "devices": "basic",
+}
 
 
 def shell(page: str, title: str) -> HTMLResponse:
@@ -122,8 +131,11 @@ def bundle_file(version: str, name: str, request: Request) -> Response:
     if path is None:
         raise HTTPException(404, f"{url}: no such bundle")
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(gzipped(path), media_type="text/javascript",
-                        headers={**LONG_CACHE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return Response(
+            gzipped(path),
+            media_type="text/javascript",
+            headers={**LONG_CACHE, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+        )
     return FileResponse(path, media_type="text/javascript", headers=LONG_CACHE)
 
 

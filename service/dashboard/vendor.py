@@ -57,21 +57,31 @@ def fetch(vendor: Path = VENDOR, npm: str = "npm") -> dict:
     if current is not None and current.get("version") == VERSION:
         return current
     if shutil.which(npm) is None:
-        raise RuntimeError(f"{npm}: not found; install Node.js and npm (Debian: apt-get install npm) to fetch "
-                           f"plotly.js {VERSION}'s partial bundles, or run without them (the full bundle is slower)")
+        raise RuntimeError(
+            f"{npm}: not found; install Node.js and npm (Debian: apt-get install npm) to fetch "
+            f"plotly.js {VERSION}'s partial bundles, or run without them (the full bundle is slower)"
+        )
     with tempfile.TemporaryDirectory(prefix="hwnas-plotly-") as tmp:
-        proc = subprocess.run([npm, "pack", f"plotly.js@{VERSION}", "--pack-destination", tmp, "--json",
-                               "--silent"], capture_output=True, text=True, cwd=tmp)
+        proc = subprocess.run(
+            [npm, "pack", f"plotly.js@{VERSION}", "--pack-destination", tmp, "--json", "--silent"],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+        )
         if proc.returncode != 0:
-            raise RuntimeError(f"npm pack plotly.js@{VERSION} failed ({proc.returncode}): "
-                               f"{(proc.stderr or proc.stdout).strip()[-2000:]}")
+            raise RuntimeError(
+                f"npm pack plotly.js@{VERSION} failed ({proc.returncode}): "
+                f"{(proc.stderr or proc.stdout).strip()[-2000:]}"
+            )
         tarballs = list(Path(tmp).glob("*.tgz"))
         if len(tarballs) != 1:
             raise RuntimeError(f"npm pack plotly.js@{VERSION}: expected one tarball in {tmp}, found {tarballs}")
         data = tarballs[0].read_bytes()
         if sha512_integrity(data) != INTEGRITY:
-            raise RuntimeError(f"plotly.js@{VERSION}: the tarball's sha512 is {sha512_integrity(data)}, "
-                               f"not the pinned {INTEGRITY}; refusing it")
+            raise RuntimeError(
+                f"plotly.js@{VERSION}: the tarball's sha512 is {sha512_integrity(data)}, "
+                f"not the pinned {INTEGRITY}; refusing it"
+            )
         vendor.mkdir(parents=True, exist_ok=True)
         bundles = {}
         with tarfile.open(tarballs[0]) as tar:

@@ -12,7 +12,11 @@ if engine is None:
     raise RuntimeError("run migrations through `hwnas db upgrade` (service.db.upgrade), which supplies the engine")
 
 with engine.connect() as connection:
-    context.configure(connection=connection, target_metadata=Base.metadata, version_table=VERSION_TABLE,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        version_table=VERSION_TABLE,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
     with context.begin_transaction():
         context.run_migrations()

@@ -23,16 +23,28 @@ import pytest
 from tests.service.conftest import make_keys
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 JOB = {
     "name": "dashboard test job",
     "space": "mobilenetv2-cifar",
-    "objectives": [{"metric": "proxy:default", "direction": "maximize"},
-                   {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"}],
+    "objectives": [
+        {"metric": "proxy:default", "direction": "maximize"},
+        {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+    ],
     "constraints": [{"metric": "params", "max": 1500000}],
-    "strategy": {"name": "random"}, "budget": {"trials": 24}, "workers": 1, "seed": 3,
+    "strategy": {"name": "random"},
+    "budget": {"trials": 24},
+    "workers": 1,
+    "seed": 3,
 }
 
 
@@ -62,11 +74,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     database_url = f"sqlite:///{work / 'hwnas.db'}"
     keys = make_keys(database_url, "alice", "bob")
     port = _free_port()
-    env = {**os.environ, "HWNAS_DATABASE_URL": database_url, "HWNAS_AUTH": "required",
-           "HWNAS_DATA_DIR": str(work / "data"), "HWNAS_POLL_SECONDS": "0.2", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "HWNAS_DATABASE_URL": database_url,
+        "HWNAS_AUTH": "required",
+        "HWNAS_DATA_DIR": str(work / "data"),
+        "HWNAS_POLL_SECONDS": "0.2",
+        "OMP_NUM_THREADS": "1",
+    }
     log = (work / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, cwd=work)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=work,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -115,8 +138,9 @@ def page_as(browser: Any, server: Server) -> Iterator[Any]:
 
     def make(user: str | None, width: int = 1280, height: int = 800) -> Any:
         headers = server.headers(user) if user else {}
-        context = browser.new_context(viewport={"width": width, "height": height}, extra_http_headers=headers,
-                                      accept_downloads=True)
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, extra_http_headers=headers, accept_downloads=True
+        )
         contexts.append(context)
         page = context.new_page()
         page.requests = []  # type: ignore[attr-defined]

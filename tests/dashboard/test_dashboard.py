@@ -32,8 +32,11 @@ def test_jobs_page_lists_the_job(page_as: Any, server: Server) -> None:
 
 def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, server: Server, tmp_path: Path) -> None:
     trials = server.api("alice", "GET", f"/api/v1/jobs/{server.job_id}/trials", params={"limit": 1000}).json()
-    plotted = [t for t in trials["data"] if t["metrics"].get("proxy:default") is not None
-               and t["metrics"].get("latency:ort-cpu-fp32-t1") is not None]
+    plotted = [
+        t
+        for t in trials["data"]
+        if t["metrics"].get("proxy:default") is not None and t["metrics"].get("latency:ort-cpu-fp32-t1") is not None
+    ]
     front = server.api("alice", "GET", f"/api/v1/jobs/{server.job_id}/pareto").json()
     page = page_as("alice")
     page.goto(f"{server.url}/jobs/{server.job_id}")
@@ -48,7 +51,8 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
     links = page.locator("#front-table a")
     assert links.count() == front["count"]
     assert {links.nth(i).get_attribute("href").split("?")[0].rsplit("/", 1)[1] for i in range(links.count())} == {
-        p["arch_id"] for p in front["data"]}
+        p["arch_id"] for p in front["data"]
+    }
     # a click the API cannot resolve is reported beside the plot, and the front table stays
     page.evaluate("document.getElementById('pareto-plot').emit('plotly_click', {points: [{customdata: 99999}]})")
     page.wait_for_selector("#point-message .msg.error")
@@ -58,7 +62,8 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
     box = page.locator("#pareto-plot").bounding_box()
     for group in ("feasible", "front"):
         # the point of the group farthest (in pixels) from every other point, so the click cannot pick another
-        x, y, number = page.evaluate("""(g) => {
+        x, y, number = page.evaluate(
+            """(g) => {
             const d = document.getElementById('pareto-plot'), fl = d._fullLayout;
             const px = (t, i) => [fl.xaxis.l2p(t.x[i]) + fl._size.l, fl.yaxis.l2p(t.y[i]) + fl._size.t];
             const all = d._fullData.flatMap(t => t.x.map((_, i) => [...px(t, i), t.name, i]));
@@ -70,7 +75,9 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
                                           .map(p => Math.hypot(p[0] - a, p[1] - b)), 1e9);
                 if (gap > bestGap) { bestGap = gap; best = [a, b, tr.customdata[i]]; }
             });
-            return best; }""", group)
+            return best; }""",
+            group,
+        )
         arch_id = by_number[number]
         assert (arch_id in {p["arch_id"] for p in front["data"]}) == (group == "front")
         page.mouse.move(box["x"] + x, box["y"] + y)
@@ -171,11 +178,19 @@ def test_devices_page_and_phone_width(page_as: Any, server: Server) -> None:
 
 
 def test_three_objectives_get_parallel_coordinates_and_a_3d_view(page_as: Any, server: Server) -> None:
-    config = {"name": "three objectives", "space": "mobilenetv2-cifar", "strategy": {"name": "random"},
-              "objectives": [{"metric": "macs", "direction": "maximize"},
-                             {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
-                             {"metric": "params", "direction": "minimize"}],
-              "budget": {"trials": 12}, "workers": 1, "seed": 5}
+    config = {
+        "name": "three objectives",
+        "space": "mobilenetv2-cifar",
+        "strategy": {"name": "random"},
+        "objectives": [
+            {"metric": "macs", "direction": "maximize"},
+            {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        "budget": {"trials": 12},
+        "workers": 1,
+        "seed": 5,
+    }
     job_id = server.api("alice", "POST", "/api/v1/jobs", json=config).json()["id"]
     deadline = time.monotonic() + 120
     while server.api("alice", "GET", f"/api/v1/jobs/{job_id}").json()["status"] != "succeeded":

@@ -40,9 +40,12 @@ class Cluster:
         return done.stdout
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        req = urllib.request.Request(self.api + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.api + path,
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.load(r)
 
@@ -65,16 +68,26 @@ class Cluster:
     def groups_alive(self) -> list[str]:
         pgids = {p.read_text().strip() for p in self.state.glob("*.pid")}
         ps = subprocess.run(["ps", "-eo", "pgid=,stat="], capture_output=True, text=True).stdout.split("\n")
-        return sorted({line.split()[0] for line in ps if line.split() and line.split()[0] in pgids
-                       and not line.split()[1].startswith("Z")})
+        return sorted(
+            {
+                line.split()[0]
+                for line in ps
+                if line.split() and line.split()[0] in pgids and not line.split()[1].startswith("Z")
+            }
+        )
 
 
 @pytest.fixture()
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     pg = postgres_or_skip()
     state = tmp_path / "cluster"
-    env = {**os.environ, "HWNAS_CLUSTER_DIR": str(state), "HWNAS_TEST_POSTGRES_URL": pg, "HWNAS_LEASE_SECONDS": "6",
-           "HWNAS_HEARTBEAT_SECONDS": "2"}
+    env = {
+        **os.environ,
+        "HWNAS_CLUSTER_DIR": str(state),
+        "HWNAS_TEST_POSTGRES_URL": pg,
+        "HWNAS_LEASE_SECONDS": "6",
+        "HWNAS_HEARTBEAT_SECONDS": "2",
+    }
     pgids: dict[str, str] = {}
     try:
         up = subprocess.run([str(SCRIPT), "up"], env=env, capture_output=True, text=True, timeout=300)
@@ -85,17 +98,28 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         pgids = pgids or {p.name: p.read_text().strip() for p in state.glob("*.pid")}
         down = subprocess.run([str(SCRIPT), "down"], env=env, capture_output=True, text=True, timeout=120)
         ps = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
-        left = [line for line in ps.splitlines() if line.split() and line.split()[0] in pgids.values()
-                and not line.split()[1].startswith("Z")]
+        left = [
+            line
+            for line in ps.splitlines()
+            if line.split() and line.split()[0] in pgids.values() and not line.split()[1].startswith("Z")
+        ]
         assert down.returncode == 0 and not left, f"left behind: {left}; {down.stdout}{down.stderr}"
         assert not state.exists()
 
 
 def config(name: str, trials: int, seed: int) -> dict[str, Any]:
-    return {"name": name, "space": "mobilenetv2-cifar",
-            "objectives": [{"metric": "proxy:naswot", "direction": "maximize"},
-                           {"metric": "params", "direction": "minimize"}],
-            "strategy": {"name": "random"}, "budget": {"trials": trials}, "workers": 2, "seed": seed}
+    return {
+        "name": name,
+        "space": "mobilenetv2-cifar",
+        "objectives": [
+            {"metric": "proxy:naswot", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        "strategy": {"name": "random"},
+        "budget": {"trials": trials},
+        "workers": 2,
+        "seed": seed,
+    }
 
 
 def test_two_ray_nodes_a_killed_node_and_a_killed_worker(cluster: Cluster) -> None:
@@ -103,21 +127,27 @@ def test_two_ray_nodes_a_killed_node_and_a_killed_worker(cluster: Cluster) -> No
 
     # 1. both Ray nodes evaluate; one is killed mid-job; nothing finished is lost and the job finishes
     job = cluster.call("POST", "/api/v1/jobs", config("two nodes", 40, seed=7))
-    before = cluster.wait("trials on both nodes",
-                          lambda: (t := cluster.trials(job["id"])) and len({x["node"] for x in t} - {None}) == 2
-                          and len(t) >= 6 and t, timeout=240)
+    before = cluster.wait(
+        "trials on both nodes",
+        lambda: (t := cluster.trials(job["id"])) and len({x["node"] for x in t} - {None}) == 2 and len(t) >= 6 and t,
+        timeout=240,
+    )
     nodes = {t["node"] for t in before}
     assert nodes == {cluster.head_node, cluster.second_node}
     cluster.script("kill", "ray-node")
     at_kill = {t["number"] for t in cluster.trials(job["id"])}
     assert cluster.job(job["id"])["status"] == "running" and len(at_kill) < 40, "the job ended before the kill"
-    cluster.wait("the job after a Ray node died", lambda: cluster.job(job["id"])["status"] not in ("queued", "running"),
-                 timeout=300)
+    cluster.wait(
+        "the job after a Ray node died",
+        lambda: cluster.job(job["id"])["status"] not in ("queued", "running"),
+        timeout=300,
+    )
     final = cluster.job(job["id"])
     assert final["status"] == "succeeded", final
     after = {t["number"]: t for t in cluster.trials(job["id"])}
-    assert len(after) == 40 and all(t["state"] == "COMPLETE" for t in after.values()), \
-        [t["error"] for t in after.values() if t["state"] != "COMPLETE"]
+    assert len(after) == 40 and all(t["state"] == "COMPLETE" for t in after.values()), [
+        t["error"] for t in after.values() if t["state"] != "COMPLETE"
+    ]
     for t in before:  # every evaluation finished before the kill is kept as it was (the front moved on)
         assert {**after[t["number"]], "on_front": None} == {**t, "on_front": None}
     # after the kill, only the head evaluates (the two tasks in flight on the dead node rerun there too)
@@ -127,17 +157,30 @@ def test_two_ray_nodes_a_killed_node_and_a_killed_worker(cluster: Cluster) -> No
 
     # 2. the worker running a job is killed; the other takes it over and resumes it where it stopped
     job = cluster.call("POST", "/api/v1/jobs", config("worker handover", 40, seed=8))  # new nets: none cached
-    running = cluster.wait("a worker running the job", lambda: (j := cluster.job(job["id"]))["status"] == "running"
-                           and j["worker"] and len(cluster.trials(job["id"])) >= 4 and j, timeout=240)
+    running = cluster.wait(
+        "a worker running the job",
+        lambda: (
+            (j := cluster.job(job["id"]))["status"] == "running"
+            and j["worker"]
+            and len(cluster.trials(job["id"])) >= 4
+            and j
+        ),
+        timeout=240,
+    )
     first = running["worker"]
     done_before = {t["number"]: t for t in cluster.trials(job["id"])}
     cluster.script("kill", "worker1" if first == "cluster-worker1" else "worker2")
     other = "cluster-worker2" if first == "cluster-worker1" else "cluster-worker1"
-    cluster.wait("the other worker taking the job over", lambda: cluster.job(job["id"])["worker"] == other or
-                 cluster.job(job["id"])["status"] == "succeeded", timeout=120)
-    final = cluster.wait("the job after its worker died",
-                         lambda: (j := cluster.job(job["id"]))["status"] not in ("queued", "running") and j,
-                         timeout=300)
+    cluster.wait(
+        "the other worker taking the job over",
+        lambda: cluster.job(job["id"])["worker"] == other or cluster.job(job["id"])["status"] == "succeeded",
+        timeout=120,
+    )
+    final = cluster.wait(
+        "the job after its worker died",
+        lambda: (j := cluster.job(job["id"]))["status"] not in ("queued", "running") and j,
+        timeout=300,
+    )
     assert final["status"] == "succeeded" and final["attempts"] == 2, final
     trials = {t["number"]: t for t in cluster.trials(job["id"])}
     assert sorted(trials) == list(range(len(trials))) and sum(t["state"] == "COMPLETE" for t in trials.values()) == 40

@@ -114,7 +114,7 @@ def interpolate(text: str, seen: set[str]) -> str:
         name, op, arg = match.groups()
         seen.add(name)
         value = arg if op in (":-", "-") else PLACEHOLDER
-        text = text[:match.start()] + value + text[match.end():]
+        text = text[: match.start()] + value + text[match.end() :]
 
 
 def _resolve(node: Any, seen: set[str]) -> Any:
@@ -319,7 +319,7 @@ def pip_installs(stage: int | None = None) -> list[tuple[int, list[str]]]:
             tokens = shlex.split(part)
             for i in range(len(tokens) - 1):
                 if tokens[i] == "pip" and tokens[i + 1] == "install":
-                    found.append((s, tokens[i + 2:]))
+                    found.append((s, tokens[i + 2 :]))
                     break
     return found
 
@@ -355,7 +355,7 @@ def makefile_recipe(target_pattern: str) -> list[str]:
     for i, line in enumerate(lines):
         if re.match(target_pattern, line):
             recipe = []
-            for body in lines[i + 1:]:
+            for body in lines[i + 1 :]:
                 if not body.startswith("\t"):
                     break
                 recipe.append(body.strip())
@@ -370,8 +370,14 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from service.settings import Settings
 
     tmp = tmp_path_factory.mktemp("deploy-app")
-    settings = Settings(database_url=f"sqlite:///{tmp / 'hwnas.db'}", data_dir=tmp / "data", host="127.0.0.1",
-                        auth="auto", ray_address=None, warm_jobs=0)
+    settings = Settings(
+        database_url=f"sqlite:///{tmp / 'hwnas.db'}",
+        data_dir=tmp / "data",
+        host="127.0.0.1",
+        auth="auto",
+        ray_address=None,
+        warm_jobs=0,
+    )
     return create_app(settings)
 
 
@@ -426,8 +432,10 @@ def test_every_hwnas_variable_is_one_the_code_reads() -> None:
     named += [(f"{rel(DOCKERFILE)}: ENV", k) for k in docker_env()]
     for where, name in named:
         if name.startswith("HWNAS_"):
-            assert name in known, (f"{where}: {name} is neither a field of service.settings.Settings nor a "
-                                   f"variable the code reads (known: {sorted(known)})")
+            assert name in known, (
+                f"{where}: {name} is neither a field of service.settings.Settings nor a "
+                f"variable the code reads (known: {sorted(known)})"
+            )
 
 
 def _settings_from(env: dict[str, Any], where: str, database_url: str | None = None) -> Any:
@@ -455,14 +463,16 @@ def test_compose_settings_are_valid_and_complete(clean_env: None) -> None:
         url = urlsplit(env["HWNAS_DATABASE_URL"])
         assert url.scheme.startswith("postgresql") and url.hostname == "postgres", (
             f"{rel(COMPOSE)}: services.{svc}: HWNAS_DATABASE_URL should reach the postgres service, "
-            f"not {url.scheme}://{url.hostname}")
+            f"not {url.scheme}://{url.hostname}"
+        )
     for svc in DRIVERS:
         env = compose_env(svc)
         for name in ("HWNAS_RAY_ADDRESS", "HWNAS_AUTH", "HWNAS_HOST"):
             assert env.get(name), f"{rel(COMPOSE)}: services.{svc}.environment: {name} is not set"
         settings = _settings_from(env, f"{rel(COMPOSE)}: services.{svc}")
         assert settings.auth == "required" and settings.keys_required, (
-            f"{rel(COMPOSE)}: services.{svc}: HWNAS_AUTH should be required on a network-facing deployment")
+            f"{rel(COMPOSE)}: services.{svc}: HWNAS_AUTH should be required on a network-facing deployment"
+        )
         assert not settings.loopback, f"{rel(COMPOSE)}: services.{svc}: HWNAS_HOST {settings.host} is loopback"
 
 
@@ -477,12 +487,14 @@ def test_k8s_settings_are_valid_and_complete(clean_env: None) -> None:
             if ref:
                 assert (ref["name"], ref["key"]) == (secret["metadata"]["name"], "url"), (
                     f"{rel(K8S)}/{file}: {label}: env {item['name']} reads Secret {ref['name']}/{ref['key']}, "
-                    f"but secret.example.yaml documents {secret['metadata']['name']}/url")
+                    f"but secret.example.yaml documents {secret['metadata']['name']}/url"
+                )
     for name in (K8S_API, K8S_WORKER, K8S_MIGRATE):
         file, c, _ = workload_container(name)
         env = k8s_env(c, file)
         assert env.get("HWNAS_DATABASE_URL") is SECRET, (
-            f"{rel(K8S)}/{file}: {name}: HWNAS_DATABASE_URL should come from the Secret hwnas-database")
+            f"{rel(K8S)}/{file}: {name}: HWNAS_DATABASE_URL should come from the Secret hwnas-database"
+        )
     for name in (K8S_API, K8S_WORKER):
         file, c, _ = workload_container(name)
         env = k8s_env(c, file)
@@ -497,20 +509,22 @@ def test_data_dir_is_the_same_and_writable_everywhere() -> None:
     image_dir = docker_env().get("HWNAS_DATA_DIR")
     assert image_dir, f"{rel(DOCKERFILE)}: ENV HWNAS_DATA_DIR is not set"
     assert configmap().get("HWNAS_DATA_DIR") == image_dir, (
-        f"{rel(K8S)}/configmap.yaml: HWNAS_DATA_DIR {configmap().get('HWNAS_DATA_DIR')} != Dockerfile's {image_dir}")
+        f"{rel(K8S)}/configmap.yaml: HWNAS_DATA_DIR {configmap().get('HWNAS_DATA_DIR')} != Dockerfile's {image_dir}"
+    )
     for svc in HWNAS_SERVICES:
         value = compose_env(svc).get("HWNAS_DATA_DIR", image_dir)
         assert value == image_dir, f"{rel(COMPOSE)}: services.{svc}: HWNAS_DATA_DIR {value} != Dockerfile's {image_dir}"
     for svc in (*DRIVERS, *RAY_NODES):
-        targets = [v["target"] if isinstance(v, dict) else str(v).split(":")[1] for v in service(svc).get("volumes", [])]
+        targets = [
+            v["target"] if isinstance(v, dict) else str(v).split(":")[1] for v in service(svc).get("volumes", [])
+        ]
         assert image_dir in targets, f"{rel(COMPOSE)}: services.{svc}.volumes: nothing mounted at {image_dir}"
     for name in (K8S_API, K8S_WORKER):
         file, c, _ = workload_container(name)
         if c.get("securityContext", {}).get("readOnlyRootFilesystem"):
             mount_paths = {m["mountPath"] for m in c.get("volumeMounts", [])}
             for path in ("/tmp", configmap()["HWNAS_DATA_DIR"]):
-                assert path in mount_paths, (f"{rel(K8S)}/{file}: {name}: readOnlyRootFilesystem but no volume at "
-                                        f"{path}")
+                assert path in mount_paths, f"{rel(K8S)}/{file}: {name}: readOnlyRootFilesystem but no volume at {path}"
 
 
 # ================================================================ probes, ports, metrics
@@ -524,18 +538,26 @@ def test_probe_paths_are_routes_of_the_app(routes: dict[str, set[str]], client: 
             probe = c.get(kind)
             assert probe and "httpGet" in probe, f"{rel(K8S)}/{file}: {name}: {kind} should be an httpGet probe"
             get = probe["httpGet"]
-            probes.append((f"{rel(K8S)}/{file}: {name}.{kind}", get["path"],
-                           container_port(c, get["port"], f"{rel(K8S)}/{file}: {name}.{kind}")))
+            probes.append(
+                (
+                    f"{rel(K8S)}/{file}: {name}.{kind}",
+                    get["path"],
+                    container_port(c, get["port"], f"{rel(K8S)}/{file}: {name}.{kind}"),
+                )
+            )
         assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{rel(K8S)}/{file}: liveness is not /healthz"
         assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{rel(K8S)}/{file}: readiness is not /readyz"
     test = service("api").get("healthcheck", {}).get("test")
     assert test, f"{rel(COMPOSE)}: services.api.healthcheck.test is missing"
-    probes += [(f"{rel(COMPOSE)}: services.api.healthcheck", urlsplit(u).path, urlsplit(u).port or 80)
-               for u in urls_in(test)]
+    probes += [
+        (f"{rel(COMPOSE)}: services.api.healthcheck", urlsplit(u).path, urlsplit(u).port or 80) for u in urls_in(test)
+    ]
     healthchecks = docker_instructions("HEALTHCHECK", final_stage())
     assert len(healthchecks) == 1, f"{rel(DOCKERFILE)}: expected one HEALTHCHECK in the final stage"
-    probes += [(f"{rel(DOCKERFILE)}: HEALTHCHECK", urlsplit(u).path, urlsplit(u).port or 80)
-               for u in urls_in(healthchecks[0][1])]
+    probes += [
+        (f"{rel(DOCKERFILE)}: HEALTHCHECK", urlsplit(u).path, urlsplit(u).port or 80)
+        for u in urls_in(healthchecks[0][1])
+    ]
     assert any(w.startswith(rel(COMPOSE)) for w, _, _ in probes), f"{rel(COMPOSE)}: api healthcheck has no URL"
     assert any(w.startswith(rel(DOCKERFILE)) for w, _, _ in probes), f"{rel(DOCKERFILE)}: HEALTHCHECK has no URL"
     for where, path, port in probes:
@@ -546,7 +568,8 @@ def test_probe_paths_are_routes_of_the_app(routes: dict[str, set[str]], client: 
             hc = service(svc).get("healthcheck", {})
             assert hc.get("disable") or hc.get("test"), (
                 f"{rel(COMPOSE)}: services.{svc}: inherits the image's HEALTHCHECK on :{default_port()}/healthz, "
-                "which only the API answers; disable it or give it its own")
+                "which only the API answers; disable it or give it its own"
+            )
 
 
 def test_ports_agree_with_the_settings_default() -> None:
@@ -559,7 +582,8 @@ def test_ports_agree_with_the_settings_default() -> None:
     assert int(parse_cli(argv, f"{rel(DOCKERFILE)}: CMD").port) == port, f"{rel(DOCKERFILE)}: CMD --port != {port}"
     argv = compose_command("api")
     assert int(parse_cli(argv, f"{rel(COMPOSE)}: services.api.command").port) == port, (
-        f"{rel(COMPOSE)}: services.api.command --port != {port}")
+        f"{rel(COMPOSE)}: services.api.command --port != {port}"
+    )
     targets = [str(p).rsplit(":", 1)[-1].split("/")[0] for p in service("api").get("ports", [])]
     assert targets == [str(port)], f"{rel(COMPOSE)}: services.api.ports container side {targets} != {port}"
     for svc in HWNAS_SERVICES:
@@ -573,25 +597,29 @@ def test_ports_agree_with_the_settings_default() -> None:
     selector = k8s_svc["spec"]["selector"]
     labels = template["metadata"]["labels"]
     assert all(labels.get(k) == v for k, v in selector.items()), (
-        f"{rel(K8S)}/{svc_file}: Service {K8S_API} selector {selector} does not select the API pods {labels}")
+        f"{rel(K8S)}/{svc_file}: Service {K8S_API} selector {selector} does not select the API pods {labels}"
+    )
     for p in k8s_svc["spec"]["ports"]:
         target = container_port(c, p.get("targetPort", p["port"]), f"{rel(K8S)}/{svc_file}: Service {K8S_API}")
         assert p["port"] == port and target == port, (
-            f"{rel(K8S)}/{svc_file}: Service {K8S_API} port {p['port']} -> {target}, expected {port} -> {port}")
+            f"{rel(K8S)}/{svc_file}: Service {K8S_API} port {p['port']} -> {target}, expected {port} -> {port}"
+        )
 
 
 def test_prometheus_annotations_match_the_metrics_route(routes: dict[str, set[str]], client: Any) -> None:
     file, c, template = workload_container(K8S_API)
     notes = template["metadata"].get("annotations", {})
     where = f"{rel(K8S)}/{file}: {K8S_API} pod annotations"
-    assert notes.get("prometheus.io/scrape") == "true", f"{where}: prometheus.io/scrape should be \"true\""
+    assert notes.get("prometheus.io/scrape") == "true", f'{where}: prometheus.io/scrape should be "true"'
     assert notes.get("prometheus.io/port") == str(c["ports"][0]["containerPort"]) == str(default_port()), (
-        f"{where}: prometheus.io/port {notes.get('prometheus.io/port')} != the API's port {default_port()}")
+        f"{where}: prometheus.io/port {notes.get('prometheus.io/port')} != the API's port {default_port()}"
+    )
     path = notes.get("prometheus.io/path")
     assert path in routes and "GET" in routes[path], f"{where}: prometheus.io/path {path} is not a route"
     r = client.get(path)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain"), (
-        f"{where}: GET {path} gave {r.status_code} {r.headers.get('content-type')}, not Prometheus text")
+        f"{where}: GET {path} gave {r.status_code} {r.headers.get('content-type')}, not Prometheus text"
+    )
 
 
 # ================================================================ image and commands
@@ -603,13 +631,15 @@ def test_one_image_everywhere() -> None:
     image = distinct.pop()
     assert image and image.rsplit(":", 1)[-1] == pyproject()["project"]["version"], (
         f"{rel(COMPOSE)} and {rel(K8S)}: image {image}'s tag is not the project's version "
-        f"{pyproject()['project']['version']} (pyproject.toml)")
+        f"{pyproject()['project']['version']} (pyproject.toml)"
+    )
     builds = [svc for svc in HWNAS_SERVICES if service(svc).get("build")]
     for svc in builds:
         build = service(svc)["build"]
         context = (COMPOSE.parent / build["context"]).resolve()
         assert context == ROOT and (context / build["dockerfile"]).resolve() == DOCKERFILE, (
-            f"{rel(COMPOSE)}: services.{svc}.build does not build {rel(DOCKERFILE)} from the repository root")
+            f"{rel(COMPOSE)}: services.{svc}.build does not build {rel(DOCKERFILE)} from the repository root"
+        )
 
 
 def test_commands_are_real_cli_commands() -> None:
@@ -621,13 +651,15 @@ def test_commands_are_real_cli_commands() -> None:
     assert worker.func is serve.cmd_worker, f"{rel(COMPOSE)}: services.worker should run `hwnas worker`"
     migrate = parse_cli(compose_command("migrate"), f"{rel(COMPOSE)}: services.migrate.command")
     assert migrate.func is serve.cmd_db_upgrade, f"{rel(COMPOSE)}: services.migrate should run `hwnas db upgrade`"
-    assert service("migrate").get("restart") == "no", f"{rel(COMPOSE)}: services.migrate.restart should be \"no\""
+    assert service("migrate").get("restart") == "no", f'{rel(COMPOSE)}: services.migrate.restart should be "no"'
     dep = service("api").get("depends_on", {}).get("migrate", {})
     assert dep.get("condition") == "service_completed_successfully", (
-        f"{rel(COMPOSE)}: services.api.depends_on.migrate should wait for service_completed_successfully")
+        f"{rel(COMPOSE)}: services.api.depends_on.migrate should wait for service_completed_successfully"
+    )
     assert service("postgres").get("healthcheck", {}).get("test"), f"{rel(COMPOSE)}: postgres has no healthcheck"
     assert service("migrate")["depends_on"]["postgres"]["condition"] == "service_healthy", (
-        f"{rel(COMPOSE)}: services.migrate should wait for a healthy postgres")
+        f"{rel(COMPOSE)}: services.migrate should wait for a healthy postgres"
+    )
 
     expected = {K8S_API: serve.cmd_serve, K8S_WORKER: serve.cmd_worker, K8S_MIGRATE: serve.cmd_db_upgrade}
     for name, func in expected.items():
@@ -645,8 +677,10 @@ def test_workers_get_time_for_a_lease_handover() -> None:
     lease = float(configmap().get("HWNAS_LEASE_SECONDS", settings_fields()["lease_seconds"].default))
     _, doc = k8s_object("Deployment", K8S_WORKER)
     grace = doc["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
-    assert grace >= lease, (f"{rel(K8S)}/worker.yaml: terminationGracePeriodSeconds {grace} is shorter than the "
-                            f"lease (HWNAS_LEASE_SECONDS {lease:g})")
+    assert grace >= lease, (
+        f"{rel(K8S)}/worker.yaml: terminationGracePeriodSeconds {grace} is shorter than the "
+        f"lease (HWNAS_LEASE_SECONDS {lease:g})"
+    )
     stop = str(service("worker").get("stop_grace_period", "10s"))
     m = re.fullmatch(r"(\d+)(s|m)", stop)
     assert m, f"{rel(COMPOSE)}: services.worker.stop_grace_period {stop!r}: expected e.g. 60s"
@@ -694,12 +728,14 @@ def test_ray_auth_mode_is_one_deliberate_value() -> None:
         assert policies, f"{rel(K8S)}: RAY_AUTH_MODE=disabled without a NetworkPolicy in front of the Ray pods"
         file, policy = policies[0]
         assert policy["spec"]["podSelector"]["matchLabels"] == {"ray.io/cluster": rc["metadata"]["name"]}, (
-            f"{rel(K8S)}/{file}: the NetworkPolicy does not select the RayCluster's pods")
+            f"{rel(K8S)}/{file}: the NetworkPolicy does not select the RayCluster's pods"
+        )
         allowed = [peer["podSelector"]["matchLabels"] for rule in policy["spec"]["ingress"] for peer in rule["from"]]
         for _, label, template, _ in pod_specs():
             labels = template["metadata"].get("labels", {})
             assert any(all(labels.get(k) == v for k, v in sel.items()) for sel in allowed), (
-                f"{rel(K8S)}/{file}: the NetworkPolicy shuts out {label} (labels {labels})")
+                f"{rel(K8S)}/{file}: the NetworkPolicy shuts out {label} (labels {labels})"
+            )
         for svc in RAY_NODES:
             assert not service(svc).get("ports"), f"{rel(COMPOSE)}: services.{svc} publishes Ray ports without auth"
 
@@ -717,18 +753,21 @@ def test_drivers_reach_the_ray_head_through_its_client_server() -> None:
         address = urlsplit(compose_env(svc)["HWNAS_RAY_ADDRESS"])
         assert address.scheme == "ray", (
             f"{rel(COMPOSE)}: services.{svc}: HWNAS_RAY_ADDRESS {address.geturl()}: a driver that is not a Ray node "
-            "attaches through the Ray Client (ray://host:10001); ray.init('host:6379') wants a local raylet")
+            "attaches through the Ray Client (ray://host:10001); ray.init('host:6379') wants a local raylet"
+        )
         assert (address.hostname, address.port) == ("ray-head", client_port), (
-            f"{rel(COMPOSE)}: services.{svc}: HWNAS_RAY_ADDRESS {address.geturl()} is not ray-head:{client_port}")
+            f"{rel(COMPOSE)}: services.{svc}: HWNAS_RAY_ADDRESS {address.geturl()} is not ray-head:{client_port}"
+        )
     worker = compose_command("ray-worker")
     assert option(worker, "--address") == f"ray-head:{gcs_port}", (
-        f"{rel(COMPOSE)}: services.ray-worker joins {option(worker, '--address')}, not the head's GCS ray-head:{gcs_port}")
+        f"{rel(COMPOSE)}: services.ray-worker joins {option(worker, '--address')}, not the head's GCS ray-head:{gcs_port}"
+    )
     # Kubernetes: ray://<cluster>-head-svc:<client port>, the port declared on the head container
     rc_file, rc = k8s_object("RayCluster", "hwnas-ray")
     assert rc["apiVersion"] == "ray.io/v1", f"{rel(K8S)}/{rc_file}: apiVersion {rc['apiVersion']}, expected ray.io/v1"
     head_spec = rc["spec"]["headGroupSpec"]
     params = head_spec["rayStartParams"]
-    assert params.get("num-cpus") == "0", f"{rel(K8S)}/{rc_file}: headGroupSpec.rayStartParams.num-cpus should be \"0\""
+    assert params.get("num-cpus") == "0", f'{rel(K8S)}/{rc_file}: headGroupSpec.rayStartParams.num-cpus should be "0"'
     assert all(isinstance(v, str) for v in params.values()), f"{rel(K8S)}/{rc_file}: rayStartParams must be strings"
     client_port = int(params.get("ray-client-server-port", "10001"))
     head_ports = [p["containerPort"] for p in head_spec["template"]["spec"]["containers"][0].get("ports", [])]
@@ -736,17 +775,20 @@ def test_drivers_reach_the_ray_head_through_its_client_server() -> None:
     address = urlsplit(configmap()["HWNAS_RAY_ADDRESS"])
     expected = (f"{rc['metadata']['name']}-head-svc", client_port)
     assert address.scheme == "ray" and (address.hostname, address.port) == expected, (
-        f"{rel(K8S)}/configmap.yaml: HWNAS_RAY_ADDRESS {address.geturl()}, expected ray://{expected[0]}:{expected[1]}")
+        f"{rel(K8S)}/configmap.yaml: HWNAS_RAY_ADDRESS {address.geturl()}, expected ray://{expected[0]}:{expected[1]}"
+    )
     groups = rc["spec"].get("workerGroupSpecs", [])
     assert groups, f"{rel(K8S)}/{rc_file}: no workerGroupSpecs"
     for g in groups:
         assert 1 <= g["minReplicas"] <= g["replicas"] <= g["maxReplicas"], (
-            f"{rel(K8S)}/{rc_file}: group {g['groupName']}: expected 1 <= minReplicas <= replicas <= maxReplicas")
+            f"{rel(K8S)}/{rc_file}: group {g['groupName']}: expected 1 <= minReplicas <= replicas <= maxReplicas"
+        )
     for _, label, c, _ in containers():
         if label.startswith("RayCluster"):
             assert c.get("resources", {}).get("limits"), f"{rel(K8S)}/{rc_file}: {label}: no resource limits"
             assert c.get("livenessProbe") and c.get("readinessProbe"), (
-                f"{rel(K8S)}/{rc_file}: {label}: without probes of its own KubeRay injects ones calling wget")
+                f"{rel(K8S)}/{rc_file}: {label}: without probes of its own KubeRay injects ones calling wget"
+            )
 
 
 # ================================================================ the Dockerfile against pyproject and the Makefile
@@ -755,11 +797,13 @@ def test_dockerfile_installs_torch_pin_from_a_cpu_index() -> None:
     torch = [(s, t) for s, t in pip_installs() if any(re.fullmatch(r"torch(==.*)?", x) for x in t)]
     assert torch, f"{rel(DOCKERFILE)}: no `pip install torch==...`"
     for _, tokens in torch:
-        assert f"torch=={pin}" in tokens, (f"{rel(DOCKERFILE)}: installs {[x for x in tokens if 'torch' in x]}, "
-                                           f"but pyproject.toml pins torch=={pin}")
+        assert f"torch=={pin}" in tokens, (
+            f"{rel(DOCKERFILE)}: installs {[x for x in tokens if 'torch' in x]}, but pyproject.toml pins torch=={pin}"
+        )
         index = option(tokens, "--index-url") or option(tokens, "--extra-index-url")
         assert index and re.fullmatch(r"https://download\.pytorch\.org/whl/cpu/?", index), (
-            f"{rel(DOCKERFILE)}: torch comes from {index}, not the PyTorch CPU index")
+            f"{rel(DOCKERFILE)}: torch comes from {index}, not the PyTorch CPU index"
+        )
 
 
 def test_dockerfile_installs_the_makefile_project_without_test_or_dev_extras() -> None:
@@ -767,7 +811,8 @@ def test_dockerfile_installs_the_makefile_project_without_test_or_dev_extras() -
     assert "PROJECT" in make_vars and "EXTRAS" in make_vars, "Makefile: PROJECT and EXTRAS are not defined"
     install = [line for line in makefile_recipe(r"^\$\(STAMP\):") if "pip install" in line]
     assert len(install) == 1 and "$(PROJECT)" in install[0], (
-        f"Makefile: the $(STAMP) rule should install $(PROJECT): {install}")
+        f"Makefile: the $(STAMP) rule should install $(PROJECT): {install}"
+    )
     make_project = make_expand("$(PROJECT)")
     make_tokens = shlex.split(make_expand(install[0]))
     assert f"{make_project}[{make_vars['EXTRAS']}]" in make_tokens, f"Makefile: {install[0]} does not install PROJECT"
@@ -779,15 +824,22 @@ def test_dockerfile_installs_the_makefile_project_without_test_or_dev_extras() -
     assert len(projects) == 1, f"{rel(DOCKERFILE)}: expected one `pip install {make_project}`, found {projects}"
     _, tokens = projects[0]
     token = project_token(tokens)
-    assert token == make_project, (f"{rel(DOCKERFILE)}: installs {token}; the image takes the Makefile's project "
-                                   f"{make_project} without extras (the Makefile adds [{make_vars['EXTRAS']}])")
+    assert token == make_project, (
+        f"{rel(DOCKERFILE)}: installs {token}; the image takes the Makefile's project "
+        f"{make_project} without extras (the Makefile adds [{make_vars['EXTRAS']}])"
+    )
     assert "-e" not in tokens and "--editable" not in tokens, f"{rel(DOCKERFILE)}: the image's install is editable"
     extras = set(make_vars["EXTRAS"].split(","))
     assert extras <= set(pyproject()["project"]["optional-dependencies"]), (
-        f"Makefile: EXTRAS {sorted(extras)} are not all extras of pyproject.toml")
+        f"Makefile: EXTRAS {sorted(extras)} are not all extras of pyproject.toml"
+    )
     # the files pip needs for `.`: pyproject.toml, its readme, and the packages it lists
-    copied = {src for _, rest in docker_instructions("COPY") if not rest.startswith("--from")
-              for src in shlex.split(rest)[:-1]}
+    copied = {
+        src
+        for _, rest in docker_instructions("COPY")
+        if not rest.startswith("--from")
+        for src in shlex.split(rest)[:-1]
+    }
     needed = {"pyproject.toml", pyproject()["project"]["readme"]}
     needed |= {p.rstrip("*") for p in pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert needed <= copied, f"{rel(DOCKERFILE)}: COPY lacks {sorted(needed - copied)} for `pip install .`"
@@ -802,7 +854,8 @@ def test_dockerfile_base_user_packages_and_bundles() -> None:
         m = re.fullmatch(r"python:(\d+\.\d+)-[\w.-]+", image)
         assert m, f"{rel(DOCKERFILE)}: stage {stage} FROM {image}: expected python:3.11-*"
         assert requires.contains(m[1] + ".0"), (
-            f"{rel(DOCKERFILE)}: FROM {image}: Python {m[1]} is outside pyproject's requires-python {requires}")
+            f"{rel(DOCKERFILE)}: FROM {image}: Python {m[1]} is outside pyproject's requires-python {requires}"
+        )
     users = docker_instructions("USER", final_stage())
     assert users, f"{rel(DOCKERFILE)}: no USER in the final stage (it would run as root)"
     user = users[-1][1].split(":")[0]
@@ -811,18 +864,22 @@ def test_dockerfile_base_user_packages_and_bundles() -> None:
         file, _, template = workload_container(name)
         ctx = template["spec"].get("securityContext", {})
         assert ctx.get("runAsNonRoot") is True and str(ctx.get("runAsUser")) == user, (
-            f"{rel(K8S)}/{file}: {name}: securityContext should be runAsNonRoot with runAsUser {user} (Dockerfile)")
+            f"{rel(K8S)}/{file}: {name}: securityContext should be runAsNonRoot with runAsUser {user} (Dockerfile)"
+        )
     file, c, _ = workload_container(K8S_API)
     assert c.get("securityContext", {}).get("readOnlyRootFilesystem") is True, (
-        f"{rel(K8S)}/{file}: {K8S_API}: readOnlyRootFilesystem should be true")
+        f"{rel(K8S)}/{file}: {K8S_API}: readOnlyRootFilesystem should be true"
+    )
     env = docker_env()
     assert env.get("HWNAS_HOST") == "0.0.0.0" and env.get("OMP_NUM_THREADS") == "1", (
-        f"{rel(DOCKERFILE)}: ENV should set HWNAS_HOST=0.0.0.0 and OMP_NUM_THREADS=1, has {env}")
+        f"{rel(DOCKERFILE)}: ENV should set HWNAS_HOST=0.0.0.0 and OMP_NUM_THREADS=1, has {env}"
+    )
     # the Makefile's system packages (the datasets the service reads) are apt-installed in the final stage
     apt = " ".join(rest for _, rest in docker_instructions("RUN", final_stage()) if "apt-get install" in rest)
     for package in make_expand("$(SYSTEM_PACKAGES)").split():
         assert re.search(rf"\b{re.escape(package)}\b", apt), (
-            f"{rel(DOCKERFILE)}: the final stage does not apt-get install {package} (Makefile SYSTEM_PACKAGES)")
+            f"{rel(DOCKERFILE)}: the final stage does not apt-get install {package} (Makefile SYSTEM_PACKAGES)"
+        )
     # the dashboard bundles: the Makefile's module, run in a stage that has npm, copied into the final stage
     bundle_cmd = next(line for line in makefile_recipe(r"^\$\(BUNDLES\):") if "-m " in line)
     module = option(shlex.split(bundle_cmd), "-m")
@@ -832,7 +889,8 @@ def test_dockerfile_base_user_packages_and_bundles() -> None:
     assert set(runs) <= set(npm), f"{rel(DOCKERFILE)}: runs {module} in a stage without npm"
     if final_stage() not in runs:
         assert any(rest.startswith("--from=") for _, rest in docker_instructions("COPY", final_stage())), (
-            f"{rel(DOCKERFILE)}: the bundles are built in another stage but nothing is copied from it")
+            f"{rel(DOCKERFILE)}: the bundles are built in another stage but nothing is copied from it"
+        )
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -862,11 +920,23 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_dockerignore_keeps_the_junk_out_and_the_sources_in() -> None:
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
-    for path in (".venv/bin/python", ".git/HEAD", "hwnas.db", "hwnas-data/exports/x.onnx", "benchmarks/results/a.json",
-                 "docs/screenshots/a.png", "service/__pycache__/x.pyc", "node_modules/x/package.json",
-                 "service/dashboard/static/vendor/plotly.json", "deploy/.env"):
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    for path in (
+        ".venv/bin/python",
+        ".git/HEAD",
+        "hwnas.db",
+        "hwnas-data/exports/x.onnx",
+        "benchmarks/results/a.json",
+        "docs/screenshots/a.png",
+        "service/__pycache__/x.pyc",
+        "node_modules/x/package.json",
+        "service/dashboard/static/vendor/plotly.json",
+        "deploy/.env",
+    ):
         assert _ignored(path, patterns), f"{rel(DOCKERIGNORE)}: does not exclude {path}"
     for _, rest in docker_instructions("COPY"):
         if rest.startswith("--from"):
@@ -889,7 +959,8 @@ def test_kustomization_lists_every_manifest() -> None:
     unlisted = set(k8s_files()) - set(resources) - {"kustomization.yaml"}
     assert unlisted == {"secret.example.yaml"}, (
         f"{rel(K8S)}/kustomization.yaml: manifests not in resources: {sorted(unlisted - {'secret.example.yaml'})} "
-        "(only secret.example.yaml stays out, so that applying never overwrites the real Secret)")
+        "(only secret.example.yaml stays out, so that applying never overwrites the real Secret)"
+    )
     kinds = {d.get("kind") for name in resources for d in k8s_files()[name]}
     for kind in ("ConfigMap", "Deployment", "Service", "Job", "RayCluster"):
         assert kind in kinds, f"{rel(K8S)}/kustomization.yaml: no {kind} among the resources"
@@ -904,7 +975,8 @@ def test_kustomize_renders() -> None:
     rendered = [d for d in yaml.safe_load_all(proc.stdout) if d]
     listed = [d for name in k8s_files()["kustomization.yaml"][0]["resources"] for d in k8s_files()[name]]
     assert sorted((d["kind"], d["metadata"]["name"]) for d in rendered) == sorted(
-        (d["kind"], d["metadata"]["name"]) for d in listed), f"kubectl kustomize {rel(K8S)}: other objects than listed"
+        (d["kind"], d["metadata"]["name"]) for d in listed
+    ), f"kubectl kustomize {rel(K8S)}: other objects than listed"
     images = set(re.findall(r"^\s*image:\s*(\S+)", proc.stdout, flags=re.M))
     assert len(images) == 1, f"kubectl kustomize {rel(K8S)}: renders several images {sorted(images)}"
 

@@ -31,20 +31,33 @@ BLOCKED = ("torch", "pydantic", "yaml", "onnx", "searchspace", "service", "nas")
 
 # 21 layers: stem, inverted bottlenecks (k 3/5, t 1/3/6), a skip, a fused block with SE and hswish, head
 TINY = {
-    "name": "devkit", "version": 1, "resolutions": [16], "default_resolution": 16, "in_channels": 3, "classes": 10,
-    "width_multipliers": [1.0], "channel_divisor": 8,
+    "name": "devkit",
+    "version": 1,
+    "resolutions": [16],
+    "default_resolution": 16,
+    "in_channels": 3,
+    "classes": 10,
+    "width_multipliers": [1.0],
+    "channel_divisor": 8,
     "stem": {"channels": 8, "k": 3, "stride": 2, "act": "relu"},
     "defaults": {"type": "ibn", "k": [3, 5], "se": 0, "act": "relu"},
     "stages": [
         {"channels": 16, "stride": 2, "depth": [1, 2], "choices": [{"t": [1, 3]}, {"type": "skip"}]},
-        {"channels": 24, "stride": 2, "depth": [1, 2],
-         "choices": [{"t": [3, 6]}, {"type": "fused", "t": [3], "k": [3], "se": [0.25], "act": "hswish"}]},
+        {
+            "channels": 24,
+            "stride": 2,
+            "depth": [1, 2],
+            "choices": [{"t": [3, 6]}, {"type": "fused", "t": [3], "k": [3], "se": [0.25], "act": "hswish"}],
+        },
     ],
     "head": {"conv": 64, "act": "relu"},
 }
 # 3 layers, for the (slower to export) int8 kit
 MINI = {
-    **TINY, "name": "mini", "resolutions": [8], "default_resolution": 8,
+    **TINY,
+    "name": "mini",
+    "resolutions": [8],
+    "default_resolution": 8,
     "defaults": {"type": "ibn", "k": [3], "se": 0, "act": "relu"},
     "stages": [{"channels": 16, "stride": 2, "depth": [1], "choices": [{"t": [3]}]}],
     "head": {"conv": 32, "act": "relu"},
@@ -114,8 +127,10 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def test_guard_blocks_what_a_device_lacks(device_env: dict[str, str], work: Path) -> None:
-    probe = "import importlib, sys\nfor m in sys.argv[1:]:\n    try:\n        importlib.import_module(m)\n" \
-            "        print('imported', m)\n    except ImportError:\n        pass\n"
+    probe = (
+        "import importlib, sys\nfor m in sys.argv[1:]:\n    try:\n        importlib.import_module(m)\n"
+        "        print('imported', m)\n    except ImportError:\n        pass\n"
+    )
     got = run_device(["-c", probe, *BLOCKED, "latency_tables.table", "latency_tables.graph"], device_env, work)
     assert got.returncode == 0, got.stderr
     assert got.stdout == ""
@@ -139,11 +154,31 @@ def test_kit_contents(tiny_kit: Path) -> None:
     assert {n["arch"] for n in m["networks"]} == expected
 
 
-def test_round_trip(tiny_kit: Path, device_env: dict[str, str], work: Path, monkeypatch: pytest.MonkeyPatch,
-                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_round_trip(
+    tiny_kit: Path,
+    device_env: dict[str, str],
+    work: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     out = work / "device-table.json.gz"
-    got = run_device(["-m", "latency_tables.agent", str(tiny_kit), "--profile", "ort-cpu-fp32-t1", "-o", str(out),
-                      "--passes", "1", "--rounds", "1"], device_env, work)
+    got = run_device(
+        [
+            "-m",
+            "latency_tables.agent",
+            str(tiny_kit),
+            "--profile",
+            "ort-cpu-fp32-t1",
+            "-o",
+            str(out),
+            "--passes",
+            "1",
+            "--rounds",
+            "1",
+        ],
+        device_env,
+        work,
+    )
     assert got.returncode == 0, got.stderr
     assert "Traceback" not in got.stderr and "ETA" in got.stderr
     assert out.read_bytes()[:2] == b"\x1f\x8b"
@@ -171,8 +206,9 @@ def test_round_trip(tiny_kit: Path, device_env: dict[str, str], work: Path, monk
     assert set(LatencyTable.load(path).entries) == set(table.entries)
 
 
-def test_import_refits_calibration_from_ten_nets(tiny_kit: Path, work: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_refits_calibration_from_ten_nets(
+    tiny_kit: Path, work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # a measured table with 10 whole nets, their times made up from the entries (no timing here)
     out = work / "ten.json"
     assert agent.main([str(tiny_kit), "-o", str(out), "--passes", "1", "--rounds", "1"]) == 0
@@ -183,8 +219,15 @@ def test_import_refits_calibration_from_ten_nets(tiny_kit: Path, work: Path, mon
     assert len(archs) >= 10
     predictor = LatencyPredictor(base, missing="error")
     data["networks"] = [
-        {"arch": code, "space": "devkit", "median_ms": 1.3 * float(predictor.predict_many([a])[0]) + 0.01,
-         "p10_ms": 0.0, "p90_ms": 0.0, "runs": 1, "rounds": 1}
+        {
+            "arch": code,
+            "space": "devkit",
+            "median_ms": 1.3 * float(predictor.predict_many([a])[0]) + 0.01,
+            "p10_ms": 0.0,
+            "p90_ms": 0.0,
+            "runs": 1,
+            "rounds": 1,
+        }
         for code, a in list(archs.items())[:10]
     ]
     out.write_text(json.dumps(data))
@@ -223,8 +266,9 @@ def test_resume_does_not_measure_again(tiny_kit: Path, work: Path, capsys: pytes
         assert entry["passes"] == 2 and entry["median_ms"] <= second["entries"][key]["median_ms"]
 
 
-def test_interrupt_saves_progress(tiny_kit: Path, work: Path, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_interrupt_saves_progress(
+    tiny_kit: Path, work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls = {"n": 0}
     real = agent.time_calls
 
@@ -276,21 +320,34 @@ def test_bad_input_is_one_line(tiny_kit: Path, device_env: dict[str, str], work:
 
     # a result file of another profile is not resumed into
     other = work / "other.json"
-    other.write_text(json.dumps({"format": "hwnas.latency-table", "version": 1, "entries": {}, "networks": [],
-                                 "host": {}, "profile": {**manifest(tiny_kit)["profile"], "threads": 4}}))
+    other.write_text(
+        json.dumps(
+            {
+                "format": "hwnas.latency-table",
+                "version": 1,
+                "entries": {},
+                "networks": [],
+                "host": {},
+                "profile": {**manifest(tiny_kit)["profile"], "threads": 4},
+            }
+        )
+    )
     assert "ort-cpu-fp32-t4" in _one_error_line(agent_cmd(str(tiny_kit), "-o", str(other)))
 
 
-def test_import_rejects_a_non_table(work: Path, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_rejects_a_non_table(
+    work: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("HWNAS_LUT_DIR", str(work / "lut-bad"))
     bad = work / "bad.json"
     bad.write_text('{"format": "something else"}')
     assert cli_main(["lut", "import", str(bad)]) == 2
     assert capsys.readouterr().err.startswith("hwnas: error: ")
     assert not (work / "lut-bad").exists()
-    assert cli_main(["lut", "export-kit", "--space", "x", "--profile", "torch-cpu-fp32-t1", "-o",
-                     str(work / "k.zip")]) == 2
+    assert (
+        cli_main(["lut", "export-kit", "--space", "x", "--profile", "torch-cpu-fp32-t1", "-o", str(work / "k.zip")])
+        == 2
+    )
     assert "'ort'" in capsys.readouterr().err
 
 
@@ -298,8 +355,23 @@ def test_int8_kit(work: Path, device_env: dict[str, str]) -> None:
     spec = work / "mini.json"
     spec.write_text(json.dumps(MINI))
     kit = work / "mini-int8.zip"
-    assert cli_main(["lut", "export-kit", "--space", str(spec), "--profile", "ort-cpu-int8-t1", "--calibrate", "1",
-                     "-o", str(kit)]) == 0
+    assert (
+        cli_main(
+            [
+                "lut",
+                "export-kit",
+                "--space",
+                str(spec),
+                "--profile",
+                "ort-cpu-int8-t1",
+                "--calibrate",
+                "1",
+                "-o",
+                str(kit),
+            ]
+        )
+        == 0
+    )
     m = manifest(kit)
     assert m["profile"]["precision"] == "int8" and len(m["layers"]) == 3
     # the kit runs as a zip app on the device, its own agent inside, threads overridden

@@ -25,14 +25,24 @@ from latency_tables.table import Entry, LatencyTable, NetMeasurement, user_table
 from tests.specs import TINY_SPEC
 
 FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")
-PHONE = HostInfo(cpu="Cortex-A76", cores=4, machine="aarch64", system="Linux", versions={"onnxruntime": "1.31.1"},
-                 date="2025-01-01")
+PHONE = HostInfo(
+    cpu="Cortex-A76", cores=4, machine="aarch64", system="Linux", versions={"onnxruntime": "1.31.1"}, date="2025-01-01"
+)
 
 
-def make_table(keys: list[str], host: HostInfo = PHONE, ms: float = 0.1, profile: DeviceProfile = FP32,
-               nets: list[NetMeasurement] | None = None) -> LatencyTable:
-    return LatencyTable(profile=profile, host=host, networks=nets or [],
-                        entries={k: Entry(median_ms=ms, p10_ms=ms, p90_ms=ms, runs=10) for k in keys})
+def make_table(
+    keys: list[str],
+    host: HostInfo = PHONE,
+    ms: float = 0.1,
+    profile: DeviceProfile = FP32,
+    nets: list[NetMeasurement] | None = None,
+) -> LatencyTable:
+    return LatencyTable(
+        profile=profile,
+        host=host,
+        networks=nets or [],
+        entries={k: Entry(median_ms=ms, p10_ms=ms, p90_ms=ms, runs=10) for k in keys},
+    )
 
 
 def tiny_archs(n: int) -> list[ss.Architecture]:
@@ -53,7 +63,8 @@ def test_a_new_table_goes_to_the_user_folder_with_a_note() -> None:
 
 def test_the_table_of_this_host_is_extended_and_a_shipped_one_through_a_copy() -> None:
     shipped = make_table(["16x8:conv_k3_c8_relu"], host=HostInfo.current()).save(
-        table_module.PACKAGE_DATA / f"ort-cpu-fp32-t1@{HostInfo.current().slug}.json.gz")
+        table_module.PACKAGE_DATA / f"ort-cpu-fp32-t1@{HostInfo.current().slug}.json.gz"
+    )
     path, table = table_to_extend(FP32)
     assert path == user_table_dir() / shipped.name  # never the shipped file itself
     assert set(table.entries) == {"16x8:conv_k3_c8_relu"}
@@ -91,7 +102,11 @@ def test_layers_to_cover_joins_spaces_and_nets() -> None:
     # an identity skip costs nothing and is never measured
     with_skip = "r16_i3|conv_k3_s2_c8_relu6|ibn_k3_e2_c8_relu6|dsconv_k3_s2_c16_hswish|skip_c16|head_c32_relu6_n4"
     assert list(layers_to_cover(archs=[with_skip])) == [
-        "16x3:conv_k3_s2_c8_relu6", "8x8:ibn_k3_e2_c8_relu6", "8x8:dsconv_k3_s2_c16_hswish", "4x16:head_c32_relu6_n4"]
+        "16x3:conv_k3_s2_c8_relu6",
+        "8x8:ibn_k3_e2_c8_relu6",
+        "8x8:dsconv_k3_s2_c16_hswish",
+        "4x16:head_c32_relu6_n4",
+    ]
     with pytest.raises(ss.SearchSpaceError, match="unknown search space 'nope'"):
         layers_to_cover(["nope"])
 
@@ -139,8 +154,17 @@ def test_import_writes_nothing_on_a_bad_table_or_a_clash(tmp_path: Path) -> None
 def test_import_refits_the_calibration_from_enough_nets() -> None:
     archs = tiny_archs(MIN_CALIBRATION_NETS)
     keys = sorted({k for a in archs for k in arch_keys(a)})
-    nets = [NetMeasurement(arch=a.encode(), space="tiny", median_ms=0.1 * len(arch_keys(a)) * 1.3 + 0.05,
-                           p10_ms=0.0, p90_ms=0.0, runs=1) for a in archs]
+    nets = [
+        NetMeasurement(
+            arch=a.encode(),
+            space="tiny",
+            median_ms=0.1 * len(arch_keys(a)) * 1.3 + 0.05,
+            p10_ms=0.0,
+            p90_ms=0.0,
+            runs=1,
+        )
+        for a in archs
+    ]
     done = import_table(make_table(keys, nets=nets))
     assert done.calibration_skipped is None
     saved = LatencyTable.load(done.path)

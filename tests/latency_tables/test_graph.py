@@ -31,14 +31,25 @@ def _one_thread() -> Iterator[None]:
 
 def _blocks_of_every_type() -> list[Block]:
     """A few concrete blocks per registered type, from a space that offers them all."""
-    space = ss.load_space({
-        "name": "all-types", "resolutions": [16], "classes": 4, "se_gate": "hsigmoid",
-        "stem": {"channels": 16, "act": "relu"},
-        "defaults": {"type": block_type_names(), "t": [1, 3], "k": [3, 5], "se": [0, 0.25],
-                     "act": ["relu", "relu6", "hswish", "swish"], "groups": [1, 2]},
-        "stages": [{"channels": 16, "depth": 1}, {"channels": 24, "stride": 2, "depth": 1}],
-        "head": {"conv": 32, "act": "hswish", "hidden": 24, "hidden_act": "swish"},
-    })
+    space = ss.load_space(
+        {
+            "name": "all-types",
+            "resolutions": [16],
+            "classes": 4,
+            "se_gate": "hsigmoid",
+            "stem": {"channels": 16, "act": "relu"},
+            "defaults": {
+                "type": block_type_names(),
+                "t": [1, 3],
+                "k": [3, 5],
+                "se": [0, 0.25],
+                "act": ["relu", "relu6", "hswish", "swish"],
+                "groups": [1, 2],
+            },
+            "stages": [{"channels": 16, "depth": 1}, {"channels": 24, "stride": 2, "depth": 1}],
+            "head": {"conv": 32, "act": "hswish", "hidden": 24, "hidden_act": "swish"},
+        }
+    )
     rng = random.Random(0)
     out = []
     for cin, cout, stride in ((16, 16, 1), (16, 24, 2)):

@@ -83,7 +83,8 @@ def test_bad_keys() -> None:
 # -------------------------------------------------------------------- tables
 def _fake_table(entries: dict[str, float], host: HostInfo | None = None) -> LatencyTable:
     return LatencyTable(
-        profile=FP32, host=host or HostInfo.current(),
+        profile=FP32,
+        host=host or HostInfo.current(),
         entries={k: Entry(median_ms=v, p10_ms=v, p90_ms=v, runs=10) for k, v in entries.items()},
     )
 
@@ -132,6 +133,7 @@ def test_build_is_incremental_resumable_and_multi_pass(tiny_space: ss.SearchSpac
         def progress(done: int, total: int, item: str) -> None:
             if done == n and done < total:
                 raise KeyboardInterrupt
+
         return progress
 
     with pytest.raises(KeyboardInterrupt):
@@ -180,8 +182,12 @@ def test_calibration_recovers_a_per_kind_model() -> None:
     n = 80
     kind_sums = rng.uniform(0.1, 2.0, (n, len(calibration.kinds())))
     layers = rng.integers(10, 30, n).astype(float)
-    true = Calibration(model="per-kind", intercept_ms=0.2, per_layer_ms=0.01,
-                       kind_scales={k: 0.8 + 0.05 * i for i, k in enumerate(calibration.kinds())})
+    true = Calibration(
+        model="per-kind",
+        intercept_ms=0.2,
+        per_layer_ms=0.01,
+        kind_scales={k: 0.8 + 0.05 * i for i, k in enumerate(calibration.kinds())},
+    )
     y = calibration.apply(true, kind_sums.sum(1), layers, kind_sums)
     cal = calibration.fit(kind_sums.sum(1), layers, kind_sums, y)
     assert cal.model == "per-kind"
@@ -256,8 +262,10 @@ def test_batch_indexing_matches_net_by_net() -> None:
     # nets of one resolution, once seen, never take the net-by-net path
     assert not reference._gather(archs)[2].any()
     # one Block object at two input sizes in one net; and a net too big to pack (the net-by-net path)
-    odd = ss.Architecture.decode("r16_i3|conv_k3_s2_c8_relu6|fused_k3_e2_se0.25_sg_c8_relu6|dsconv_k3_s2_c8_hswish|"
-                                 "fused_k3_e2_se0.25_sg_c8_relu6|head_c32_relu6_n4")
+    odd = ss.Architecture.decode(
+        "r16_i3|conv_k3_s2_c8_relu6|fused_k3_e2_se0.25_sg_c8_relu6|dsconv_k3_s2_c8_hswish|"
+        "fused_k3_e2_se0.25_sg_c8_relu6|head_c32_relu6_n4"
+    )
     odd = odd.model_copy(update={"blocks": (odd.blocks[0], odd.blocks[1], odd.blocks[0])})
     huge = odd.model_copy(update={"resolution": 4096})
     extra = {k: 0.5 for a in (odd, huge) for k in arch_keys(a) if k not in values}
@@ -322,7 +330,9 @@ def test_calibrating_on_measured_nets(tiny_space: ss.SearchSpace, tmp_path: Path
     uncalibrated = LatencyPredictor(table.model_copy(update={"calibration": Calibration(), "space_calibrations": {}}))
     raw_sum = uncalibrated.predict_many([nets[0][1]])[0]
     assert tiny_total == pytest.approx(1.0 + 2.0 * raw_sum)
-    assert raw_total == pytest.approx(calibration.apply(table.calibration, np.array([raw_sum]), *_feat(table, nets[0][1]))[0])
+    assert raw_total == pytest.approx(
+        calibration.apply(table.calibration, np.array([raw_sum]), *_feat(table, nets[0][1]))[0]
+    )
 
 
 def _feat(table: LatencyTable, arch: ss.Architecture) -> tuple[np.ndarray, np.ndarray]:

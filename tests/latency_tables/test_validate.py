@@ -107,7 +107,9 @@ def test_within_and_mape() -> None:
     assert mape([1.1, 0.8], [1.0, 1.0]) == pytest.approx(0.15)
     stats = compare(pred, ref)
     assert set(stats) == METRIC_KEYS
-    assert stats["within_10_pct"] == pytest.approx(75.0) and stats["mape_pct"] == pytest.approx(11.25)  # (5 + 10 + 20 + 10) / 4
+    assert stats["within_10_pct"] == pytest.approx(75.0) and stats["mape_pct"] == pytest.approx(
+        11.25
+    )  # (5 + 10 + 20 + 10) / 4
     assert stats["spearman"] is None  # the reference has no order to agree with
 
 
@@ -138,8 +140,19 @@ def test_validate_end_to_end_json_and_png(tmp_path: Path, capsys: pytest.Capture
 
     result = validate(predictor, space, samples=4, seed=0, rounds=1)
     data = json.loads(json.dumps(result.as_dict()))  # JSON-serializable as it is
-    assert {"profile", "table", "space", "samples", "seed", "rounds", "calibration", "metrics", "nets",
-            "predict_us_per_net", "measure_s"} <= set(data)
+    assert {
+        "profile",
+        "table",
+        "space",
+        "samples",
+        "seed",
+        "rounds",
+        "calibration",
+        "metrics",
+        "nets",
+        "predict_us_per_net",
+        "measure_s",
+    } <= set(data)
     assert data["profile"] == "ort-cpu-fp32-t1" and data["space"] == "small16" and data["samples"] == 4
     assert set(data["metrics"]) == {"predicted", "raw", "noise"}
     assert all(set(m) == METRIC_KEYS for m in data["metrics"].values())
@@ -156,8 +169,24 @@ def test_validate_end_to_end_json_and_png(tmp_path: Path, capsys: pytest.Capture
     spec_file = tmp_path / "small16.json"
     spec_file.write_text(json.dumps(SMALL_SPEC))
     out_dir = tmp_path / "out"
-    code = main(["lut", "validate", "--profile", "ort-cpu-fp32-t1", "--space", str(spec_file), "--samples", "2",
-                 "--rounds", "1", "--table", str(path), "--output-dir", str(out_dir)])
+    code = main(
+        [
+            "lut",
+            "validate",
+            "--profile",
+            "ort-cpu-fp32-t1",
+            "--space",
+            str(spec_file),
+            "--samples",
+            "2",
+            "--rounds",
+            "1",
+            "--table",
+            str(path),
+            "--output-dir",
+            str(out_dir),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "within +-10%" in out and "noise" in out and "Spearman" in out
@@ -173,13 +202,16 @@ def test_validate_end_to_end_json_and_png(tmp_path: Path, capsys: pytest.Capture
         (["--profile", "ort-cpu-fp99-t1", "--space", "fbnet-cifar"], "is not a profile id"),
         (["--profile", "ort-cpu-fp32-t1", "--space", "nope"], "unknown search space 'nope'"),
         (["--profile", "ort-cpu-fp32-t7", "--space", "fbnet-cifar"], "no latency table for profile ort-cpu-fp32-t7"),
-        (["--profile", "ort-cpu-fp32-t1", "--space", "fbnet-cifar", "--table", "/nonexistent/t.json"],
-         "cannot read latency table"),
+        (
+            ["--profile", "ort-cpu-fp32-t1", "--space", "fbnet-cifar", "--table", "/nonexistent/t.json"],
+            "cannot read latency table",
+        ),
         (["--profile", "ort-cpu-fp32-t1", "--space", "fbnet-cifar", "--rounds", "0"], "must be at least 1"),
     ],
 )
-def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str],
-                                 message: str) -> None:
+def test_cli_errors_are_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str], message: str
+) -> None:
     code = main(["lut", "validate", "--samples", "3", *argv, "--output-dir", str(tmp_path)])
     out, err = capsys.readouterr()
     assert code == 2
@@ -195,9 +227,17 @@ def test_reports_round_trip_user_first_and_refuse_other_versions(tmp_path: Path)
     from latency_tables.errors import LatencyTableError
     from latency_tables.validate import load_reports, report_path, save_report
 
-    base = {"profile": "ort-cpu-fp32-t1", "table": "t@host", "space": "s", "samples": 1, "seed": 0, "rounds": 1,
-            "metrics": {"predicted": {}, "raw": {}, "noise": {}},
-            "nets": [{"arch_id": "a", "arch": "r16_i3|...", "predicted_ms": 1.0}], "plot": "x.png"}
+    base = {
+        "profile": "ort-cpu-fp32-t1",
+        "table": "t@host",
+        "space": "s",
+        "samples": 1,
+        "seed": 0,
+        "rounds": 1,
+        "metrics": {"predicted": {}, "raw": {}, "noise": {}},
+        "nets": [{"arch_id": "a", "arch": "r16_i3|...", "predicted_ms": 1.0}],
+        "plot": "x.png",
+    }
     path = save_report(base)
     assert path == report_path("t@host", "s")
     (got,) = load_reports("t@host")

@@ -21,15 +21,16 @@ def test_sample_nets_spreads_over_cost_in_groups_of_similar_cost() -> None:
     nets = sample_nets("mobilenetv2-cifar", 9, seed=0, group=3, pool=300)
     macs = [count_cost(a).macs for a in nets]
     assert len({a.arch_id for a in nets}) == 9
-    groups = [macs[i:i + 3] for i in range(0, 9, 3)]
+    groups = [macs[i : i + 3] for i in range(0, 9, 3)]
     for g in groups:  # similar cost inside a group, and the groups climb
         assert max(g) / min(g) < 1.3
     assert max(groups[0]) < min(groups[2])
     assert math.log(max(macs) / min(macs)) > 1.0
     capped = sample_nets("mobilenetv2-cifar", 4, seed=0, max_macs=20e6, pool=200)
     assert all(count_cost(a).macs <= 20e6 for a in capped)
-    assert sample_nets("mobilenetv2-cifar", 4, seed=3, pool=200) == sample_nets("mobilenetv2-cifar", 4, seed=3,
-                                                                                 pool=200)
+    assert sample_nets("mobilenetv2-cifar", 4, seed=3, pool=200) == sample_nets(
+        "mobilenetv2-cifar", 4, seed=3, pool=200
+    )
     with pytest.raises(ProxyError, match="nets: the space"):
         sample_nets("mobilenetv2-cifar", 5, max_macs=1.0, pool=50)
 

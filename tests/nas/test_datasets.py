@@ -65,7 +65,9 @@ def test_fashion_mnist_missing_folder_says_how_to_install(tmp_path: Path, monkey
 def test_fashion_mnist_from_another_folder(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     for prefix, n in (("train", 20), ("t10k", 10)):
-        write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), gz=True)
+        write_idx(
+            tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), gz=True
+        )
         write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", (np.arange(n) % 10).astype(np.uint8))
     ds = DataSpec(name="fashion-mnist", path=str(tmp_path)).load()
     assert (len(ds.y_train), len(ds.y_test)) == (20, 10)
@@ -137,20 +139,29 @@ def test_npz_channel_last_and_holdout(tmp_path: Path) -> None:
     ds = load_dataset(str(tmp_path / "d.npz"))
     assert ds.x_train.shape == (40, 3, 12, 12) and ds.x_test.shape == (10, 3, 12, 12)
     assert ds.num_classes == 4 and ds.name == "d"
-    np.savez(tmp_path / "t.npz", x=rng.random((20, 8, 8)), y=np.arange(20) % 2, x_test=rng.random((6, 8, 8)),
-             y_test=np.arange(6) % 2, classes=np.array(["cat", "dog"]))
+    np.savez(
+        tmp_path / "t.npz",
+        x=rng.random((20, 8, 8)),
+        y=np.arange(20) % 2,
+        x_test=rng.random((6, 8, 8)),
+        y_test=np.arange(6) % 2,
+        classes=np.array(["cat", "dog"]),
+    )
     ds = load_dataset(str(tmp_path / "t.npz"))
     assert ds.x_train.dtype == np.float32 and len(ds.y_test) == 6 and ds.classes == ("cat", "dog")
 
 
-@pytest.mark.parametrize(("arrays", "message"), [
-    ({"x": np.zeros((4, 8, 8))}, "missing array\\(s\\) y"),
-    ({"x": np.zeros((4, 8, 8)), "y": np.zeros(3, int)}, "x holds 4 images but y holds 3 labels"),
-    ({"x": np.zeros((4, 8)), "y": np.zeros(4, int)}, "expected images as N x H x W"),
-    ({"x": np.full((4, 8, 8), np.nan), "y": np.zeros(4, int)}, "must be finite"),
-    ({"x": np.zeros((4, 8, 8)), "y": np.array([0.5, 1, 0, 1])}, "expected integer labels"),
-    ({"x": np.zeros((4, 8, 8)), "y": np.zeros(4, int), "x_test": np.zeros((2, 8, 8))}, "both x_test and y_test"),
-])
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((4, 8, 8))}, "missing array\\(s\\) y"),
+        ({"x": np.zeros((4, 8, 8)), "y": np.zeros(3, int)}, "x holds 4 images but y holds 3 labels"),
+        ({"x": np.zeros((4, 8)), "y": np.zeros(4, int)}, "expected images as N x H x W"),
+        ({"x": np.full((4, 8, 8), np.nan), "y": np.zeros(4, int)}, "must be finite"),
+        ({"x": np.zeros((4, 8, 8)), "y": np.array([0.5, 1, 0, 1])}, "expected integer labels"),
+        ({"x": np.zeros((4, 8, 8)), "y": np.zeros(4, int), "x_test": np.zeros((2, 8, 8))}, "both x_test and y_test"),
+    ],
+)
 def test_npz_errors_name_the_array(tmp_path: Path, arrays: dict[str, np.ndarray], message: str) -> None:
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DatasetError, match=message):
@@ -235,8 +246,11 @@ def test_resolve_data_spec_reads_a_name_an_npz_or_a_folder(tmp_path: Path, monke
 
 def test_resolve_data_spec_rejects_anything_else(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-folder")
-    with pytest.raises(DatasetError, match=r"^--dataset: '.*no-such-folder' is neither a dataset name "
-                                           r"\(.*fashion-mnist.*\) nor an existing image folder or .npz file$"):
+    with pytest.raises(
+        DatasetError,
+        match=r"^--dataset: '.*no-such-folder' is neither a dataset name "
+        r"\(.*fashion-mnist.*\) nor an existing image folder or .npz file$",
+    ):
         resolve_data_spec(missing)
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(DatasetError, match="neither a dataset name"):

@@ -72,7 +72,9 @@ def test_assess_gives_intervals_and_ranks_unscorable_nets_last() -> None:
 
 def test_rank_combine_is_a_sum_of_log_ranks() -> None:
     combined = evidence.rank_combine({"a": [1, 2, 3], "b": [3, 2, 1]})
-    assert combined == pytest.approx([math.log(1 / 3) + math.log(1), 2 * math.log(2 / 3), math.log(1) + math.log(1 / 3)])
+    assert combined == pytest.approx(
+        [math.log(1 / 3) + math.log(1), 2 * math.log(2 / 3), math.log(1) + math.log(1 / 3)]
+    )
     # a net good by every member beats one that is best by one member and worst by another
     assert np.argmax(evidence.rank_combine({"a": [3, 1, 2], "b": [1, 3, 2]})) == 2
     with pytest.raises(ValueError, match="different numbers"):
@@ -80,9 +82,11 @@ def test_rank_combine_is_a_sum_of_log_ranks() -> None:
 
 
 def test_choose_keeps_the_simpler_unless_beaten_by_more_than_the_interval() -> None:
-    results = {"macs": {"spearman": 0.60, "spearman_interval": (0.50, 0.70)},
-               "proxy": {"spearman": 0.65, "spearman_interval": (0.55, 0.75)},  # +0.05 < half-width 0.10
-               "ensemble": {"spearman": 0.85, "spearman_interval": (0.80, 0.90)}}  # +0.25 > 0.05
+    results = {
+        "macs": {"spearman": 0.60, "spearman_interval": (0.50, 0.70)},
+        "proxy": {"spearman": 0.65, "spearman_interval": (0.55, 0.75)},  # +0.05 < half-width 0.10
+        "ensemble": {"spearman": 0.85, "spearman_interval": (0.80, 0.90)},
+    }  # +0.25 > 0.05
     assert evidence.choose(results, ["macs", "proxy"])["choice"] == "macs"
     chosen = evidence.choose(results, ["macs", "proxy", "ensemble"])
     assert chosen["choice"] == "ensemble" and [p["candidate"] for p in chosen["passed_over"]] == ["macs", "proxy"]

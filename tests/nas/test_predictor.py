@@ -25,9 +25,27 @@ def nets() -> list[ss.Architecture]:
 def test_shape_feature_names_are_those_saved_predictors_use(nets: list[ss.Architecture]) -> None:
     """Saved predictor files name these features; the block-type ones now come from the block registry."""
     assert predictor.shape_feature_names() == {
-        "log_macs", "log_params", "log_activations", "depth", "kernel_mean", "expansion_mean", "se_share",
-        "residual_share", "strides", "log_last_channels", "log_head", "type_conv", "type_dsconv", "type_fused",
-        "type_ibn", "type_skip", "type_tucker", "act_relu", "act_relu6", "act_hswish", "act_swish",
+        "log_macs",
+        "log_params",
+        "log_activations",
+        "depth",
+        "kernel_mean",
+        "expansion_mean",
+        "se_share",
+        "residual_share",
+        "strides",
+        "log_last_channels",
+        "log_head",
+        "type_conv",
+        "type_dsconv",
+        "type_fused",
+        "type_ibn",
+        "type_skip",
+        "type_tucker",
+        "act_relu",
+        "act_relu6",
+        "act_hswish",
+        "act_swish",
     }
     assert set(predictor.shape_features(nets[0])) == predictor.shape_feature_names()
 
@@ -36,7 +54,9 @@ def world(nets: list[ss.Architecture], noise: float = 0.005) -> tuple[dict[str, 
     rng = np.random.default_rng(0)
     hidden = rng.normal(size=len(nets))  # what a good proxy sees and size does not
     feats = [predictor.shape_features(a) for a in nets]
-    truth = [0.8 + 0.01 * f["log_macs"] + 0.02 * h + rng.normal(scale=noise) for f, h in zip(feats, hidden, strict=True)]
+    truth = [
+        0.8 + 0.01 * f["log_macs"] + 0.02 * h + rng.normal(scale=noise) for f, h in zip(feats, hidden, strict=True)
+    ]
     scores = {"naswot": list(hidden + rng.normal(scale=0.3, size=len(nets))), "zico": list(rng.normal(size=len(nets)))}
     return scores, truth
 
@@ -79,18 +99,21 @@ def test_fit_save_load_predict(nets: list[ss.Architecture], tmp_path: Path, monk
         predictor.fit("x", nets[:5], {"naswot": scores["naswot"][:5]}, truth[:5], ["naswot"])
 
 
-def test_a_predictor_file_is_checked_against_what_it_can_compute(nets: list[ss.Architecture], tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_predictor_file_is_checked_against_what_it_can_compute(
+    nets: list[ss.Architecture], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Unknown features or proxies are refused on load (a search would otherwise fail on its first net)."""
     scores, truth = world(nets)
     path = predictor.save(predictor.fit("checked", nets, scores, truth, ["naswot"]), tmp_path)
     monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path))
     good = json.loads(path.read_text())
-    for change, message in [({"features": [*good["features"][:-1], "wingspan"]}, "features: wingspan unknown"),
-                            ({"features": [*good["features"][:-1], "proxy_zico"]}, "features: proxy_zico unknown"),
-                            ({"proxies": ["rank:naswot+macs"]}, "not a single proxy"),
-                            ({"proxies": ["default"]}, "not a single proxy"),
-                            ({"proxies": ["telepathy"]}, "telepathy")]:
+    for change, message in [
+        ({"features": [*good["features"][:-1], "wingspan"]}, "features: wingspan unknown"),
+        ({"features": [*good["features"][:-1], "proxy_zico"]}, "features: proxy_zico unknown"),
+        ({"proxies": ["rank:naswot+macs"]}, "not a single proxy"),
+        ({"proxies": ["default"]}, "not a single proxy"),
+        ({"proxies": ["telepathy"]}, "telepathy"),
+    ]:
         path.write_text(json.dumps(good | change))
         with pytest.raises(ProxyError, match=message):
             predictor.load("checked")

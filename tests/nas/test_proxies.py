@@ -23,8 +23,19 @@ REGISTERED = [p for p in proxies.list_proxies() if p != "default"]
 
 
 def test_the_issue_s_proxies_are_registered() -> None:
-    expected = {"synflow", "naswot", "jacob_cov", "grad_norm", "snip", "grasp", "fisher", "zen", "zico", "params",
-                "macs"}
+    expected = {
+        "synflow",
+        "naswot",
+        "jacob_cov",
+        "grad_norm",
+        "snip",
+        "grasp",
+        "fisher",
+        "zen",
+        "zico",
+        "params",
+        "macs",
+    }
     assert expected <= set(REGISTERED)
     assert "default" in proxies.list_proxies()
     for name in REGISTERED:
@@ -55,8 +66,7 @@ def test_baselines_are_the_analytic_counts(all_blocks: ss.SearchSpace) -> None:
     assert sum(p.numel() for p in model.parameters()) == cost.params
 
 
-def test_data_proxies_use_the_given_batch(all_blocks: ss.SearchSpace, batch: tuple[torch.Tensor, torch.Tensor]
-                                          ) -> None:
+def test_data_proxies_use_the_given_batch(all_blocks: ss.SearchSpace, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
     arch = all_blocks.sample(1)
     x, y = batch
     assert proxies.score("snip", arch, (x, y)) != proxies.score("snip", arch, (x.flip(0), y))
@@ -92,8 +102,9 @@ def test_batch_shape_is_checked(all_blocks: ss.SearchSpace, batch: tuple[torch.T
         proxies.score("snip", arch, (x, y[:3]))
 
 
-def test_proxies_that_cannot_score_say_why(all_blocks: ss.SearchSpace, batch: tuple[torch.Tensor, torch.Tensor]
-                                           ) -> None:
+def test_proxies_that_cannot_score_say_why(
+    all_blocks: ss.SearchSpace, batch: tuple[torch.Tensor, torch.Tensor]
+) -> None:
     arch = all_blocks.sample(0)
     x, y = batch
     same = x[:1].expand(8, -1, -1, -1).contiguous()
@@ -109,8 +120,11 @@ def test_proxies_that_cannot_score_say_why(all_blocks: ss.SearchSpace, batch: tu
 
 def test_ensemble_names() -> None:
     assert parse_members("ensemble:synflow+naswot") == ("synflow", "naswot")
-    for bad, msg in [("ensemble:synflow", "at least two members"), ("ensemble:a++b", "at least two members"),
-                     ("ensemble:snip+snip", "appears twice")]:
+    for bad, msg in [
+        ("ensemble:synflow", "at least two members"),
+        ("ensemble:a++b", "at least two members"),
+        ("ensemble:snip+snip", "appears twice"),
+    ]:
         with pytest.raises(ProxyError, match=msg):
             parse_members(bad)
     with pytest.raises(ProxyError, match="unknown proxy 'nope'"):
@@ -129,8 +143,9 @@ def test_rank_vote_and_reference() -> None:
     assert ref.combine({"a": 4.0, "b": 50.0}) > ref.combine({"a": 3.0, "b": 40.0}) > 0
 
 
-def test_ensemble_score_against_a_reference_space(all_blocks: ss.SearchSpace,
-                                                  batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+def test_ensemble_score_against_a_reference_space(
+    all_blocks: ss.SearchSpace, batch: tuple[torch.Tensor, torch.Tensor]
+) -> None:
     arch = all_blocks.sample(0)
     name = "ensemble:synflow+params"
     with pytest.raises(ProxyError, match="lies in no built-in space"):
@@ -143,9 +158,11 @@ def test_ensemble_score_against_a_reference_space(all_blocks: ss.SearchSpace,
 
 
 def test_scoring_never_imports_the_service() -> None:
-    code = ("import sys, torch; torch.set_num_threads(1); from nas import proxies; import searchspace as ss;"
-            "a = ss.load_space('fbnet-cifar').sample(0); proxies.score('synflow', a); proxies.score('naswot', a);"
-            "bad = [m for m in sys.modules if m == 'service' or m.startswith('service.')]; assert not bad, bad")
+    code = (
+        "import sys, torch; torch.set_num_threads(1); from nas import proxies; import searchspace as ss;"
+        "a = ss.load_space('fbnet-cifar').sample(0); proxies.score('synflow', a); proxies.score('naswot', a);"
+        "bad = [m for m in sys.modules if m == 'service' or m.startswith('service.')]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
@@ -176,11 +193,16 @@ def test_synflow_does_not_overflow_on_the_largest_known_nets_at_full_size() -> N
 # ------------------------------------------------------------------ each paper's pitfalls, one test each
 def _hswish_net() -> ss.Architecture:
     """A MobileNetV3-like net whose every activation is h-swish (squeeze-excite included)."""
-    spec = {"name": "hswish-only", "resolutions": [32], "classes": 10, "se_gate": "hsigmoid",
-            "stem": {"channels": 16, "act": "hswish"},
-            "defaults": {"type": "ibn", "t": [3], "k": [3, 5], "se": [0.25], "act": "hswish"},
-            "stages": [{"channels": 16, "depth": 2}, {"channels": 24, "stride": 2, "depth": 2}],
-            "head": {"conv": 64, "act": "hswish"}}
+    spec = {
+        "name": "hswish-only",
+        "resolutions": [32],
+        "classes": 10,
+        "se_gate": "hsigmoid",
+        "stem": {"channels": 16, "act": "hswish"},
+        "defaults": {"type": "ibn", "t": [3], "k": [3, 5], "se": [0.25], "act": "hswish"},
+        "stages": [{"channels": 16, "depth": 2}, {"channels": 24, "stride": 2, "depth": 2}],
+        "head": {"conv": 64, "act": "hswish"},
+    }
     return ss.load_space(spec).sample(0)
 
 
@@ -192,8 +214,9 @@ def test_activation_proxies_see_every_activation_the_space_uses() -> None:
     assert seen and {type(m) for m in seen} <= {nn.Hardswish, nn.ReLU6, nn.SiLU, nn.ReLU}
     assert any(isinstance(m, nn.Hardswish) for m in seen)
     assert not any(isinstance(m, nn.ReLU) for m in seen)  # an nn.ReLU-only hook would see nothing here
-    inside_se = [m for m in model.modules() if isinstance(m, nn.Hardswish | nn.ReLU6 | nn.SiLU | nn.ReLU)
-                 and m not in seen]
+    inside_se = [
+        m for m in model.modules() if isinstance(m, nn.Hardswish | nn.ReLU6 | nn.SiLU | nn.ReLU) and m not in seen
+    ]
     se = [m for m in model.modules() if isinstance(m, zero_cost.SEModule)]
     assert not inside_se or se  # only squeeze-excite's gates are left out
     x, y, _ = proxies.default_batch(arch, size=16)
@@ -231,8 +254,9 @@ def test_every_candidate_gets_the_same_batch_and_seed() -> None:
     # the same seed builds the same weights: the model a proxy scores is reproducible
     one, two = Candidate(a, seed=4).model(), Candidate(a, seed=4).model()
     assert all(torch.equal(p, q) for p, q in zip(one.parameters(), two.parameters(), strict=True))
-    assert not all(torch.equal(p, q) for p, q in zip(one.parameters(), Candidate(a, seed=5).model().parameters(),
-                                                      strict=True))
+    assert not all(
+        torch.equal(p, q) for p, q in zip(one.parameters(), Candidate(a, seed=5).model().parameters(), strict=True)
+    )
 
 
 def test_synflow_scores_in_float64_without_bn_or_bounded_activations() -> None:
@@ -259,8 +283,9 @@ def test_nan_scores_are_errors_that_name_the_proxy() -> None:
         zero_cost.finite("x", math.inf)
 
 
-def test_swap_counts_distinct_patterns_below_its_ceiling(all_blocks: ss.SearchSpace,
-                                                         batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+def test_swap_counts_distinct_patterns_below_its_ceiling(
+    all_blocks: ss.SearchSpace, batch: tuple[torch.Tensor, torch.Tensor]
+) -> None:
     arch = all_blocks.sample(0)
     units = 0
     model = Candidate(arch).model()
@@ -277,15 +302,21 @@ def test_swap_counts_distinct_patterns_below_its_ceiling(all_blocks: ss.SearchSp
     full = proxies.score("swap", arch, batch)
     assert 1 < full <= units
     few = zero_cost.swap(Candidate(arch, *batch), samples=8)
-    assert few <= 2 ** 8 and few < full  # 8 samples saturate: why 64 are used
+    assert few <= 2**8 and few < full  # 8 samples saturate: why 64 are used
     with pytest.raises(ProxyError, match="at least 8 inputs"):
         proxies.score("swap", arch, (batch[0][:4], batch[1][:4]))
 
 
 def test_meco_opt_is_meco_where_no_map_has_more_than_8_channels() -> None:
-    narrow = {"name": "narrow", "resolutions": [16], "classes": 5, "stem": {"channels": 8, "act": "relu"},
-              "defaults": {"type": "ibn", "t": [1], "k": [3], "se": 0, "act": "relu"},
-              "stages": [{"channels": 8, "depth": 2}], "head": {"conv": 0}}
+    narrow = {
+        "name": "narrow",
+        "resolutions": [16],
+        "classes": 5,
+        "stem": {"channels": 8, "act": "relu"},
+        "defaults": {"type": "ibn", "t": [1], "k": [3], "se": 0, "act": "relu"},
+        "stages": [{"channels": 8, "depth": 2}],
+        "head": {"conv": 0},
+    }
     arch = ss.load_space(narrow).sample(0)
     x = torch.randn(8, 3, 16, 16)
     y = torch.zeros(8, dtype=torch.long)

@@ -25,10 +25,19 @@ RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def config(**over: object) -> SearchConfig:
-    data = {"name": f"ray-{uuid.uuid4().hex[:6]}", "space": ALL_BLOCKS, "budget": {"trials": 8}, "workers": 2,
-            "seed": 0, "objectives": [{"metric": "proxy:naswot", "direction": "maximize"},
-                                      {"metric": "params", "direction": "minimize"}],
-            "dataset": {"name": "synthetic", "options": {"size": 16}}, "proxy": {"batch_size": 16}}
+    data = {
+        "name": f"ray-{uuid.uuid4().hex[:6]}",
+        "space": ALL_BLOCKS,
+        "budget": {"trials": 8},
+        "workers": 2,
+        "seed": 0,
+        "objectives": [
+            {"metric": "proxy:naswot", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        "dataset": {"name": "synthetic", "options": {"size": 16}},
+        "proxy": {"batch_size": 16},
+    }
     data.update(over)
     return SearchConfig.parse(data)
 
@@ -55,9 +64,14 @@ def test_local_ray_matches_serial_and_times_out(tmp_path: Path) -> None:
         assert all(values[t.arch_id] == t.metrics for t in common)
         here = ray.get_runtime_context().get_node_id()
         assert all(t.node is None for t in serial.trials) and {t.node for t in parallel.trials} == {here}
-        slow = config(objectives=[{"metric": "train:synthetic", "direction": "maximize"},
-                                  {"metric": "params", "direction": "minimize"}],
-                      training={"steps": 100000, "batch_size": 8}, budget={"trials": 2})
+        slow = config(
+            objectives=[
+                {"metric": "train:synthetic", "direction": "maximize"},
+                {"metric": "params", "direction": "minimize"},
+            ],
+            training={"steps": 100000, "batch_size": 8},
+            budget={"trials": 2},
+        )
         executor.timeout = 3.0
         result = Search(slow, f"sqlite:///{tmp_path / 'c.db'}", executor=executor).run()
         assert [t.state for t in result.trials] == ["FAIL", "FAIL"]
@@ -80,9 +94,24 @@ def two_node_cluster() -> Iterator[str]:
     temp = Path(f"/tmp/hwr-{uuid.uuid4().hex[:6]}")
     env = {**os.environ, **RAY_ENV}
     common = ["--num-cpus", "1", "--memory", str(512 * 2**20), "--object-store-memory", str(100 * 2**20), "--block"]
-    head = subprocess.Popen([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-                             "--include-dashboard=false", "--temp-dir", str(temp), *common],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    head = subprocess.Popen(
+        [
+            ray_bin,
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--include-dashboard=false",
+            "--temp-dir",
+            str(temp),
+            *common,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     address = f"127.0.0.1:{port}"
     worker = None
     try:
@@ -92,8 +121,12 @@ def two_node_cluster() -> Iterator[str]:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.2)
-        worker = subprocess.Popen([ray_bin, "start", "--address", address, "--node-ip-address", "127.0.0.1",
-                                   *common], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            [ray_bin, "start", "--address", address, "--node-ip-address", "127.0.0.1", *common],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         yield address
     finally:
         for proc in (worker, head):
@@ -130,9 +163,15 @@ def test_a_killed_worker_is_retried(tmp_path: Path) -> None:
     import signal
     import threading
 
-    cfg = config(workers=1, budget={"trials": 2}, training={"steps": 60, "batch_size": 8},
-                 objectives=[{"metric": "train:synthetic", "direction": "maximize"},
-                             {"metric": "params", "direction": "minimize"}])
+    cfg = config(
+        workers=1,
+        budget={"trials": 2},
+        training={"steps": 60, "batch_size": 8},
+        objectives=[
+            {"metric": "train:synthetic", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+    )
     executor = RayExecutor(1, retries=2, timeout=300.0)  # a restarted worker imports torch: slow on a busy VM
     killed: list[int] = []
 

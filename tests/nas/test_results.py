@@ -12,12 +12,23 @@ from nas.results import RESULT_FILES, count_failed, front_records, front_trials,
 from nas.search import Search, SearchResult, TrialRecord
 
 
-def trial(number: int, state: str = "COMPLETE", on_front: bool = False, error: str | None = None,
-          **metrics: float) -> TrialRecord:
-    return TrialRecord(number=number, state=state, arch=f"arch-{number}" if state == "COMPLETE" else None,
-                       arch_id=f"id{number}" if state == "COMPLETE" else None, params={"x": number},
-                       metrics=dict(metrics), objectives=list(metrics.values()) or None, violations=[],
-                       feasible=state == "COMPLETE", error=error, seconds=0.5, on_front=on_front)
+def trial(
+    number: int, state: str = "COMPLETE", on_front: bool = False, error: str | None = None, **metrics: float
+) -> TrialRecord:
+    return TrialRecord(
+        number=number,
+        state=state,
+        arch=f"arch-{number}" if state == "COMPLETE" else None,
+        arch_id=f"id{number}" if state == "COMPLETE" else None,
+        params={"x": number},
+        metrics=dict(metrics),
+        objectives=list(metrics.values()) or None,
+        violations=[],
+        feasible=state == "COMPLETE",
+        error=error,
+        seconds=0.5,
+        on_front=on_front,
+    )
 
 
 def make_result() -> SearchResult:
@@ -28,10 +39,15 @@ def make_result() -> SearchResult:
         trial(3, state="FAIL", error="requeued"),
         trial(4, on_front=True, params=50.0, macs=8.0),
     ]
-    return SearchResult(study="s", objectives=[{"metric": "params", "direction": "minimize"},
-                                               {"metric": "macs", "direction": "minimize"}],
-                        trials=trials, front=[0, 4], hv_reference=[400.0, 10.0], hv_history=[(1, 5.0), (5, 7.0)],
-                        elapsed=1.0)
+    return SearchResult(
+        study="s",
+        objectives=[{"metric": "params", "direction": "minimize"}, {"metric": "macs", "direction": "minimize"}],
+        trials=trials,
+        front=[0, 4],
+        hv_reference=[400.0, 10.0],
+        hv_history=[(1, 5.0), (5, 7.0)],
+        elapsed=1.0,
+    )
 
 
 def test_front_and_failed_counts() -> None:
@@ -48,8 +64,9 @@ def test_save_result_writes_the_three_files(tmp_path: Path) -> None:
     result = make_result()
     out = tmp_path / "runs" / "s"  # created, parents too
     paths = save_result(result, out)
-    assert paths == [out / name for name in RESULT_FILES] == [out / "result.json", out / "trials.csv",
-                                                               out / "front.json"]
+    assert (
+        paths == [out / name for name in RESULT_FILES] == [out / "result.json", out / "trials.csv", out / "front.json"]
+    )
     data = json.loads((out / "result.json").read_text())
     assert [t["number"] for t in data["trials"]] == [0, 1, 2, 3, 4] and data["front"] == [0, 4]
     rows = list(csv.DictReader((out / "trials.csv").open()))
@@ -64,9 +81,12 @@ def test_save_result_writes_the_three_files(tmp_path: Path) -> None:
 
 
 def test_save_result_of_a_real_search(tmp_path: Path) -> None:
-    cfg: dict[str, Any] = {"space": "mobilenetv3", "budget": {"trials": 4}, "seed": 1,
-                           "objectives": [{"metric": "params", "direction": "minimize"},
-                                          {"metric": "macs", "direction": "minimize"}]}
+    cfg: dict[str, Any] = {
+        "space": "mobilenetv3",
+        "budget": {"trials": 4},
+        "seed": 1,
+        "objectives": [{"metric": "params", "direction": "minimize"}, {"metric": "macs", "direction": "minimize"}],
+    }
     result = Search(SearchConfig.parse(cfg), f"sqlite:///{tmp_path / 's.db'}").run()
     save_result(result, tmp_path / "out")
     front = json.loads((tmp_path / "out" / "front.json").read_text())

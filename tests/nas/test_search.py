@@ -38,8 +38,14 @@ def no_groups_proxy() -> Iterator[str]:
     """A scorer that cannot score some nets, registered for one test only (other test files list every proxy)."""
     from nas.proxies.base import PROXIES
 
-    register_proxy("test_no_groups", paper="test", sign="higher = better", needs_data=False, bn="not used",
-                   summary="fails on nets with grouped convs (a scorer that cannot score some nets)")(_test_no_groups)
+    register_proxy(
+        "test_no_groups",
+        paper="test",
+        sign="higher = better",
+        needs_data=False,
+        bn="not used",
+        summary="fails on nets with grouped convs (a scorer that cannot score some nets)",
+    )(_test_no_groups)
     try:
         yield "test_no_groups"
     finally:
@@ -52,7 +58,9 @@ def make_config(**over: Any) -> SearchConfig:
         "space": ALL_BLOCKS,
         "objectives": SYNFLOW_VS_PARAMS,
         "strategy": {"name": "nsga2", "options": {"population_size": 8}},
-        "budget": {"trials": 16}, "workers": 1, "seed": 3,
+        "budget": {"trials": 16},
+        "workers": 1,
+        "seed": 3,
     }
     data.update(over)
     return SearchConfig.parse(data)
@@ -76,8 +84,9 @@ def test_serial_search_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_constraints_hold_on_the_front_and_the_front_is_exact(storage: str) -> None:
-    cfg = make_config(constraints=[{"metric": "params", "max": 16500}, {"metric": "macs", "min": 110000}],
-                      budget={"trials": 24})
+    cfg = make_config(
+        constraints=[{"metric": "params", "max": 16500}, {"metric": "macs", "min": 110000}], budget={"trials": 24}
+    )
     result = Search(cfg, storage).run()
     feasible = [t for t in result.trials if t.feasible]
     assert feasible and any(not t.feasible and t.state == "COMPLETE" for t in result.trials)
@@ -93,8 +102,13 @@ def test_constraints_hold_on_the_front_and_the_front_is_exact(storage: str) -> N
 
 
 def test_failed_evaluations_are_recorded_and_the_search_goes_on(tmp_path: Path, no_groups_proxy: str) -> None:
-    cfg = make_config(objectives=[{"metric": f"proxy:{no_groups_proxy}", "direction": "maximize"},
-                                  {"metric": "params", "direction": "minimize"}], budget={"trials": 12})
+    cfg = make_config(
+        objectives=[
+            {"metric": f"proxy:{no_groups_proxy}", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        budget={"trials": 12},
+    )
     result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
     failed = [t for t in result.trials if t.state == "FAIL"]
     assert len(result.trials) == 12 and failed and len(failed) < 12
@@ -131,15 +145,33 @@ def test_resume_extends_the_budget_and_keeps_trials(storage: str) -> None:
 def test_resume_after_sigkill_loses_no_completed_trial(storage: str, tmp_path: Path) -> None:
     """A real controller process killed with SIGKILL mid-search, then resumed to the end of its budget."""
     name = f"kill-{uuid.uuid4().hex[:8]}"
-    cfg = {"name": name, "space": ALL_BLOCKS, "budget": {"trials": 40}, "workers": 1, "seed": 1,
-           "objectives": [{"metric": "proxy:naswot", "direction": "maximize"},
-                          {"metric": "params", "direction": "minimize"}],
-           "strategy": {"name": "tpe"}, "dataset": {"name": "synthetic", "options": {"size": 16}},
-           "proxy": {"batch_size": 16}}
+    cfg = {
+        "name": name,
+        "space": ALL_BLOCKS,
+        "budget": {"trials": 40},
+        "workers": 1,
+        "seed": 1,
+        "objectives": [
+            {"metric": "proxy:naswot", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        "strategy": {"name": "tpe"},
+        "dataset": {"name": "synthetic", "options": {"size": 16}},
+        "proxy": {"batch_size": 16},
+    }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "service.cli", "search", str(path), "--storage", storage, "--out",
-           str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "service.cli",
+        "search",
+        str(path),
+        "--storage",
+        storage,
+        "--out",
+        str(tmp_path / "out"),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -159,8 +191,11 @@ def test_resume_after_sigkill_loses_no_completed_trial(storage: str, tmp_path: P
     finally:
         if proc.poll() is None:
             proc.kill()
-    before = {t.number: t.values for t in optuna.load_study(study_name=name, storage=storage).trials
-              if t.state.name == "COMPLETE"}
+    before = {
+        t.number: t.values
+        for t in optuna.load_study(study_name=name, storage=storage).trials
+        if t.state.name == "COMPLETE"
+    }
     assert 12 <= len(before) < 40
     done = subprocess.run([*cmd, "--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -170,10 +205,14 @@ def test_resume_after_sigkill_loses_no_completed_trial(storage: str, tmp_path: P
 
 
 def test_known_nets_seed_the_search(tmp_path: Path) -> None:
-    cfg = SearchConfig.parse({
-        "space": "mobilenetv3", "objectives": [{"metric": "params", "direction": "minimize"},
-                                               {"metric": "macs", "direction": "minimize"}],
-        "budget": {"trials": 4}, "seed_known": True})
+    cfg = SearchConfig.parse(
+        {
+            "space": "mobilenetv3",
+            "objectives": [{"metric": "params", "direction": "minimize"}, {"metric": "macs", "direction": "minimize"}],
+            "budget": {"trials": 4},
+            "seed_known": True,
+        }
+    )
     result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
     import searchspace as ss
 
@@ -206,22 +245,31 @@ def test_every_strategy_runs_a_constrained_search(strategy: str, tmp_path: Path)
     options = {"population_size": 4, "weights": [1.0, 0.5]} if strategy == "evolution" else {}
     if strategy == "nsga3":
         options = {"population_size": 4}
-    cfg = make_config(strategy={"name": strategy, "options": options}, budget={"trials": 12},
-                      constraints=[{"metric": "params", "max": 16500}])
+    cfg = make_config(
+        strategy={"name": strategy, "options": options},
+        budget={"trials": 12},
+        constraints=[{"metric": "params", "max": 16500}],
+    )
     result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
     assert len(result.trials) == 12 and all(t.state == "COMPLETE" for t in result.trials)
     assert result.front and all(t.feasible for t in result.trials if t.on_front)
 
 
 def test_evolution_children_copy_a_parent_but_one_parameter(tmp_path: Path) -> None:
-    cfg = make_config(strategy={"name": "evolution", "options": {"population_size": 4, "sample_size": 2}},
-                      budget={"trials": 14}, objectives=[{"metric": "params", "direction": "minimize"}])
+    cfg = make_config(
+        strategy={"name": "evolution", "options": {"population_size": 4, "sample_size": 2}},
+        budget={"trials": 14},
+        objectives=[{"metric": "params", "direction": "minimize"}],
+    )
     result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
     earlier = [t.params for t in result.trials[:4]]
     for t in result.trials[4:]:
         # a child differs from some earlier trial in exactly one shared parameter (plus params it gained/lost)
-        parents = [p for p in [x.params for x in result.trials[: t.number]]
-                   if sum(p.get(k) != v for k, v in t.params.items() if k in p) <= 1]
+        parents = [
+            p
+            for p in [x.params for x in result.trials[: t.number]]
+            if sum(p.get(k) != v for k, v in t.params.items() if k in p) <= 1
+        ]
         assert parents, t.number
     assert len(earlier) == 4
     with pytest.raises(Exception, match="sample_size: must be between 1 and the population size"):
@@ -244,37 +292,73 @@ def test_a_fitted_predictor_is_a_search_metric(tmp_path: Path, monkeypatch: pyte
     model = predictor.fit("test-fit", nets, {"synflow": synflow}, truth, ["synflow"])
     predictor.save(model, tmp_path / "predictors")
     monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path / "predictors"))
-    cfg = make_config(objectives=[{"metric": "predictor:test-fit", "direction": "maximize"},
-                                  {"metric": "params", "direction": "minimize"}], budget={"trials": 8})
+    cfg = make_config(
+        objectives=[
+            {"metric": "predictor:test-fit", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        budget={"trials": 8},
+    )
     result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}").run()
     assert len(result.trials) == 8 and all(t.state == "COMPLETE" for t in result.trials)
     for t in result.trials:
         from searchspace.architecture import Architecture
 
         arch = Architecture.decode(t.arch)  # type: ignore[arg-type]
-        assert t.metrics["predictor:test-fit"] == pytest.approx(model.predict(arch, {"synflow": score("synflow", arch)}))
-    fitted_elsewhere = predictor.fit("test-other", nets, {"synflow": synflow}, truth, ["synflow"],
-                                     trained_on={"space": "mobiledet-cifar", "dataset": "fashion-mnist"})
+        assert t.metrics["predictor:test-fit"] == pytest.approx(
+            model.predict(arch, {"synflow": score("synflow", arch)})
+        )
+    fitted_elsewhere = predictor.fit(
+        "test-other",
+        nets,
+        {"synflow": synflow},
+        truth,
+        ["synflow"],
+        trained_on={"space": "mobiledet-cifar", "dataset": "fashion-mnist"},
+    )
     predictor.save(fitted_elsewhere, tmp_path / "predictors")
     with pytest.raises(Exception, match="predictor:test-other was fitted on nets of 'mobiledet-cifar'"):
-        make_config(objectives=[{"metric": "predictor:test-other", "direction": "maximize"},
-                                {"metric": "params", "direction": "minimize"}])
-    other_data = predictor.fit("test-data", nets, {"synflow": synflow}, truth, ["synflow"],
-                               trained_on={"space": space.name, "dataset": "cifar10-npz"})
+        make_config(
+            objectives=[
+                {"metric": "predictor:test-other", "direction": "maximize"},
+                {"metric": "params", "direction": "minimize"},
+            ]
+        )
+    other_data = predictor.fit(
+        "test-data",
+        nets,
+        {"synflow": synflow},
+        truth,
+        ["synflow"],
+        trained_on={"space": space.name, "dataset": "cifar10-npz"},
+    )
     predictor.save(other_data, tmp_path / "predictors")
     with pytest.raises(Exception, match="predicts accuracy on 'cifar10-npz'"):
-        make_config(objectives=[{"metric": "predictor:test-data", "direction": "maximize"},
-                                {"metric": "params", "direction": "minimize"}])
+        make_config(
+            objectives=[
+                {"metric": "predictor:test-data", "direction": "maximize"},
+                {"metric": "params", "direction": "minimize"},
+            ]
+        )
     with pytest.raises(Exception, match="predictor 'nope': not found"):
-        make_config(objectives=[{"metric": "predictor:nope", "direction": "maximize"},
-                                {"metric": "params", "direction": "minimize"}])
+        make_config(
+            objectives=[
+                {"metric": "predictor:nope", "direction": "maximize"},
+                {"metric": "params", "direction": "minimize"},
+            ]
+        )
 
 
 def test_rank_combinations_search_and_counts_stay_on_the_controller(tmp_path: Path) -> None:
     """rank:<proxy>+macs (AZ-NAS style) as an objective; the MAC count is never sent to a worker."""
-    cfg = make_config(objectives=[{"metric": "proxy:rank:synflow+macs", "direction": "maximize"},
-                                  {"metric": "params", "direction": "minimize"}],
-                      budget={"trials": 8}, proxy={"reference_size": 8})
+    cfg = make_config(
+        objectives=[
+            {"metric": "proxy:rank:synflow+macs", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        budget={"trials": 8},
+        proxy={"reference_size": 8},
+    )
     search = Search(cfg, f"sqlite:///{tmp_path / 's.db'}")
     assert search._expensive_needed() == ["proxy:synflow"]
     result = search.run()

@@ -57,9 +57,14 @@ def test_absent_layers_have_no_parameters() -> None:
 
 
 def test_known_nets_map_to_params_in_their_spaces() -> None:
-    for net, space in [("mobilenet_v2", "mobilenetv2"), ("mobilenet_v3_large", "mobilenetv3"),
-                       ("mobilenet_v3_small", "mobilenetv3"), ("mobiledet_cpu", "mobiledet"),
-                       ("mobiledet_dsp", "mobiledet"), ("mobiledet_edgetpu", "mobiledet")]:
+    for net, space in [
+        ("mobilenet_v2", "mobilenetv2"),
+        ("mobilenet_v3_large", "mobilenetv3"),
+        ("mobilenet_v3_small", "mobilenetv3"),
+        ("mobiledet_cpu", "mobiledet"),
+        ("mobiledet_dsp", "mobiledet"),
+        ("mobiledet_edgetpu", "mobiledet"),
+    ]:
         sp, arch = ss.load_space(space), ss.known_architecture(net)
         params = search_params.to_params(sp, arch)
         assert params is not None and search_params.from_params(sp, params) == arch, net

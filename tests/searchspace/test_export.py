@@ -62,6 +62,7 @@ _POSITIONS: list[tuple[int, int, bool, str, bool]] = [
 
 def _cover(options: list[Block]) -> list[Block]:
     """Few options that together show every value each Block field takes among ``options`` (greedy)."""
+
     def pairs(b: Block) -> set[tuple[str, Any]]:
         return set(b.model_dump().items())
 
@@ -87,8 +88,15 @@ def tiny_arch(type_name: str) -> Architecture:
     c = 16
     for cout, stride, shortcut, gate, full in _POSITIONS:
         choices = LayerChoices(
-            type=(type_name,), t=(1.0, 4.0), k=(3, 5), se=(0.0, 0.25), act=("relu", "relu6", "hswish", "swish"),
-            groups=(1, 2), tucker_in=(0.25, 1.0), tucker_out=(0.5, 0.75), se_gate=gate,  # type: ignore[arg-type]
+            type=(type_name,),
+            t=(1.0, 4.0),
+            k=(3, 5),
+            se=(0.0, 0.25),
+            act=("relu", "relu6", "hswish", "swish"),
+            groups=(1, 2),
+            tucker_in=(0.25, 1.0),
+            tucker_out=(0.5, 0.75),
+            se_gate=gate,  # type: ignore[arg-type]
         )
         options = block_type.options(choices, c, cout, stride, shortcut and stride == 1 and c == cout, 8)
         assert options, f"{type_name} offers nothing for {c}->{cout} stride {stride}"
@@ -136,17 +144,26 @@ def export_and_compare(arch: Architecture, path: Path, seed: int = 0, batch_size
     with_nodes = ["stem"] + [f"blocks.{i}" for i, b in enumerate(arch.blocks) if get_block_type(b.type).ops(b)]
     assert sorted(values) == sorted(with_nodes)
     probe = onnx.load(str(path))
-    probe.graph.output.extend(onnx.helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, None) for v in values.values())
+    probe.graph.output.extend(
+        onnx.helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, None) for v in values.values()
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
-    x = torch.randn(batch_size, arch.in_channels, arch.resolution, arch.resolution,
-                    generator=torch.Generator().manual_seed(seed + 1000))
+    x = torch.randn(
+        batch_size,
+        arch.in_channels,
+        arch.resolution,
+        arch.resolution,
+        generator=torch.Generator().manual_seed(seed + 1000),
+    )
     expected: dict[str, torch.Tensor] = {}
     modules = {"stem": model.stem, **{f"blocks.{i}": b for i, b in enumerate(model.blocks)}}
-    hooks = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: expected.__setitem__(name, out))
-             for name in values]
+    hooks = [
+        modules[name].register_forward_hook(lambda _m, _i, out, name=name: expected.__setitem__(name, out))
+        for name in values
+    ]
     with torch.no_grad():
         logits = model(x).numpy()
     for hook in hooks:
@@ -168,8 +185,9 @@ def check_onnx_file(path: Path, arch: Architecture, batch_size: int) -> onnx.Mod
     onnx.checker.check_model(str(path), full_check=True)
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name], "sidecar or temp files left"
     proto = onnx.load(str(path), load_external_data=False)
-    assert not any(t.HasField("data_location") and t.data_location == onnx.TensorProto.EXTERNAL
-                   for t in proto.graph.initializer)
+    assert not any(
+        t.HasField("data_location") and t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer
+    )
     assert [(o.domain, o.version) for o in proto.opset_import] == [("", 17)]
     ops = {n.op_type for n in proto.graph.node}
     assert "BatchNormalization" not in ops and "Identity" not in ops, ops
@@ -312,9 +330,11 @@ def _check_pytorch_export(arch: Architecture, path: Path) -> None:
     generated.load_state_dict(want)
     generated.eval()
     x = torch.randn(2, arch.in_channels, arch.resolution, arch.resolution)
-    layers = [("stem", generated.stem, reference.stem), *(
-        (f"blocks.{i}", g, r) for i, (g, r) in enumerate(zip(generated.blocks, reference.blocks, strict=True))
-    ), ("head", generated.head, reference.head)]
+    layers = [
+        ("stem", generated.stem, reference.stem),
+        *((f"blocks.{i}", g, r) for i, (g, r) in enumerate(zip(generated.blocks, reference.blocks, strict=True))),
+        ("head", generated.head, reference.head),
+    ]
     ours = theirs = x
     with torch.no_grad():
         for name, g, r in layers:  # layer by layer: the logits alone would hide a wrong layer (see above)

@@ -76,8 +76,16 @@ class DepthwiseFFN(BlockType):
         from searchspace.architecture import Block
 
         return [
-            Block(type=self.name, cin=cin, cout=cout, stride=stride, k=k, mid=expanded(cin, t, divisor), act=act,
-                  residual=shortcut)
+            Block(
+                type=self.name,
+                cin=cin,
+                cout=cout,
+                stride=stride,
+                k=k,
+                mid=expanded(cin, t, divisor),
+                act=act,
+                residual=shortcut,
+            )
             for t in choices.t
             for k in choices.k
             for act in choices.act
@@ -165,8 +173,9 @@ def test_exports_to_onnx(registered: BlockType, tmp_path: Path) -> None:
     export_and_compare(tiny_arch(NAME), tmp_path / "dwffn.onnx")
 
 
-def test_keyed_measured_and_calibrated_in_a_latency_table(space: ss.SearchSpace, isolated_tables: Path,
-                                                          tmp_path: Path) -> None:
+def test_keyed_measured_and_calibrated_in_a_latency_table(
+    space: ss.SearchSpace, isolated_tables: Path, tmp_path: Path
+) -> None:
     layers = space_layers(space)
     ours = {k: layer for k, layer in layers.items() if layer.block is not None and layer.block.type == NAME}
     assert ours
@@ -194,11 +203,17 @@ def test_searched(space: ss.SearchSpace, tmp_path: Path) -> None:
 
     ops = distributions(space)["s1.l0.op"]
     assert f"{NAME} t=2 k=3 act=hswish" in ops and len(ops) == 2 * 2 * 2  # t x k x act
-    cfg = SearchConfig.parse({
-        "name": "new-block-type", "space": SPEC,
-        "objectives": [{"metric": "params", "direction": "minimize"}, {"metric": "macs", "direction": "minimize"}],
-        "strategy": {"name": "random"}, "budget": {"trials": 6}, "workers": 1, "seed": 0,
-    })
+    cfg = SearchConfig.parse(
+        {
+            "name": "new-block-type",
+            "space": SPEC,
+            "objectives": [{"metric": "params", "direction": "minimize"}, {"metric": "macs", "direction": "minimize"}],
+            "strategy": {"name": "random"},
+            "budget": {"trials": 6},
+            "workers": 1,
+            "seed": 0,
+        }
+    )
     result = Search(cfg, f"sqlite:///{tmp_path / 's.db'}", executor=SerialExecutor()).run()
     assert len(result.trials) == 6 and all(t.state == "COMPLETE" for t in result.trials)
     for t in result.trials:

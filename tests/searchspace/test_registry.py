@@ -55,8 +55,16 @@ def test_choice_fields_are_what_options_vary_over(name: str) -> None:
     """A type's options differ exactly in its choice_fields: the search asks those and nothing else."""
     block_type = get_block_type(name)
     assert set(block_type.choice_fields) <= set(LayerChoices.model_fields) - {"type", "se_gate"}
-    wide = LayerChoices(type=(name,), t=(1.0, 4.0), k=(3, 5), se=(0.0, 0.25), act=("relu", "hswish"),
-                        tucker_in=(0.25, 1.0), tucker_out=(0.5, 0.75), groups=(1, 2))
+    wide = LayerChoices(
+        type=(name,),
+        t=(1.0, 4.0),
+        k=(3, 5),
+        se=(0.0, 0.25),
+        act=("relu", "hswish"),
+        tucker_in=(0.25, 1.0),
+        tucker_out=(0.5, 0.75),
+        groups=(1, 2),
+    )
     n = len(block_type.options(wide, 16, 32, 1, False, 8))
     expected = 1
     for field in block_type.choice_fields:
@@ -72,9 +80,15 @@ def test_built_in_block_types_say_what_they_are() -> None:
     assert [t.name for t in block_types()] == ["ibn", "fused", "tucker", "dsconv", "conv", "skip"]
     assert {t.name for t in block_types() if t.expands} == {"ibn", "fused"}
     assert {t.name: t.choice_fields for t in block_types()} == {
-        "ibn": ("t", "k", "se", "act", "groups"), "fused": ("t", "k", "se", "act"),
-        "tucker": ("tucker_in", "tucker_out", "k", "act"), "dsconv": ("k", "act"), "conv": ("k", "act"), "skip": (),
+        "ibn": ("t", "k", "se", "act", "groups"),
+        "fused": ("t", "k", "se", "act"),
+        "tucker": ("tucker_in", "tucker_out", "k", "act"),
+        "dsconv": ("k", "act"),
+        "conv": ("k", "act"),
+        "skip": (),
     }
     assert all(t.calibration_kind == t.name for t in block_types())
     skip = get_block_type("skip")
-    assert skip.is_identity(Block(type="skip", cin=8, cout=8)) and not skip.is_identity(Block(type="skip", cin=8, cout=16))
+    assert skip.is_identity(Block(type="skip", cin=8, cout=8)) and not skip.is_identity(
+        Block(type="skip", cin=8, cout=16)
+    )

@@ -23,8 +23,14 @@ BUILTIN = ss.list_spaces()
 
 def test_builtin_spaces_are_the_documented_ones() -> None:
     assert set(BUILTIN) == {
-        "mobilenetv2", "mobilenetv3", "mobiledet", "fbnet",
-        "mobilenetv2-cifar", "mobilenetv3-cifar", "mobiledet-cifar", "fbnet-cifar",
+        "mobilenetv2",
+        "mobilenetv3",
+        "mobiledet",
+        "fbnet",
+        "mobilenetv2-cifar",
+        "mobilenetv3-cifar",
+        "mobiledet-cifar",
+        "fbnet-cifar",
     }
     for name in BUILTIN:
         space = ss.load_space(name)
@@ -89,8 +95,9 @@ def brute_force(space: SearchSpace) -> set[str]:
         space.resolutions, space.width_multipliers, space.stem.channels, space.stem.act
     ):
         stem_w = make_divisible(stem_c * alpha, d)
-        stem = Block(type="conv", cin=space.in_channels, cout=stem_w, stride=space.stem.stride, k=space.stem.k,
-                     act=stem_act)
+        stem = Block(
+            type="conv", cin=space.in_channels, cout=stem_w, stride=space.stem.stride, k=space.stem.k, act=stem_act
+        )
         per_stage = [list(itertools.product(s.depth, s.channels, s.stride)) for s in space.stages]
         for plan in itertools.product(*per_stage):
             partials: list[tuple[int, tuple[Block, ...]]] = [(stem_w, ())]
@@ -108,14 +115,24 @@ def brute_force(space: SearchSpace) -> set[str]:
                 return make_divisible(v * alpha, d) if v and h.scale_with_width else v
 
             heads = [
-                Head(conv=scaled(c), act=a if c else None, hidden=scaled(hd), hidden_act=ha if hd else None,
-                     dropout=h.dropout, classes=space.classes)
-                for c in h.conv for a in (h.act or [None]) for hd in h.hidden for ha in (h.hidden_act or [None])
+                Head(
+                    conv=scaled(c),
+                    act=a if c else None,
+                    hidden=scaled(hd),
+                    hidden_act=ha if hd else None,
+                    dropout=h.dropout,
+                    classes=space.classes,
+                )
+                for c in h.conv
+                for a in (h.act or [None])
+                for hd in h.hidden
+                for ha in (h.hidden_act or [None])
             ]
             for _, blocks in partials:
                 for head in heads:
-                    arch = Architecture(resolution=res, in_channels=space.in_channels, stem=stem, blocks=blocks,
-                                        head=head)
+                    arch = Architecture(
+                        resolution=res, in_channels=space.in_channels, stem=stem, blocks=blocks, head=head
+                    )
                     found.add(arch.to_json())
     return found
 
@@ -146,8 +163,15 @@ TINY: dict[str, dict[str, Any]] = {
     "mobiledet-like": {
         "se_gate": "sigmoid",
         "stem": {"channels": 16, "act": "relu6"},
-        "defaults": {"type": ["ibn", "fused", "tucker"], "t": [4], "k": [3], "se": [0, 0.25], "act": "relu6",
-                     "tucker_in": [0.25, 0.75], "tucker_out": [0.25, 0.75]},
+        "defaults": {
+            "type": ["ibn", "fused", "tucker"],
+            "t": [4],
+            "k": [3],
+            "se": [0, 0.25],
+            "act": "relu6",
+            "tucker_in": [0.25, 0.75],
+            "tucker_out": [0.25, 0.75],
+        },
         "stages": [
             {"channels": 8, "depth": 1, "choices": [{"type": "tucker"}, {"type": "ibn", "t": 1}]},
             {"channels": 16, "stride": 2, "depth": [1, 2], "layers": [{"type": ["fused", "dsconv", "conv"]}]},
@@ -158,8 +182,13 @@ TINY: dict[str, dict[str, Any]] = {
 
 
 def tiny_space(name: str) -> SearchSpace:
-    spec = {"name": name, "resolutions": [8, 16], "classes": 3,
-            "defaults": {"type": "ibn", "k": [3, 5], "act": "relu"}, **TINY[name]}
+    spec = {
+        "name": name,
+        "resolutions": [8, 16],
+        "classes": 3,
+        "defaults": {"type": "ibn", "k": [3, 5], "act": "relu"},
+        **TINY[name],
+    }
     return ss.load_space(spec)
 
 
@@ -195,6 +224,7 @@ def _set(path: str, value: Any) -> Any:
             del node[last]
         else:
             node[int(last) if last.isdigit() else last] = value
+
     return apply
 
 
@@ -203,9 +233,18 @@ _DELETE = object()
 BAD_SPECS = [
     (_set("colour", "red"), r"colour: unknown key"),
     (_set("stages.1.depht", 3), r"stages\[1\]\.depht: unknown key"),
-    (_set("stages.1.choices", {"type": ["ibx"]}), r"stages\[1\]\.choices\[0\]\.type: unknown block type 'ibx'; expected one of conv, dsconv"),
-    (_set("stages.1.choices", [{"k": 3}, {"k": 4}]), r"stages\[1\]\.choices\[1\]\.k: kernel size must be one of 1, 3, 5"),
-    (_set("stages.2.choices", {"t": 0.5}), r"stages\[2\]\.choices\[0\]\.t: expansion ratio t must be between 1 and 16, got 0.5"),
+    (
+        _set("stages.1.choices", {"type": ["ibx"]}),
+        r"stages\[1\]\.choices\[0\]\.type: unknown block type 'ibx'; expected one of conv, dsconv",
+    ),
+    (
+        _set("stages.1.choices", [{"k": 3}, {"k": 4}]),
+        r"stages\[1\]\.choices\[1\]\.k: kernel size must be one of 1, 3, 5",
+    ),
+    (
+        _set("stages.2.choices", {"t": 0.5}),
+        r"stages\[2\]\.choices\[0\]\.t: expansion ratio t must be between 1 and 16, got 0.5",
+    ),
     (_set("stages.2.choices", {"se": 1.5}), r"se: squeeze-excite ratio must be in \[0, 1\]"),
     (_set("stages.2.depth", [-1]), r"stages\[2\]\.depth: depth must be between 0 and 32"),
     (_set("stages.2.depth", []), r"stages\[2\]\.depth: must offer at least one choice"),
@@ -218,7 +257,10 @@ BAD_SPECS = [
     (_set("version", 2), r"version: space format version 2 is not supported .*upgrade hwnas"),
     (_set("head.act", _DELETE), r"head\.act: a head conv needs its activation choices"),
     (_set("width_multipliers", [0]), r"width_multipliers: width multipliers must be in \(0, 4\]"),
-    (_set("defaults.act", ["gelu"]), r"defaults\.act\[0\]: Input should be 'relu', 'relu6', 'hswish' or 'swish', got 'gelu'"),
+    (
+        _set("defaults.act", ["gelu"]),
+        r"defaults\.act\[0\]: Input should be 'relu', 'relu6', 'hswish' or 'swish', got 'gelu'",
+    ),
     (_set("stem.k", 4), r"stem\.k: kernel size must be odd"),
     (_set("name", "has space"), r"name: String should match pattern"),
 ]

@@ -20,8 +20,9 @@ def _admin(url: str) -> Any:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    return psycopg.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database,
-                           autocommit=True)
+    return psycopg.connect(
+        host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database, autocommit=True
+    )
 
 
 @contextmanager
@@ -71,8 +72,14 @@ class World:
 def make_settings(database_url: str, tmp_path: Path, **over: Any) -> Any:
     from service.settings import Settings
 
-    values: dict[str, Any] = dict(database_url=database_url, data_dir=tmp_path / "data", auth="required",
-                                  lease_seconds=3.0, heartbeat_seconds=0.5, poll_seconds=0.1)
+    values: dict[str, Any] = dict(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        auth="required",
+        lease_seconds=3.0,
+        heartbeat_seconds=0.5,
+        poll_seconds=0.1,
+    )
     values.update(over)
     return Settings(**values)
 

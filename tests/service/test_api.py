@@ -25,7 +25,10 @@ def job_config(**over: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "space": ALL_BLOCKS,
         "objectives": SYNFLOW_VS_PARAMS,
-        "strategy": {"name": "random"}, "budget": {"trials": 8}, "workers": 1, "seed": 1,
+        "strategy": {"name": "random"},
+        "budget": {"trials": 8},
+        "workers": 1,
+        "seed": 1,
     }
     data.update(over)
     return data
@@ -58,8 +61,11 @@ def test_a_whole_job_from_post_to_downloads(world: World, tmp_path: Path) -> Non
     assert {p["number"] for p in front["data"]} == on_front and front["count"] == len(on_front) >= 1
     # the front is exactly the non-dominated feasible trials
     pts = np.array([[-t["metrics"]["proxy:synflow"], t["metrics"]["params"]] for t in trials["data"]])
-    expected = {t["number"] for t, p in zip(trials["data"], pts, strict=True)
-                if not any(np.all(q <= p) and np.any(q < p) for q in pts)}
+    expected = {
+        t["number"]
+        for t, p in zip(trials["data"], pts, strict=True)
+        if not any(np.all(q <= p) and np.any(q < p) for q in pts)
+    }
     assert on_front == expected
     best = front["data"][0]
     assert best["encoding"].startswith("r16_i3|")
@@ -68,8 +74,9 @@ def test_a_whole_job_from_post_to_downloads(world: World, tmp_path: Path) -> Non
     assert arch["arch_id"] == best["arch_id"] and arch["jobs"] == [job["id"]]
     assert arch["cost"]["params"] == best["metrics"]["params"]
 
-    onnx = world.client.get(f"/api/v1/architectures/{best['arch_id']}/download", params={"format": "onnx"},
-                            headers=alice)
+    onnx = world.client.get(
+        f"/api/v1/architectures/{best['arch_id']}/download", params={"format": "onnx"}, headers=alice
+    )
     assert onnx.status_code == 200 and best["arch_id"] in onnx.headers["content-disposition"]
     import onnxruntime as ort
 
@@ -77,8 +84,9 @@ def test_a_whole_job_from_post_to_downloads(world: World, tmp_path: Path) -> Non
     out = session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, 16, 16), dtype=np.float32)})[0]
     assert out.shape == (1, 5) and np.isfinite(out).all()
 
-    code = world.client.get(f"/api/v1/architectures/{best['arch_id']}/download", params={"format": "pytorch"},
-                            headers=alice)
+    code = world.client.get(
+        f"/api/v1/architectures/{best['arch_id']}/download", params={"format": "pytorch"}, headers=alice
+    )
     assert code.status_code == 200
     path = tmp_path / "net.py"
     path.write_bytes(code.content)
@@ -89,13 +97,13 @@ def test_a_whole_job_from_post_to_downloads(world: World, tmp_path: Path) -> Non
         model = module.build_model().eval()
         print(tuple(model(torch.zeros(2, 3, 16, 16)).shape))
     """)
-    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=tmp_path)
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() == "(2, 5)"
 
-    card = world.client.get(f"/api/v1/architectures/{best['arch_id']}/download", params={"format": "card"},
-                            headers=alice)
+    card = world.client.get(
+        f"/api/v1/architectures/{best['arch_id']}/download", params={"format": "card"}, headers=alice
+    )
     assert card.status_code == 200 and job["id"] in card.text and best["arch_id"] in card.text
 
 
@@ -117,8 +125,9 @@ def test_trials_sort_filter_paginate_and_csv(world: World) -> None:
     values = [t["metrics"]["params"] for p in pages for t in p["data"]]
     assert len(pages) == 3 and len(values) == 12 and values == sorted(values, reverse=True)
     front_only = world.client.get(url, params={"on_front": True}, headers=alice).json()
-    assert front_only["count"] == len(world.client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice)
-                                       .json()["data"])
+    assert front_only["count"] == len(
+        world.client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()["data"]
+    )
     csv = world.client.get(url, params={"format": "csv", "sort": "proxy:synflow"}, headers=alice)
     assert csv.headers["content-type"].startswith("text/csv")
     lines = csv.text.strip().splitlines()
@@ -188,16 +197,23 @@ def test_delete_only_finished_jobs_and_everything_goes(world: World) -> None:
 
     from service.db import engine_kwargs
 
-    storage = optuna.storages.RDBStorage(world.settings.database_url,
-                                         engine_kwargs=engine_kwargs(world.settings.database_url))
+    storage = optuna.storages.RDBStorage(
+        world.settings.database_url, engine_kwargs=engine_kwargs(world.settings.database_url)
+    )
     assert f"hwnas-job-{job['id']}" not in {s.study_name for s in optuna.get_all_study_summaries(storage)}
 
 
 def test_a_bad_job_fails_with_its_reason_and_the_worker_goes_on(world: World) -> None:
     alice = world.as_user("alice")
     # a layer the (empty) latency table lacks, with measuring forbidden: the job fails, not the worker
-    bad = submit(world, objectives=[{"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
-                                    {"metric": "params", "direction": "minimize"}], latency_missing="error")
+    bad = submit(
+        world,
+        objectives=[
+            {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        latency_missing="error",
+    )
     good = submit(world)
     run_queued(world, jobs=2)
     failed = world.client.get(f"/api/v1/jobs/{bad['id']}", headers=alice).json()
@@ -214,10 +230,14 @@ def test_auth_isolation_between_users(world: World) -> None:
     arch_id = world.client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()["data"][0]["arch_id"]
     assert world.client.get("/api/v1/jobs", headers=bob).json()["count"] == 0
     for method, url in [
-        ("GET", f"/api/v1/jobs/{job['id']}"), ("GET", f"/api/v1/jobs/{job['id']}/trials"),
-        ("GET", f"/api/v1/jobs/{job['id']}/pareto"), ("GET", f"/api/v1/jobs/{job['id']}/hypervolume"),
-        ("GET", f"/api/v1/jobs/{job['id']}/events"), ("POST", f"/api/v1/jobs/{job['id']}/cancel"),
-        ("DELETE", f"/api/v1/jobs/{job['id']}"), ("GET", f"/api/v1/architectures/{arch_id}"),
+        ("GET", f"/api/v1/jobs/{job['id']}"),
+        ("GET", f"/api/v1/jobs/{job['id']}/trials"),
+        ("GET", f"/api/v1/jobs/{job['id']}/pareto"),
+        ("GET", f"/api/v1/jobs/{job['id']}/hypervolume"),
+        ("GET", f"/api/v1/jobs/{job['id']}/events"),
+        ("POST", f"/api/v1/jobs/{job['id']}/cancel"),
+        ("DELETE", f"/api/v1/jobs/{job['id']}"),
+        ("GET", f"/api/v1/architectures/{arch_id}"),
         ("GET", f"/api/v1/architectures/{arch_id}/download?format=onnx"),
     ]:
         r = world.client.request(method, url, headers=bob)
@@ -293,7 +313,9 @@ def test_limits_are_named(world: World, tmp_path: Path) -> None:
 def test_health_ready_metrics(world: World) -> None:
     assert world.client.get("/healthz").json() == {"status": "ok"}
     ready = world.client.get("/readyz").json()
-    assert ready["status"] == "ok" and ready["database"] == "ok" and ready["schema_revision"] == head_revision() == "0002"
+    assert (
+        ready["status"] == "ok" and ready["database"] == "ok" and ready["schema_revision"] == head_revision() == "0002"
+    )
     submit(world)
     world.client.get("/api/v1/jobs", headers=world.as_user("alice"))
     text = world.client.get("/metrics").text
@@ -333,13 +355,14 @@ def test_a_study_another_live_controller_holds_is_left_alone_for_a_while(world: 
     job = submit(world)
     url = world.settings.database_url
     storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs(url))
-    study = optuna.create_study(study_name=f"hwnas-job-{job['id']}", storage=storage,
-                                directions=["maximize", "minimize"])
-    study.set_user_attr("hwnas_controller", {"token": "elsewhere", "pid": 1, "host": "another-host",
-                                             "heartbeat": time.time()})
+    study = optuna.create_study(
+        study_name=f"hwnas-job-{job['id']}", storage=storage, directions=["maximize", "minimize"]
+    )
+    study.set_user_attr(
+        "hwnas_controller", {"token": "elsewhere", "pid": 1, "host": "another-host", "heartbeat": time.time()}
+    )
     assert jobs.claim_job(url, worker="w1", lease_seconds=30) is not None
-    outcome = Worker(world.settings, name="w1").run_job(job["id"], json.dumps(job["config"]),
-                                                        f"hwnas-job-{job['id']}")
+    outcome = Worker(world.settings, name="w1").run_job(job["id"], json.dumps(job["config"]), f"hwnas-job-{job['id']}")
     assert outcome == "queued"
     state = world.client.get(f"/api/v1/jobs/{job['id']}", headers=world.as_user("alice")).json()
     assert state["status"] == "running" and "another controller" in state["notes"][0]
@@ -357,10 +380,19 @@ def test_pages_and_front_follow_trials_as_they_arrive(world: World) -> None:
     url = f"/api/v1/jobs/{job['id']}/trials"
     before = world.client.get(url, params={"sort": "params", "limit": 3}, headers=alice).json()
     smallest = before["data"][0]
-    record = TrialRecord(number=100, state="COMPLETE", arch=None, arch_id=smallest["arch_id"], params={},
-                         metrics={"proxy:synflow": 1e9, "params": smallest["metrics"]["params"] - 1},
-                         objectives=[1e9, smallest["metrics"]["params"] - 1], violations=[], feasible=True,
-                         error=None, seconds=0.1)
+    record = TrialRecord(
+        number=100,
+        state="COMPLETE",
+        arch=None,
+        arch_id=smallest["arch_id"],
+        params={},
+        metrics={"proxy:synflow": 1e9, "params": smallest["metrics"]["params"] - 1},
+        objectives=[1e9, smallest["metrics"]["params"] - 1],
+        violations=[],
+        feasible=True,
+        error=None,
+        seconds=0.1,
+    )
     trials.record_trials(world.settings.database_url, job_id=job["id"], records=[record], hypervolumes=[None])
     after = world.client.get(url, params={"sort": "params", "limit": 3}, headers=alice).json()
     assert after["count"] == before["count"] + 1 and after["data"][0]["number"] == 100

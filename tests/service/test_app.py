@@ -82,20 +82,28 @@ def test_a_damaged_bundle_falls_back_to_the_full_plotly(tmp_path: Path) -> None:
     assert vendor.read_manifest(tmp_path) is None
     (tmp_path / "plotly.json").write_text(json.dumps({"version": "1"}))
     assert vendor.read_manifest(tmp_path) is None
-    assert vendor.sha512_integrity(b"") == ("sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuw"
-                                            "vY7kxvUdBeoGlODJ6+SfaPg==")
+    assert vendor.sha512_integrity(b"") == (
+        "sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg=="
+    )
 
 
-def test_proxies_route_lists_the_fitted_predictors(client: TestClient, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxies_route_lists_the_fitted_predictors(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import random
 
     from nas.proxies import predictor
 
     nets = [ss.load_space("mobilenetv2-cifar").sample(random.Random(i)) for i in range(10)]
     truth = [predictor.shape_features(a)["log_macs"] for a in nets]
-    model = predictor.fit("listed", nets, {"naswot": [float(i) for i in range(10)]}, truth, ["naswot"],
-                          trained_on={"space": "mobilenetv2-cifar"})
+    model = predictor.fit(
+        "listed",
+        nets,
+        {"naswot": [float(i) for i in range(10)]},
+        truth,
+        ["naswot"],
+        trained_on={"space": "mobilenetv2-cifar"},
+    )
     predictor.save(model, tmp_path / "p")
     (tmp_path / "p" / "broken.json").write_text("{}")
     monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path / "p"))

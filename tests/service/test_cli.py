@@ -89,9 +89,7 @@ def test_bad_input_is_one_line_exit_2(cli: RunCli, argv: list[str], message: str
 def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"resolution": 32, "blocks": []}')
-    proc = subprocess.run(
-        [sys.executable, "-m", "service.cli", "describe", str(bad)], capture_output=True, text=True
-    )
+    proc = subprocess.run([sys.executable, "-m", "service.cli", "describe", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "stem: required field is missing" in proc.stderr

@@ -15,8 +15,7 @@ pytestmark = pytest.mark.usefixtures("isolated_tables")
 
 def test_build_then_predict(cli: RunCli, tmp_path: Path) -> None:
     arch = ss.known_architecture("mobilenet_v3_small", classes=10).model_copy(update={"resolution": 32})
-    code, out, err = cli("lut", "build", "--profile", "ort-cpu-fp32-t1", "--arch", arch.encode(),
-                         "--passes", "1")
+    code, out, err = cli("lut", "build", "--profile", "ort-cpu-fp32-t1", "--arch", arch.encode(), "--passes", "1")
     assert code == 0, err
     assert "layers [" in err  # the progress bar
     from latency_tables.signatures import arch_keys
@@ -66,13 +65,29 @@ def test_a_table_from_another_host_is_one_warning_line(tmp_path: Path) -> None:
 
     arch = ss.known_architecture("mobilenet_v3_small", classes=10).model_copy(update={"resolution": 32})
     phone = HostInfo.current().model_copy(update={"cpu": "Cortex-A76"})
-    table = LatencyTable(profile=DeviceProfile.parse("ort-cpu-fp32-t1"), host=phone,
-                         entries={k: Entry(median_ms=0.1, p10_ms=0.1, p90_ms=0.1, runs=10) for k in arch_keys(arch)})
+    table = LatencyTable(
+        profile=DeviceProfile.parse("ort-cpu-fp32-t1"),
+        host=phone,
+        entries={k: Entry(median_ms=0.1, p10_ms=0.1, p90_ms=0.1, runs=10) for k in arch_keys(arch)},
+    )
     path = table.save(tmp_path / table.default_filename())
     proc = subprocess.run(
-        [sys.executable, "-m", "service.cli", "latency", arch.encode(), "--profile", "ort-cpu-fp32-t1",
-         "--table", str(path), "--json"],
-        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            "latency",
+            arch.encode(),
+            "--profile",
+            "ort-cpu-fp32-t1",
+            "--table",
+            str(path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
         env={**os.environ, "HWNAS_LUT_DIR": str(tmp_path / "luts")},
     )
     assert proc.returncode == 0, proc.stderr

@@ -36,8 +36,19 @@ def test_datasets_and_proxies_lists(cli: RunCli) -> None:
 def test_score_on_an_npz_dataset(cli: RunCli, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (40, 20, 20), dtype=np.uint8), y=np.arange(40) % 4)
-    code, out, err = cli("score", ARCH, "--dataset", str(tmp_path / "d.npz"), "--batch", "16",
-                         "--proxy", "synflow", "--proxy", "naswot", "--json")
+    code, out, err = cli(
+        "score",
+        ARCH,
+        "--dataset",
+        str(tmp_path / "d.npz"),
+        "--batch",
+        "16",
+        "--proxy",
+        "synflow",
+        "--proxy",
+        "naswot",
+        "--json",
+    )
     assert code == 0, err
     data = json.loads(out)
     assert [s["proxy"] for s in data["scores"]] == ["synflow", "naswot"]
@@ -45,13 +56,16 @@ def test_score_on_an_npz_dataset(cli: RunCli, tmp_path: Path) -> None:
     assert data["scores"][0]["score"] == pytest.approx(proxies.score("synflow", arch))
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["score", ARCH, "--proxy", "synflw"], "unknown proxy 'synflw'; expected one of"),
-    (["score", ARCH, "--dataset", "/no/such/place"], "--dataset: '/no/such/place' is neither a dataset name"),
-    (["score", "not|an|arch"], "hwnas: error:"),
-    (["train", ARCH, "--steps", "3", "--epochs", "1"], "give exactly one budget"),
-    (["train", ARCH, "--steps", "0"], "steps: Input should be greater than or equal to 1"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["score", ARCH, "--proxy", "synflw"], "unknown proxy 'synflw'; expected one of"),
+        (["score", ARCH, "--dataset", "/no/such/place"], "--dataset: '/no/such/place' is neither a dataset name"),
+        (["score", "not|an|arch"], "hwnas: error:"),
+        (["train", ARCH, "--steps", "3", "--epochs", "1"], "give exactly one budget"),
+        (["train", ARCH, "--steps", "0"], "steps: Input should be greater than or equal to 1"),
+    ],
+)
 def test_errors_are_one_line(cli: RunCli, argv: list[str], message: str) -> None:
     code, out, err = cli(*argv)
     assert code == 2 and message in err and "Traceback" not in err
@@ -59,8 +73,7 @@ def test_errors_are_one_line(cli: RunCli, argv: list[str], message: str) -> None
 
 
 def test_train_prints_the_curve(cli: RunCli) -> None:
-    code, out, err = cli("train", ARCH, "--dataset", "synthetic", "--steps", "4", "--evals", "2",
-                         "--batch-size", "8")
+    code, out, err = cli("train", ARCH, "--dataset", "synthetic", "--steps", "4", "--evals", "2", "--batch-size", "8")
     assert code == 0, err
     assert "step      2  val accuracy" in out and "after 4 steps" in out
     code, out, _ = cli("train", ARCH, "--dataset", "synthetic", "--steps", "2", "--evals", "1", "--json")
@@ -81,14 +94,33 @@ head: {conv: 32, act: relu6}
 """
 
 
-def test_proxies_check_then_fit_then_search_with_the_predictor(cli: RunCli, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_proxies_check_then_fit_then_search_with_the_predictor(
+    cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The self-check's plumbing on synthetic data: trains, resumes, judges, recommends; fit makes a metric."""
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY_SPACE)
     out = tmp_path / "check"
-    argv = ["proxies", "check", "--space", str(spec), "--dataset", "synthetic", "--nets", "10", "--steps", "3",
-            "--batch-size", "8", "--reference-size", "6", "--bootstrap", "20", "--out", str(out)]
+    argv = [
+        "proxies",
+        "check",
+        "--space",
+        str(spec),
+        "--dataset",
+        "synthetic",
+        "--nets",
+        "10",
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--reference-size",
+        "6",
+        "--bootstrap",
+        "20",
+        "--out",
+        str(out),
+    ]
     code, text, err = cli(*argv)
     assert code == 0, err
     assert "recommended for" in text and "reliability" in text and "training [" in err
@@ -99,8 +131,9 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(cli: RunCli, tmp_
     assert len(runs) == 1 + 20
     code, _, err = cli(*argv)  # everything trained already: nothing runs again
     assert code == 0 and len((out / "runs.jsonl").read_text().splitlines()) == 21 and "20 of 20 runs" in err
-    code, text, _ = cli("proxies", "fit", "--from", str(out), "--name", "tiny-fit", "--dir",
-                        str(tmp_path / "predictors"))
+    code, text, _ = cli(
+        "proxies", "fit", "--from", str(out), "--name", "tiny-fit", "--dir", str(tmp_path / "predictors")
+    )
     assert code == 0 and "predictor:tiny-fit on 10 nets" in text and "leave-one-out Spearman" in text
     monkeypatch.setenv("HWNAS_PREDICTORS", str(tmp_path / "predictors"))
     from nas.proxies.predictor import load

@@ -14,18 +14,18 @@ from searchspace import Architecture
 from tests.service.conftest import World
 from tests.service.test_api import run_queued, submit
 
-PHONE = HostInfo(cpu="ARM Cortex-A76", cores=4, machine="aarch64", system="Linux",
-                 versions={"onnxruntime": "1.31.1"})
+PHONE = HostInfo(cpu="ARM Cortex-A76", cores=4, machine="aarch64", system="Linux", versions={"onnxruntime": "1.31.1"})
 
 
 def phone_table(arch: Architecture, skip_last: bool = False) -> LatencyTable:
     layers = list({layer.key: layer for _, layer in arch_layers(arch) if layer is not None}.values())
     if skip_last:
         layers = layers[:-1]
-    entries = {layer.key: Entry(median_ms=0.1 * (i + 1), p10_ms=0.1 * (i + 1), p90_ms=0.1 * (i + 1), runs=20)
-               for i, layer in enumerate(layers)}
-    return LatencyTable(profile=DeviceProfile(runtime="ort", precision="int8", threads=4), host=PHONE,
-                        entries=entries)
+    entries = {
+        layer.key: Entry(median_ms=0.1 * (i + 1), p10_ms=0.1 * (i + 1), p90_ms=0.1 * (i + 1), runs=20)
+        for i, layer in enumerate(layers)
+    }
+    return LatencyTable(profile=DeviceProfile(runtime="ort", precision="int8", threads=4), host=PHONE, entries=entries)
 
 
 def test_upload_list_and_use_a_device_table(world: World) -> None:
@@ -55,16 +55,22 @@ def test_upload_list_and_use_a_device_table(world: World) -> None:
 
 def test_bad_tables_are_refused_and_nothing_is_written(world: World) -> None:
     alice = world.as_user("alice")
-    for body, expected in [(b"", "expected a latency table"), (b"{not json", "not a latency table"),
-                           (b'{"format": "something-else"}', "body"),
-                           (gzip.compress(b"[1, 2]"), "body")]:
-        r = world.client.post("/api/v1/devices/tables", content=body, headers={**alice, "content-type": "application/json"})
+    for body, expected in [
+        (b"", "expected a latency table"),
+        (b"{not json", "not a latency table"),
+        (b'{"format": "something-else"}', "body"),
+        (gzip.compress(b"[1, 2]"), "body"),
+    ]:
+        r = world.client.post(
+            "/api/v1/devices/tables", content=body, headers={**alice, "content-type": "application/json"}
+        )
         assert r.status_code == 422, (body, r.text)
         assert expected in r.json()["detail"]
     assert world.client.get("/api/v1/devices", headers=alice).json() == []
     over_app_limit = b" " * (world.settings.max_body_bytes + 10) + b"{}"  # a table may be larger than other bodies
-    r = world.client.post("/api/v1/devices/tables", content=over_app_limit,
-                          headers={**alice, "content-type": "application/json"})
+    r = world.client.post(
+        "/api/v1/devices/tables", content=over_app_limit, headers={**alice, "content-type": "application/json"}
+    )
     assert r.status_code == 422, r.text  # read and judged as a table, not cut off at HWNAS_MAX_BODY_BYTES
     big = b"x" * (world.settings.max_table_bytes + 1)
     r = world.client.post("/api/v1/devices/tables", content=big, headers={**alice, "content-type": "application/gzip"})
@@ -77,16 +83,39 @@ def test_validation_reports_of_a_table_are_listed_and_served(world: World) -> No
     alice = world.as_user("alice")
     arch = Architecture.decode(submit_and_best(world))
     table = phone_table(arch)
-    r = world.client.post("/api/v1/devices/tables", content=table.model_dump_json().encode(),
-                          headers={**alice, "content-type": "application/json"})
+    r = world.client.post(
+        "/api/v1/devices/tables",
+        content=table.model_dump_json().encode(),
+        headers={**alice, "content-type": "application/json"},
+    )
     assert r.status_code == 201 and r.json()["validation"] == []
     metrics = {"within_5_pct": 40.0, "within_10_pct": 80.0, "mape_pct": 7.5, "spearman": 0.97, "kendall": 0.9}
-    save_report({"profile": "ort-cpu-int8-t4", "table": table.name, "space": "all-blocks", "resolution": 16,
-                 "samples": 2, "seed": 0, "rounds": 1, "calibration": "raw",
-                 "metrics": {"predicted": metrics, "raw": metrics, "noise": {**metrics, "within_10_pct": 90.0}},
-                 "nets": [{"arch_id": arch.arch_id, "arch": arch.encode(), "predicted_ms": 1.0, "raw_ms": 1.0,
-                           "measured1_ms": 1.1, "measured2_ms": 1.05, "estimated": False}] * 2,
-                 "measured_on": {"cpu": "ARM Cortex-A76"}})
+    save_report(
+        {
+            "profile": "ort-cpu-int8-t4",
+            "table": table.name,
+            "space": "all-blocks",
+            "resolution": 16,
+            "samples": 2,
+            "seed": 0,
+            "rounds": 1,
+            "calibration": "raw",
+            "metrics": {"predicted": metrics, "raw": metrics, "noise": {**metrics, "within_10_pct": 90.0}},
+            "nets": [
+                {
+                    "arch_id": arch.arch_id,
+                    "arch": arch.encode(),
+                    "predicted_ms": 1.0,
+                    "raw_ms": 1.0,
+                    "measured1_ms": 1.1,
+                    "measured2_ms": 1.05,
+                    "estimated": False,
+                }
+            ]
+            * 2,
+            "measured_on": {"cpu": "ARM Cortex-A76"},
+        }
+    )
     from service.latency import forget_tables
 
     forget_tables()

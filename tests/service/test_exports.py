@@ -22,13 +22,24 @@ from service import exports
 from service.exports import FORMATS, CardContext, Download, ExportError, render
 from tests.specs import ALL_BLOCKS
 
-SYNTHETIC = DataSpec(name="synthetic", options={"train": 96, "test": 16, "classes": 5, "size": 16, "channels": 3,
-                                                 "seed": 1})
+SYNTHETIC = DataSpec(
+    name="synthetic", options={"train": 96, "test": 16, "classes": 5, "size": 16, "channels": 3, "seed": 1}
+)
 LATENCIES = [
-    {"profile": "ort-cpu-fp32-t1", "latency_ms": 0.4321, "table": "ort-cpu-fp32-t1.json.gz", "host": "box-a",
-     "measured": False},
-    {"profile": "ort-cpu-int8-t1", "latency_ms": 0.2109, "table": "ort-cpu-int8-t1.json.gz", "host": "box-b",
-     "measured": True},
+    {
+        "profile": "ort-cpu-fp32-t1",
+        "latency_ms": 0.4321,
+        "table": "ort-cpu-fp32-t1.json.gz",
+        "host": "box-a",
+        "measured": False,
+    },
+    {
+        "profile": "ort-cpu-int8-t1",
+        "latency_ms": 0.2109,
+        "table": "ort-cpu-int8-t1.json.gz",
+        "host": "box-b",
+        "measured": True,
+    },
 ]
 
 
@@ -72,8 +83,9 @@ def _logits(content: bytes, x: np.ndarray) -> np.ndarray:
 
 def test_importing_the_module_does_not_load_torch() -> None:
     code = "import sys, service.exports; print(sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2]
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -171,19 +183,32 @@ def test_pytorch_file_runs_in_a_fresh_interpreter(arch: ss.Architecture, tmp_pat
         print(net.ARCH_ID, tuple(out.shape), "hwnas" in sys.modules or "searchspace" in sys.modules)
     """)
     # a fresh interpreter, run outside the repo: the file must need torch only, not hwnas
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
-                            env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [arch.arch_id, "(2,", "5)", "False"]
 
 
 def test_card_reports_the_net_its_cost_and_its_context(arch: ss.Architecture) -> None:
-    ctx = CardContext(job_id="job-42", job_name="tiny\nnets", space="all-blocks",
-                      objectives=[{"metric": "proxy", "direction": "maximize"},
-                                  {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"}],
-                      proxy="proxy:default -> macs", dataset="synthetic",
-                      metrics={"proxy": 0.8123, "acc": None, "a|b": 12345.6},
-                      latencies=LATENCIES)
+    ctx = CardContext(
+        job_id="job-42",
+        job_name="tiny\nnets",
+        space="all-blocks",
+        objectives=[
+            {"metric": "proxy", "direction": "maximize"},
+            {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+        ],
+        proxy="proxy:default -> macs",
+        dataset="synthetic",
+        metrics={"proxy": 0.8123, "acc": None, "a|b": 12345.6},
+        latencies=LATENCIES,
+    )
     d = render(arch, "card", card=ctx, dataset=SYNTHETIC)
     assert d.filename == f"{arch.arch_id}-card.md" and d.media_type.startswith("text/markdown")
     text = d.content.decode("utf-8")
@@ -194,8 +219,9 @@ def test_card_reports_the_net_its_cost_and_its_context(arch: ss.Architecture) ->
     assert f"Parameters: {cost.params:,}" in text and f"MACs: {cost.macs:,}" in text
     assert f"Peak activations: {cost.activations:,}" in text
     for layer in cost.layers:  # one table row per layer, with its params
-        assert any(line.startswith(f"| {layer.name} |") and f"| {layer.params:,} |" in line
-                   for line in text.splitlines()), layer.name
+        assert any(
+            line.startswith(f"| {layer.name} |") and f"| {layer.params:,} |" in line for line in text.splitlines()
+        ), layer.name
     assert "| ort-cpu-fp32-t1 | 0.432 | predicted | ort-cpu-fp32-t1.json.gz | box-a |" in text
     assert "| ort-cpu-int8-t1 | 0.211 | measured | ort-cpu-int8-t1.json.gz | box-b |" in text
     assert "- Job: tiny nets (`job-42`)\n" in text  # a newline in a name does not break the markdown
@@ -221,8 +247,9 @@ def test_cache_serves_identical_bytes_without_exporting_again(
     arch: ss.Architecture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = {fmt: render(arch, fmt, cache_dir=tmp_path) for fmt in ("json", "onnx", "pytorch", "card")}
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{arch.arch_id}.{f}" for f in ("json", "onnx",
-                                                                                                 "pytorch"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{arch.arch_id}.{f}" for f in ("json", "onnx", "pytorch")
+    )
     assert (tmp_path / f"{arch.arch_id}.onnx").read_bytes() == first["onnx"].content
 
     def fail(*_args: object, **_kwargs: object) -> Path:

@@ -18,13 +18,19 @@ def test_a_database_of_the_first_revision_upgrades_with_its_trials(tmp_path: Pat
     command.upgrade(_alembic_config(url), "0001")
     with get_engine(url).begin() as conn:
         conn.execute(text("INSERT INTO hwnas_users (id, name, created) VALUES (1, 'alice', '2026-01-01')"))
-        conn.execute(text(
-            "INSERT INTO hwnas_jobs (id, owner_id, name, space, config, study_name, status, created, trials_done, "
-            "elapsed, front_size, best, notes, attempts, cancel_requested) VALUES ('j1', 1, 'old', 's', '{}', "
-            "'study-j1', 'succeeded', '2026-01-01', 1, 1.0, 1, '{}', '[]', 0, 0)"))
-        conn.execute(text(
-            "INSERT INTO hwnas_trials (job_id, number, state, metrics, feasible, violations, seconds, finished) "
-            "VALUES ('j1', 0, 'COMPLETE', '{\"params\": 5}', 1, '[]', 0.5, '2026-01-01')"))
+        conn.execute(
+            text(
+                "INSERT INTO hwnas_jobs (id, owner_id, name, space, config, study_name, status, created, trials_done, "
+                "elapsed, front_size, best, notes, attempts, cancel_requested) VALUES ('j1', 1, 'old', 's', '{}', "
+                "'study-j1', 'succeeded', '2026-01-01', 1, 1.0, 1, '{}', '[]', 0, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO hwnas_trials (job_id, number, state, metrics, feasible, violations, seconds, finished) "
+                "VALUES ('j1', 0, 'COMPLETE', '{\"params\": 5}', 1, '[]', 0.5, '2026-01-01')"
+            )
+        )
     assert current_revision(url) == "0001"
     assert upgrade(url) == head_revision()
     with get_engine(url).connect() as conn:
@@ -37,8 +43,12 @@ def test_the_newest_revision_is_what_the_models_declare(tmp_path: Path) -> None:
     upgrade(url)
     with get_engine(url).connect() as conn:
         ours = set(Base.metadata.tables)  # not Optuna's tables nor the search's own, which share the database
-        context = MigrationContext.configure(conn, opts={
-            "version_table": VERSION_TABLE,
-            "include_name": lambda name, type_, parent: type_ != "table" or name in ours})
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "version_table": VERSION_TABLE,
+                "include_name": lambda name, type_, parent: type_ != "table" or name in ours,
+            },
+        )
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"the models and the migrations disagree (write a migration): {diff}"

@@ -78,8 +78,9 @@ def test_points_rounded_without_ids_and_a_trial_by_number(world: World) -> None:
     missing = world.client.get(f"/api/v1/jobs/{job['id']}/trials/999999", headers=alice)
     assert missing.status_code == 404 and "number: job" in missing.json()["detail"]
     assert world.client.get(f"/api/v1/jobs/{job['id']}/trials/x", headers=alice).status_code == 422
-    assert world.client.get(f"/api/v1/jobs/{job['id']}/trials/{number}",
-                            headers=world.as_user("bob")).status_code == 404
+    assert (
+        world.client.get(f"/api/v1/jobs/{job['id']}/trials/{number}", headers=world.as_user("bob")).status_code == 404
+    )
 
 
 def test_hypervolume_history_is_its_steps(monkeypatch: pytest.MonkeyPatch) -> None:

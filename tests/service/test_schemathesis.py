@@ -30,14 +30,18 @@ from tests.service.conftest import fresh_postgres_database, make_keys, make_sett
 from tests.service.test_api import job_config
 
 SETTINGS: dict[str, Any] = dict(
-    deadline=None, derandomize=True, database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
 #: slow per example (an ONNX export, a stream): fuzzed lightly, in a test of their own
 HEAVY = r"/download$|/events$"
 
 schemathesis.serializer.alias("application/gzip", "application/octet-stream")  # table uploads: raw bytes
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(Settings(database_url="sqlite://", host="127.0.0.1", auth="auto"), migrate=False))
+    "/openapi.json", create_app(Settings(database_url="sqlite://", host="127.0.0.1", auth="auto"), migrate=False)
+)
 
 
 @dataclass
@@ -64,8 +68,12 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "database" in metafunc.fixturenames:
-        metafunc.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-                             indirect=True, scope="module")
+        metafunc.parametrize(
+            "database",
+            ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+            indirect=True,
+            scope="module",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +91,9 @@ def seeded(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         app = create_app(settings_)
         headers = {"Authorization": f"Bearer {key}"}
         with TestClient(app) as client:
-            job = client.post("/api/v1/jobs", headers=headers,
-                              json=job_config(budget={"trials": 4}, dataset={"name": "synthetic"})).json()
+            job = client.post(
+                "/api/v1/jobs", headers=headers, json=job_config(budget={"trials": 4}, dataset={"name": "synthetic"})
+            ).json()
             Worker(settings_, name="seed-worker").run(max_jobs=1, idle_exit=5)
             front = client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=headers).json()["data"]
             spare = client.post("/api/v1/jobs", headers=headers, json=job_config()).json()
@@ -107,8 +116,12 @@ def no_server_error(case: Any, seeded: Seeded) -> None:
     # not_a_server_error and the conformance checks (status code, content type, headers, response schema
     # against the document), and that data the schema forbids is refused; not positive_data_acceptance: a
     # cursor the server never gave out, or a config the schema cannot express as wrong, is rightly a 422
-    case.validate_response(response, headers=seeded.headers, additional_checks=[not_a_server_error],
-                           excluded_checks=[positive_data_acceptance])
+    case.validate_response(
+        response,
+        headers=seeded.headers,
+        additional_checks=[not_a_server_error],
+        excluded_checks=[positive_data_acceptance],
+    )
 
 
 @settings(max_examples=25, **SETTINGS)

@@ -23,14 +23,25 @@ from tests.specs import SYNFLOW_VS_PARAMS
 
 
 def worker_env(database_url: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "HWNAS_DATABASE_URL": database_url, "HWNAS_LEASE_SECONDS": "3",
-            "HWNAS_HEARTBEAT_SECONDS": "0.5", "HWNAS_POLL_SECONDS": "0.2", "OMP_NUM_THREADS": "1", **extra}
+    return {
+        **os.environ,
+        "HWNAS_DATABASE_URL": database_url,
+        "HWNAS_LEASE_SECONDS": "3",
+        "HWNAS_HEARTBEAT_SECONDS": "0.5",
+        "HWNAS_POLL_SECONDS": "0.2",
+        "OMP_NUM_THREADS": "1",
+        **extra,
+    }
 
 
 def start_worker(database_url: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "service.cli", "worker", *args],
-                                env=worker_env(database_url), stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker", *args],
+            env=worker_env(database_url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @pytest.fixture()
@@ -49,9 +60,13 @@ def queue_jobs(database_url: str, n: int, **over: Any) -> list[str]:
     from service import jobs
     from service.security import get_or_create_user
 
-    data: dict[str, Any] = {"space": "mobilenetv2-cifar", "strategy": {"name": "random"}, "budget": {"trials": 3},
-                            "objectives": [{"metric": "params", "direction": "minimize"},
-                                           {"metric": "macs", "direction": "maximize"}], "workers": 1}
+    data: dict[str, Any] = {
+        "space": "mobilenetv2-cifar",
+        "strategy": {"name": "random"},
+        "budget": {"trials": 3},
+        "objectives": [{"metric": "params", "direction": "minimize"}, {"metric": "macs", "direction": "maximize"}],
+        "workers": 1,
+    }
     data.update(over)
     config = SearchConfig.parse(data)
     with session_scope(database_url) as session:
@@ -67,13 +82,16 @@ def study_trials(database_url: str, job_id: str) -> dict[int, tuple[str, tuple[f
 
     storage = optuna.storages.RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
     study = optuna.load_study(study_name=f"hwnas-job-{job_id}", storage=storage)
-    return {t.number: (t.state.name, tuple(t.values) if t.values else None, json.dumps(t.params, sort_keys=True))
-            for t in study.get_trials(deepcopy=False)}
+    return {
+        t.number: (t.state.name, tuple(t.values) if t.values else None, json.dumps(t.params, sort_keys=True))
+        for t in study.get_trials(deepcopy=False)
+    }
 
 
 @pytest.mark.slow  # two worker processes through twenty jobs: ~16 s
-def test_two_workers_twenty_jobs_none_run_twice(postgres_url: str, tmp_path: Path,
-                                                processes: list[subprocess.Popen[bytes]]) -> None:
+def test_two_workers_twenty_jobs_none_run_twice(
+    postgres_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
     from service.db import upgrade
 
     upgrade(postgres_url)
@@ -96,14 +114,16 @@ def test_two_workers_twenty_jobs_none_run_twice(postgres_url: str, tmp_path: Pat
 
 
 @pytest.mark.slow  # a worker killed and restarted five times: ~40 s
-def test_kill_9_the_worker_five_times_loses_no_finished_trial(postgres_url: str, tmp_path: Path,
-                                                              processes: list[subprocess.Popen[bytes]]) -> None:
+def test_kill_9_the_worker_five_times_loses_no_finished_trial(
+    postgres_url: str, tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
     from service.db import upgrade
 
     upgrade(postgres_url)
     budget = 40
-    (job_id,) = queue_jobs(postgres_url, 1, budget={"trials": budget}, objectives=SYNFLOW_VS_PARAMS,
-                           proxy={"batch_size": 8})
+    (job_id,) = queue_jobs(
+        postgres_url, 1, budget={"trials": budget}, objectives=SYNFLOW_VS_PARAMS, proxy={"batch_size": 8}
+    )
     log = tmp_path / "workers.log"
     kept: dict[int, tuple[str, tuple[float, ...] | None, str]] = {}
     for kill in range(5):
@@ -148,27 +168,47 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow  # a live server and CLI subprocesses: ~14 s
-def test_the_cli_session_against_a_live_server(tmp_path: Path, processes: list[subprocess.Popen[bytes]],
-                                               isolated_tables: Path) -> None:
+def test_the_cli_session_against_a_live_server(
+    tmp_path: Path, processes: list[subprocess.Popen[bytes]], isolated_tables: Path
+) -> None:
     """`hwnas serve` with auth required, a key from `hwnas keys create`, then submit --watch, jobs, pareto, download."""
     url = f"sqlite:///{tmp_path / 'hwnas.db'}"
     port = _free_port()
     env = worker_env(url, HWNAS_AUTH="required", HWNAS_DATA_DIR=str(tmp_path / "data"))
 
     def hwnas(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run([sys.executable, "-m", "service.cli", *args], env=env, capture_output=True, text=True,
-                           timeout=300, cwd=tmp_path)
+        r = subprocess.run(
+            [sys.executable, "-m", "service.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         assert (r.returncode == 0) == ok, (args, r.stdout, r.stderr)
         return r
 
-    refused = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env,
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    refused = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert refused.returncode == 2 and "hwnas keys create --name NAME" in refused.stderr  # no key yet
     key = hwnas("keys", "create", "--name", "laptop", "--user", "alice").stdout.splitlines()[0]
     assert key.startswith("hwnas_")
     with (tmp_path / "serve.log").open("wb") as out:
-        processes.append(subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-                                          env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+        )
     server = f"http://127.0.0.1:{port}"
     env.update(HWNAS_SERVER=server)
     import httpx
@@ -185,8 +225,10 @@ def test_the_cli_session_against_a_live_server(tmp_path: Path, processes: list[s
     assert "401" in hwnas("jobs", ok=False).stderr  # running, but refuses without the key
     env.update(HWNAS_API_KEY=key)
     config = tmp_path / "job.yaml"
-    config.write_text("space: mobilenetv2-cifar\nobjectives:\n  - {metric: params, direction: minimize}\n"
-                      "  - {metric: macs, direction: maximize}\nstrategy: {name: random}\nbudget: {trials: 6}\n")
+    config.write_text(
+        "space: mobilenetv2-cifar\nobjectives:\n  - {metric: params, direction: minimize}\n"
+        "  - {metric: macs, direction: maximize}\nstrategy: {name: random}\nbudget: {trials: 6}\n"
+    )
     job_id = hwnas("submit", str(config), "--watch").stdout.strip()
     status = json.loads(hwnas("status", job_id, "--json").stdout)
     assert status["status"] == "succeeded" and status["progress"]["done"] == 6

@@ -19,9 +19,17 @@ router = APIRouter(prefix="/api/v1", tags=["catalogue"])
 
 @lru_cache(maxsize=1)
 def _spaces() -> list[schemas.SpaceSummary]:
-    return [schemas.SpaceSummary(name=n, description=s.description, cardinality=str(s.cardinality()),
-                                 resolution=s.resolution, classes=s.classes)
-            for n in list_spaces() for s in [load_space(n)]]
+    return [
+        schemas.SpaceSummary(
+            name=n,
+            description=s.description,
+            cardinality=str(s.cardinality()),
+            resolution=s.resolution,
+            classes=s.classes,
+        )
+        for n in list_spaces()
+        for s in [load_space(n)]
+    ]
 
 
 @router.get("/spaces", response_model=list[schemas.SpaceSummary])
@@ -34,15 +42,17 @@ def spaces() -> list[schemas.SpaceSummary]:
 def space(name: str) -> dict[str, Any]:
     """A built-in space's full spec (the YAML file as JSON) and its exact size."""
     if name not in list_spaces():
-        raise NotFoundError(f"name: unknown search space {shown(name)}; built-in spaces: {', '.join(list_spaces())}",
-                            field="name")
+        raise NotFoundError(
+            f"name: unknown search space {shown(name)}; built-in spaces: {', '.join(list_spaces())}", field="name"
+        )
     s = load_space(name)
     return {**s.to_dict(), "cardinality": str(s.cardinality())}
 
 
 @router.post("/spaces/validate", response_model=schemas.SpaceValidation, responses=errors(400, 413, 422))
-def validate_space(spec: Annotated[dict[str, Any], Body(description="a space spec, as in searchspace/spaces/*.yaml")]
-                   ) -> schemas.SpaceValidation:
+def validate_space(
+    spec: Annotated[dict[str, Any], Body(description="a space spec, as in searchspace/spaces/*.yaml")],
+) -> schemas.SpaceValidation:
     """Check a custom space: its exact size, or every error with its field path (200 either way)."""
     from service.configs import field_errors
 
@@ -54,22 +64,29 @@ def validate_space(spec: Annotated[dict[str, Any], Body(description="a space spe
     except ValidationError as exc:  # the spec's bounds let a layer through that no block may be
         from searchspace.validation import describe_validation_error
 
-        return schemas.SpaceValidation(valid=False, errors=[
-            {"field": "", "message": f"a layer no block may have: {line}"}
-            for line in describe_validation_error(exc).splitlines()])
+        return schemas.SpaceValidation(
+            valid=False,
+            errors=[
+                {"field": "", "message": f"a layer no block may have: {line}"}
+                for line in describe_validation_error(exc).splitlines()
+            ],
+        )
     return schemas.SpaceValidation(valid=True, name=s.name, cardinality=str(cardinality))
 
 
 @router.get("/known")
 def known() -> list[dict[str, Any]]:
     """Reference nets (MobileNet v1/v2/v3, MnasNet, MobileDets) with their cost."""
-    return [{"name": n, "arch_id": a.arch_id, "string": a.encode(), **count_cost(a).as_dict()}
-            for n, a in known_architectures().items()]
+    return [
+        {"name": n, "arch_id": a.arch_id, "string": a.encode(), **count_cost(a).as_dict()}
+        for n, a in known_architectures().items()
+    ]
 
 
 @router.get("/architectures/describe", responses=errors(404, 422))
-def describe(arch: Annotated[str, Query(max_length=20000, description="known name, JSON or string form")]
-             ) -> dict[str, Any]:
+def describe(
+    arch: Annotated[str, Query(max_length=20000, description="known name, JSON or string form")],
+) -> dict[str, Any]:
     """Blocks and cost of any architecture (no job needed)."""
     try:  # a name, JSON or a string form; never a path (resolve_architecture would read files)
         if arch.lstrip().startswith("{"):
@@ -79,8 +96,11 @@ def describe(arch: Annotated[str, Query(max_length=20000, description="known nam
         elif "|" in arch:
             a = Architecture.decode(arch)
         else:
-            raise NotFoundError(f"arch: {shown(arch)} is not a known net ({', '.join(known_architectures())}), "
-                                "an architecture JSON object or a string form", field="arch")
+            raise NotFoundError(
+                f"arch: {shown(arch)} is not a known net ({', '.join(known_architectures())}), "
+                "an architecture JSON object or a string form",
+                field="arch",
+            )
     except SearchSpaceError as exc:
         raise InvalidError(f"arch: {exc}", field="arch") from None
     except RecursionError:
@@ -104,9 +124,11 @@ def proxies(user: UserDep) -> schemas.ProxiesPublic:
         except ProxyError:  # a damaged file is not offered
             continue
         fitted.append(schemas.PredictorPublic(name=name, proxies=list(model.proxies), trained_on=model.trained_on))
-    return schemas.ProxiesPublic(default=registry.describe("default"),
-                                 data=[schemas.ProxyPublic(**registry.describe(n)) for n in names],
-                                 predictors=fitted)
+    return schemas.ProxiesPublic(
+        default=registry.describe("default"),
+        data=[schemas.ProxyPublic(**registry.describe(n)) for n in names],
+        predictors=fitted,
+    )
 
 
 @router.get("/strategies", response_model=list[schemas.StrategyPublic], responses=errors(401))
@@ -114,8 +136,15 @@ def strategies(user: UserDep) -> list[schemas.StrategyPublic]:
     """Search strategies a job's `strategy.name` may name (the dashboard's form offers these)."""
     from nas.strategies import STRATEGIES
 
-    return [schemas.StrategyPublic(name=s.name, description=s.description, options=sorted(s.options),
-                                   single_objective_only=s.single_objective_only) for s in STRATEGIES.entries()]
+    return [
+        schemas.StrategyPublic(
+            name=s.name,
+            description=s.description,
+            options=sorted(s.options),
+            single_objective_only=s.single_objective_only,
+        )
+        for s in STRATEGIES.entries()
+    ]
 
 
 @router.get("/datasets", response_model=list[schemas.DatasetPublic], responses=errors(401))
@@ -123,5 +152,8 @@ def datasets(user: UserDep) -> list[schemas.DatasetPublic]:
     """Datasets a job's `dataset` section may name."""
     from nas.datasets import dataset_names, get_dataset
 
-    return [schemas.DatasetPublic(name=n, description=src.description, path=src.path, options=list(src.options))
-            for n in dataset_names() for src in [get_dataset(n)]]
+    return [
+        schemas.DatasetPublic(name=n, description=src.description, path=src.path, options=list(src.options))
+        for n in dataset_names()
+        for src in [get_dataset(n)]
+    ]

@@ -26,15 +26,29 @@ def validation(profile: str, space: str, user: UserDep) -> schemas.ValidationRep
     """Every net of a table's validation on one space: predicted against two independent measurements."""
     report = validation_report(profile, space)
     if report is None:
-        raise NotFoundError(f"space: no validation of a {shown(profile)} table on {shown(space)} (`hwnas lut "
-                            f"validate --profile PROFILE --space SPACE` makes one)", field="space")
+        raise NotFoundError(
+            f"space: no validation of a {shown(profile)} table on {shown(space)} (`hwnas lut "
+            f"validate --profile PROFILE --space SPACE` makes one)",
+            field="space",
+        )
     return report
 
 
-@router.post("/tables", status_code=201, response_model=schemas.TablePublic,
-             responses=errors(413, 422), openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/gzip": {"schema": {"type": "string", "format": "binary"}},
-                 "application/json": {"schema": {"type": "object"}}}}})
+@router.post(
+    "/tables",
+    status_code=201,
+    response_model=schemas.TablePublic,
+    responses=errors(413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/gzip": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
 async def upload_table(request: Request, user: UserDep) -> schemas.TablePublic:
     """Add a table written by the device agent (`python kit.zip` on the device): validated, then merged into
     this server's table of that profile and host, and recalibrated."""

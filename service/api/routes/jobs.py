@@ -23,10 +23,15 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], responses=errors(401))
 
 JOB_EXAMPLE = {
     "space": "mobilenetv2-cifar",
-    "objectives": [{"metric": "proxy:default", "direction": "maximize"},
-                   {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"}],
+    "objectives": [
+        {"metric": "proxy:default", "direction": "maximize"},
+        {"metric": "latency:ort-cpu-fp32-t1", "direction": "minimize"},
+    ],
     "constraints": [{"metric": "params", "max": 2000000}],
-    "strategy": {"name": "tpe"}, "budget": {"trials": 40}, "workers": 1, "seed": 0,
+    "strategy": {"name": "tpe"},
+    "budget": {"trials": 40},
+    "workers": 1,
+    "seed": 0,
 }
 Limit = Annotated[int, Query(ge=1, le=jobs.MAX_PAGE, description="items per page")]
 
@@ -40,8 +45,9 @@ def config_schema() -> dict[str, Any]:
     def inline(node: Any) -> Any:
         if isinstance(node, dict):
             if "$ref" in node:
-                return inline({**defs[node["$ref"].rsplit("/", 1)[-1]],
-                               **{k: v for k, v in node.items() if k != "$ref"}})
+                return inline(
+                    {**defs[node["$ref"].rsplit("/", 1)[-1]], **{k: v for k, v in node.items() if k != "$ref"}}
+                )
             return {k: inline(v) for k, v in node.items()}
         if isinstance(node, list):
             return [inline(v) for v in node]
@@ -61,15 +67,25 @@ class UnsupportedMediaType(ServiceError):
     title = "Unsupported media type"
 
 
-@router.post("", status_code=201, response_model=schemas.JobDetail, responses=errors(400, 413, 415, 422),
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": config_schema(), "example": JOB_EXAMPLE}}}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.JobDetail,
+    responses=errors(400, 413, 415, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": config_schema(), "example": JOB_EXAMPLE}},
+        }
+    },
+)
 async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> schemas.JobPublic:
     """Queue a search job; the body is a SearchConfig (a `hwnas search` YAML file, as JSON)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise UnsupportedMediaType(f"Content-Type: expected application/json, got {content_type or 'none'}",
-                                   field="Content-Type")
+        raise UnsupportedMediaType(
+            f"Content-Type: expected application/json, got {content_type or 'none'}", field="Content-Type"
+        )
     raw = await request.body()
     if not raw.strip():
         raise ServiceError("body: missing; expected a search config as a JSON object", field="body")
@@ -78,8 +94,10 @@ async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> 
     except (ValueError, UnicodeDecodeError) as exc:
         raise ServiceError(f"body: not valid JSON ({exc})", field="body") from None
     except RecursionError:
-        raise ServiceError(f"body: nested too deeply to parse; expected a search config (at most "
-                           f"{configs.MAX_DEPTH} levels)", field="body") from None
+        raise ServiceError(
+            f"body: nested too deeply to parse; expected a search config (at most {configs.MAX_DEPTH} levels)",
+            field="body",
+        ) from None
     owner_id = user.id
 
     def create() -> schemas.JobPublic:
@@ -95,9 +113,13 @@ async def create_job(request: Request, user: UserDep, settings: SettingsDep) -> 
 
 
 @router.get("", response_model=schemas.JobsPublic, responses=errors(422))
-def list_jobs(user: UserDep, session: SessionDep, limit: Limit = 50,
-              status: schemas.JobStatus | None = None,
-              cursor: Annotated[str | None, Query(max_length=512)] = None) -> schemas.JobsPublic:
+def list_jobs(
+    user: UserDep,
+    session: SessionDep,
+    limit: Limit = 50,
+    status: schemas.JobStatus | None = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> schemas.JobsPublic:
     """Your jobs, newest first."""
     return jobs.list_jobs(session, owner=user, status=status, cursor=cursor, limit=limit)
 
@@ -120,22 +142,43 @@ def delete_job(job_id: str, user: UserDep, session: SessionDep, settings: Settin
     return Response(status_code=204)
 
 
-@router.get("/{job_id}/trials", response_model=schemas.TrialsPublic,
-            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(404, 422)})
-def list_trials(job_id: str, user: UserDep, session: SessionDep, limit: Limit = 100,
-                sort: Annotated[str, Query(max_length=200, description="number, seconds or a metric name")] = "number",
-                order: Literal["asc", "desc"] = "asc",
-                cursor: Annotated[str | None, Query(max_length=512)] = None,
-                state: Literal["COMPLETE", "FAIL", "complete", "fail"] | None = None,
-                feasible: bool | None = None, on_front: bool | None = None,
-                format: Literal["json", "csv"] = "json") -> Any:
+@router.get(
+    "/{job_id}/trials",
+    response_model=schemas.TrialsPublic,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}, **errors(404, 422)},
+)
+def list_trials(
+    job_id: str,
+    user: UserDep,
+    session: SessionDep,
+    limit: Limit = 100,
+    sort: Annotated[str, Query(max_length=200, description="number, seconds or a metric name")] = "number",
+    order: Literal["asc", "desc"] = "asc",
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    state: Literal["COMPLETE", "FAIL", "complete", "fail"] | None = None,
+    feasible: bool | None = None,
+    on_front: bool | None = None,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
     """A page of the job's trials (format=csv: all of them, filtered and sorted, as CSV)."""
     job = jobs.get_job(session, owner=user, job_id=job_id)
-    page, rows, front = trials.list_trials(session, job=job, sort=sort, order=order, cursor=cursor, limit=limit,
-                                         state=state, feasible=feasible, on_front=on_front)
+    page, rows, front = trials.list_trials(
+        session,
+        job=job,
+        sort=sort,
+        order=order,
+        cursor=cursor,
+        limit=limit,
+        state=state,
+        feasible=feasible,
+        on_front=on_front,
+    )
     if format == "csv":
-        return Response(trials.trials_csv(rows, front), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{job_id}-trials.csv"'})
+        return Response(
+            trials.trials_csv(rows, front),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{job_id}-trials.csv"'},
+        )
     return page
 
 
@@ -152,10 +195,16 @@ def get_trial(job_id: str, number: int, user: UserDep, session: SessionDep) -> s
 
 
 @router.get("/{job_id}/points", response_model=schemas.PointsPublic, responses=errors(404, 422))
-def points(job_id: str, request: Request, user: UserDep, session: SessionDep,
-           digits: Annotated[int | None, Query(ge=1, le=17, description="round metrics to this many "
-                                               "significant digits (a plot needs 4-6)")] = None,
-           arch_ids: Annotated[bool, Query(description="false leaves the arch_ids column out")] = True) -> Response:
+def points(
+    job_id: str,
+    request: Request,
+    user: UserDep,
+    session: SessionDep,
+    digits: Annotated[
+        int | None, Query(ge=1, le=17, description="round metrics to this many significant digits (a plot needs 4-6)")
+    ] = None,
+    arch_ids: Annotated[bool, Query(description="false leaves the arch_ids column out")] = True,
+) -> Response:
     """Every trial as parallel columns (number, arch_id, feasible, on_front, each metric), for plotting.
 
     The answer is encoded (and gzipped) once per state of the job, not per request.
@@ -178,10 +227,14 @@ def _own_job(job_id: str, user: UserDep, session: SessionDep) -> schemas.JobPubl
     return jobs.job_public(jobs.get_job(session, owner=user, job_id=job_id), user.name)
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}}}, **errors(404)})
-async def events(request: Request, job: Annotated[schemas.JobPublic, Depends(_own_job)], user: UserDep,
-                 settings: SettingsDep) -> AsyncIterator[ServerSentEvent]:
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(404)},
+)
+async def events(
+    request: Request, job: Annotated[schemas.JobPublic, Depends(_own_job)], user: UserDep, settings: SettingsDep
+) -> AsyncIterator[ServerSentEvent]:
     """Live progress as server-sent events: a `job` event whenever the job changes, until it finishes.
 
     Clients without EventSource poll `GET /api/v1/jobs/{id}` instead.

@@ -59,8 +59,7 @@ def readyz(settings: SettingsDep, response: Response) -> schemas.Readiness:
     ok = database == "ok"
     if not ok:
         response.status_code = 503
-    return schemas.Readiness(status="ok" if ok else "unavailable", database=database, schema_revision=revision,
-                             ray=ray)
+    return schemas.Readiness(status="ok" if ok else "unavailable", database=database, schema_revision=revision, ray=ray)
 
 
 class DatabaseCollector:
@@ -96,8 +95,13 @@ class DatabaseCollector:
 def install_metrics(app: Any, url: str) -> None:
     registry = CollectorRegistry()
     registry.register(DatabaseCollector(url))
-    latency = Histogram("hwnas_http_request_duration_seconds", "Request latency", ["method", "route", "status"],
-                        registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
+    latency = Histogram(
+        "hwnas_http_request_duration_seconds",
+        "Request latency",
+        ["method", "route", "status"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+    )
     app.state.metrics_registry = registry
 
     @app.middleware("http")

@@ -28,8 +28,9 @@ def upgrade() -> None:
     op.create_table(
         "hwnas_api_keys",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("user_id", sa.Integer, sa.ForeignKey("hwnas_users.id", ondelete="CASCADE"), nullable=False,
-                  index=True),
+        sa.Column(
+            "user_id", sa.Integer, sa.ForeignKey("hwnas_users.id", ondelete="CASCADE"), nullable=False, index=True
+        ),
         sa.Column("name", sa.String(100), nullable=False),
         sa.Column("prefix", sa.String(16), nullable=False, unique=True),
         sa.Column("hash", sa.String(64), nullable=False),
