@@ -106,20 +106,21 @@ EOF
   start worker2 "${common[@]}" "$BIN/hwnas" worker --name cluster-worker2
   start api "${common[@]}" "$BIN/hwnas" serve --no-worker --host 127.0.0.1 --port "$api_port" --log-level warning
   wait_for 90 "the API" "$PY" -c "import json, urllib.request as u; r = json.load(u.urlopen('http://127.0.0.1:$api_port/readyz', timeout=5)); assert r['status'] == 'ok', r"
-  # both nodes up; the second one's id goes into the state file (trials name the node that evaluated them)
-  wait_for 60 "the second Ray node" "$PY" - "127.0.0.1:$ray_port" "$STATE/env" <<'EOF'
-import logging, sys
+  # both nodes up; each node's id goes into the state file (trials name the node that evaluated them). The
+  # script is passed with -c: a heredoc on stdin would be read by the first try only, and a retry would run
+  # an empty script and "succeed"
+  local nodes_py='import logging, sys
 import ray
 ray.init(address=sys.argv[1], log_to_driver=False, logging_level=logging.ERROR)
 alive = [n for n in ray.nodes() if n["Alive"]]
 ray.shutdown()
 if len(alive) != 2:
     sys.exit(1)
-for n in alive:
-    role = "HEAD" if "node:__internal_head__" in n["Resources"] else "NODE"
-    with open(sys.argv[2], "a") as env:
-        env.write(f"RAY_{role}_ID={n['NodeID']}\n")
-EOF
+with open(sys.argv[2], "a") as env:
+    for n in alive:
+        role = "HEAD" if "node:__internal_head__" in n["Resources"] else "NODE"
+        env.write("RAY_" + role + "_ID=" + n["NodeID"] + "\n")'
+  wait_for 60 "the second Ray node" "$PY" -c "$nodes_py" "127.0.0.1:$ray_port" "$STATE/env"
   trap - EXIT
   echo "local-cluster: up: API http://127.0.0.1:$api_port, Ray ray://127.0.0.1:$client_port (2 nodes), database $db," \
     "2 workers"
