@@ -19,6 +19,7 @@ from searchspace.blocks import get_block_type
 from searchspace.spec import LayerChoices
 from service.cli import AddCommand, CliError, print_json
 from service.cli.tables import human, render_table
+from service.layer_table import layer_rows
 
 
 def cmd_spaces(args: argparse.Namespace) -> None:
@@ -129,30 +130,12 @@ def cmd_known(args: argparse.Namespace) -> None:
 
 
 def _describe_rows(arch: Architecture) -> tuple[list[list[object]], list[dict[str, Any]]]:
-    cost = count_cost(arch)
     rows: list[list[object]] = []
     data: list[dict[str, Any]] = []
-    for lc in cost.layers:
+    for lc, row in layer_rows(arch, se="ratio"):
+        rows.append(row)
         b = lc.block
         if b is None:
-            h = arch.head
-            desc = "pool" + (f", conv1x1 {h.conv}" if h.conv else "") + (f", fc {h.hidden}" if h.hidden else "")
-            rows.append(
-                [
-                    lc.name,
-                    "head",
-                    desc,
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                    f"{lc.input_size}->1",
-                    f"{lc.params:,}",
-                    f"{lc.macs:,}",
-                    f"{lc.activations:,}",
-                ]
-            )
             data.append(
                 {
                     "name": lc.name,
@@ -164,24 +147,6 @@ def _describe_rows(arch: Architecture) -> tuple[list[list[object]], list[dict[st
                 }
             )
             continue
-        kind = get_block_type(b.type)
-        t = f"{b.t:.3g}" if kind.expands else ""
-        rows.append(
-            [
-                lc.name,
-                b.type,
-                f"{b.cin}->{b.cout}",
-                b.stride,
-                b.k if "k" in kind.uses else "",
-                t,
-                f"{b.se_ratio:g}" if b.se else "",
-                b.act or "",
-                f"{lc.input_size}->{lc.output_size}",
-                f"{lc.params:,}",
-                f"{lc.macs:,}",
-                f"{lc.activations:,}",
-            ]
-        )
         data.append(
             {
                 "name": lc.name,

@@ -21,11 +21,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import searchspace.export as export_module
+import searchspace.pytorch_export as pytorch_export_module
 from searchspace import Architecture, Block, ExportError, Head, known_architectures, list_spaces, load_space
 from searchspace.blocks import block_type_names, get_block_type
 from searchspace.export import (
-    _missing_op_templates,
     block_outputs,
     export_json,
     export_onnx,
@@ -33,6 +32,7 @@ from searchspace.export import (
     fold_batchnorm,
 )
 from searchspace.model import Net, build_model
+from searchspace.pytorch_export import _missing_op_templates
 from searchspace.spec import LayerChoices
 
 ort.disable_telemetry_events()
@@ -361,14 +361,14 @@ def test_pytorch_export_known_nets(name: str, tmp_path: Path) -> None:
 
 def test_broken_pytorch_code_is_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Code that does not compile, or whose weights would not load, fails the export and leaves no file."""
-    source = export_module._torch_modules_source()
+    source = pytorch_export_module._torch_modules_source()
     arch = tiny_arch("ibn")
     broken = source.replace("nn.BatchNorm2d(channels)", "nn.BatchNorm2d(channels + 1)")
     assert broken != source
-    monkeypatch.setattr(export_module, "_torch_modules_source", lambda: broken)
+    monkeypatch.setattr(pytorch_export_module, "_torch_modules_source", lambda: broken)
     with pytest.raises(ExportError, match="state_dict layout"):
         export_pytorch(arch, tmp_path / "net.py")
-    monkeypatch.setattr(export_module, "_torch_modules_source", lambda: source.replace("def Act(", "def Act(("))
+    monkeypatch.setattr(pytorch_export_module, "_torch_modules_source", lambda: source.replace("def Act(", "def Act(("))
     with pytest.raises(ExportError, match="does not compile"):
         export_pytorch(arch, tmp_path / "net.py", verify=False)
     assert list(tmp_path.iterdir()) == []

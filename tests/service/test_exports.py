@@ -18,7 +18,7 @@ import searchspace as ss
 import searchspace.export
 from nas.datasets import DataSpec
 from searchspace.cost import count_cost
-from service import exports
+from service import export_int8, exports
 from service.exports import FORMATS, CardContext, Download, ExportError, render
 from tests.specs import ALL_BLOCKS
 
@@ -301,6 +301,6 @@ def test_exporter_failures_become_export_errors(arch: ss.Architecture, monkeypat
     monkeypatch.setattr(searchspace.export, "export_pytorch", boom)
     with pytest.raises(ExportError, match="boom"):
         render(arch, "pytorch")
-    monkeypatch.setattr(exports, "_check_runs", lambda *_a: (_ for _ in ()).throw(ExportError("int8 cannot run")))
+    monkeypatch.setattr(export_int8, "_check_runs", lambda *_a: (_ for _ in ()).throw(ExportError("int8 cannot run")))
     with pytest.raises(ExportError, match="int8 cannot run"):
         render(arch, "onnx-int8", dataset=SYNTHETIC)
