@@ -19,11 +19,16 @@ type (a new kind) leaves every stored calibration valid.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from latency_tables.table import Calibration
+from searchspace.architecture import Architecture
 from searchspace.blocks import block_types
+
+if TYPE_CHECKING:
+    from latency_tables.predictor import LatencyPredictor
 
 
 def kinds() -> tuple[str, ...]:
@@ -135,3 +140,26 @@ def fit(
     cal = _fit_one(best, raw, layers, kind_sums, y, columns)
     note = "cross-validated MAPE: " + ", ".join(f"{m} {100 * s:.2f}%" for m, s in scores.items())
     return cal.model_copy(update={"fitted_on": n, "cv_mape": scores[best], "note": note})
+
+
+def fit_table(predictor: LatencyPredictor, min_space_nets: int = 10) -> None:
+    """Fit the table's calibrations on its end-to-end measured nets: one over all, one per space.
+
+    Spaces differ in what isolated measurement misses (FBNet's grouped
+    convs and shuffles, 32x32 nets' fixed costs), so a space with at
+    least ``min_space_nets`` measured nets gets its own (model chosen by
+    cross-validation as for the global one).
+    """
+    table = predictor.table
+    nets = table.networks
+    archs = [Architecture.decode(n.arch) for n in nets]
+    y = np.asarray([n.median_ms for n in nets])
+    raw, layers, sums = predictor.features(archs)
+    columns = predictor.kinds
+    table.calibration = fit(raw, layers, sums, y, columns=columns)
+    spaces = np.asarray([n.space for n in nets])
+    table.space_calibrations = {}
+    for name in sorted(set(spaces) - {""}):
+        mask = spaces == name
+        if mask.sum() >= min_space_nets:
+            table.space_calibrations[name] = fit(raw[mask], layers[mask], sums[mask], y[mask], columns=columns)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from itertools import repeat
 from pathlib import Path
 from typing import Literal
@@ -27,65 +26,18 @@ import numpy as np
 
 from latency_tables import calibration
 from latency_tables.errors import MissingEntryError
+from latency_tables.estimator import LayerEstimator
+from latency_tables.prediction import LayerLatency, Prediction
 from latency_tables.profiles import HostInfo
 from latency_tables.signatures import Layer, block_key, head_key, parse_key
 from latency_tables.table import Calibration, LatencyTable
 from searchspace.architecture import Architecture, Block, Head
 from searchspace.blocks import get_block_type
-from searchspace.cost import block_cost, head_cost
+from searchspace.cost import block_cost
 
 Missing = Literal["auto", "measure", "estimate", "error"]
 
-
-@dataclass(frozen=True)
-class LayerLatency:
-    name: str
-    key: str
-    kind: str
-    latency_ms: float
-    macs: int
-    estimated: bool
-
-
-@dataclass(frozen=True)
-class Prediction:
-    total_ms: float
-    raw_sum_ms: float
-    profile: str
-    table: str
-    estimated: bool
-    layers: tuple[LayerLatency, ...] = field(default=())
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "total_ms": self.total_ms,
-            "raw_sum_ms": self.raw_sum_ms,
-            "profile": self.profile,
-            "table": self.table,
-            "estimated": self.estimated,
-            "blocks": [
-                {
-                    "name": lyr.name,
-                    "key": lyr.key,
-                    "kind": lyr.kind,
-                    "latency_ms": lyr.latency_ms,
-                    "macs": lyr.macs,
-                    "estimated": lyr.estimated,
-                }
-                for lyr in self.layers
-            ],
-        }
-
-
-def _layer_features(layer: Layer) -> tuple[float, float]:
-    """(MACs, activation elements in + out) of a layer, for the estimator."""
-    if layer.block is not None:
-        _, macs, _, out = block_cost(layer.block, layer.size)
-        traffic = layer.cin * layer.size**2 + layer.block.cout * out**2
-    else:
-        assert layer.head is not None
-        _, macs, traffic = head_cost(layer.head, layer.cin, layer.size)
-    return float(macs), float(traffic)
+__all__ = ["LatencyPredictor", "LayerLatency", "Missing", "Prediction"]
 
 
 class LatencyPredictor:
@@ -133,7 +85,7 @@ class LatencyPredictor:
         self._heads: dict[tuple[Head, int, int], int] = {}
         self._heads_by_id: dict[tuple[int, int, int], int] = {}
         self._stems_by_id: dict[tuple[int, int], tuple[int, int]] = {}
-        self._estimator: dict[str, np.ndarray] | None = None
+        self._estimator: LayerEstimator | None = None  # made when a layer first needs an estimate
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None  # (net latency, kind) per index, built lazily
         for key in table.entries:
             self._add(parse_key(key))
@@ -247,25 +199,8 @@ class LatencyPredictor:
     def _estimate(self, layer: Layer) -> float:
         """Per-kind least squares of latency on [1, MACs, traffic] over the table's measured entries."""
         if self._estimator is None:
-            rows: dict[str, list[tuple[float, float, float]]] = {}
-            for key, entry in self.table.entries.items():
-                lyr = parse_key(key)
-                macs, traffic = _layer_features(lyr)
-                rows.setdefault(lyr.kind, []).append((macs, traffic, entry.median_ms))
-            every = [r for v in rows.values() for r in v]
-            self._estimator = {}
-            for kind, data in list(rows.items()) + [("*", every)]:
-                arr = np.asarray(data)
-                if len(arr) < 3:
-                    continue
-                x = np.column_stack([np.ones(len(arr)), arr[:, 0], arr[:, 1]])
-                beta, *_ = np.linalg.lstsq(x, arr[:, 2], rcond=None)
-                self._estimator[kind] = beta
-            if "*" not in self._estimator:
-                raise MissingEntryError([layer.key], self.table.profile.id, self._command())
-        beta = self._estimator.get(layer.kind, self._estimator["*"])
-        macs, traffic = _layer_features(layer)
-        return float(max(beta[0] + beta[1] * macs + beta[2] * traffic, 0.0))
+            self._estimator = LayerEstimator(self.table, self._command())
+        return self._estimator.estimate(layer)
 
     # ------------------------------------------------------------ predicting
     def _gather(self, archs: Sequence[Architecture]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -366,6 +301,11 @@ class LatencyPredictor:
     def calibration(self) -> Calibration:
         return self.table.calibration_for(self.space)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The layer kinds, in the order of :meth:`features`' per-kind columns."""
+        return self._kinds
+
     def _net_latency(self) -> np.ndarray:
         """Entries with the per-call fixed cost taken out (it is added once per net)."""
         return self._tables()[0]
@@ -437,23 +377,5 @@ class LatencyPredictor:
         return sums.sum(axis=1) + self.table.call_overhead_ms, layers, sums
 
     def calibrate(self, min_space_nets: int = 10) -> None:
-        """Fit the table's calibrations on its end-to-end measured nets: one over all, one per space.
-
-        Spaces differ in what isolated measurement misses (FBNet's grouped
-        convs and shuffles, 32x32 nets' fixed costs), so a space with at
-        least ``min_space_nets`` measured nets gets its own (model chosen by
-        cross-validation as for the global one).
-        """
-        nets = self.table.networks
-        archs = [Architecture.decode(n.arch) for n in nets]
-        y = np.asarray([n.median_ms for n in nets])
-        raw, layers, sums = self.features(archs)
-        self.table.calibration = calibration.fit(raw, layers, sums, y, columns=self._kinds)
-        spaces = np.asarray([n.space for n in nets])
-        self.table.space_calibrations = {}
-        for name in sorted(set(spaces) - {""}):
-            mask = spaces == name
-            if mask.sum() >= min_space_nets:
-                self.table.space_calibrations[name] = calibration.fit(
-                    raw[mask], layers[mask], sums[mask], y[mask], columns=self._kinds
-                )
+        """Fit the table's calibrations on its end-to-end measured nets (:func:`calibration.fit_table`)."""
+        calibration.fit_table(self, min_space_nets)

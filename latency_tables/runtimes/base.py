@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
+
+from latency_tables.errors import RuntimeUnavailableError
 
 if TYPE_CHECKING:
     from latency_tables.profiles import DeviceProfile
@@ -24,6 +27,8 @@ class Runtime(ABC):
     name: ClassVar[str]
     providers: ClassVar[tuple[str, ...]] = ("cpu",)
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
+    #: the Python package the runtime runs on: a host without it cannot measure
+    package: ClassVar[str | None] = None
 
     def unavailable(self, profile: DeviceProfile) -> str | None:
         """Why ``profile`` cannot be measured on this host, or None if it can."""
@@ -31,7 +36,22 @@ class Runtime(ABC):
             return f"runtime {self.name} has no provider {profile.provider!r} (has: {', '.join(self.providers)})"
         if profile.precision not in self.precisions:
             return f"runtime {self.name} has no precision {profile.precision!r} (has: {', '.join(self.precisions)})"
+        if self.package is not None:
+            try:
+                importlib.import_module(self.package)
+            except ImportError:
+                return f"{self.package} is not installed"
+        return self.provider_unavailable(profile)
+
+    def provider_unavailable(self, profile: DeviceProfile) -> str | None:
+        """Why this host (with :attr:`package` installed) lacks ``profile``'s provider, or None if it has it."""
         return None
+
+    def require(self, profile: DeviceProfile) -> None:
+        """Raise :class:`RuntimeUnavailableError` where ``profile`` cannot be measured on this host."""
+        reason = self.unavailable(profile)
+        if reason:
+            raise RuntimeUnavailableError(f"cannot measure {profile.id} here: {reason}")
 
     @abstractmethod
     def prepare_layer(self, layer: Layer, profile: DeviceProfile) -> Callable[[], object]:

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from latency_tables.errors import RuntimeUnavailableError
 from latency_tables.portable import PROVIDERS, bound_runner
 from latency_tables.runtimes.base import Runtime
 
@@ -69,15 +68,11 @@ class OnnxRuntime(Runtime):
     name = "ort"
     providers = ("cpu", "cuda")
     precisions = ("fp32", "int8")
+    package = "onnxruntime"
 
-    def unavailable(self, profile: DeviceProfile) -> str | None:
-        reason = super().unavailable(profile)
-        if reason:
-            return reason
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            return "onnxruntime is not installed"
+    def provider_unavailable(self, profile: DeviceProfile) -> str | None:
+        import onnxruntime as ort
+
         wanted = PROVIDERS[profile.provider]
         if wanted not in ort.get_available_providers():
             return f"onnxruntime here has no {wanted} (available: {', '.join(ort.get_available_providers())})"
@@ -89,9 +84,7 @@ class OnnxRuntime(Runtime):
         return model.SerializeToString()
 
     def session_runner(self, data: bytes, input_shape: tuple[int, ...], profile: DeviceProfile) -> Callable[[], object]:
-        reason = self.unavailable(profile)
-        if reason:
-            raise RuntimeUnavailableError(f"cannot measure {profile.id} here: {reason}")
+        self.require(profile)
         return bound_runner(data, input_shape, profile.provider, profile.threads)
 
     @staticmethod

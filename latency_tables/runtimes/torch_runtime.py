@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from latency_tables.errors import RuntimeUnavailableError
 from latency_tables.runtimes.base import Runtime
 
 if TYPE_CHECKING:
@@ -22,15 +21,11 @@ class TorchRuntime(Runtime):
     name = "torch"
     providers = ("cpu", "cuda")
     precisions = ("fp32",)
+    package = "torch"
 
-    def unavailable(self, profile: DeviceProfile) -> str | None:
-        reason = super().unavailable(profile)
-        if reason:
-            return reason
-        try:
-            import torch
-        except ImportError:
-            return "torch is not installed"
+    def provider_unavailable(self, profile: DeviceProfile) -> str | None:
+        import torch
+
         if profile.provider == "cuda" and not torch.cuda.is_available():
             return "torch sees no CUDA device here"
         return None
@@ -38,9 +33,7 @@ class TorchRuntime(Runtime):
     def _runner(self, module: object, shape: tuple[int, ...], profile: DeviceProfile) -> Callable[[], object]:
         import torch
 
-        reason = self.unavailable(profile)
-        if reason:
-            raise RuntimeUnavailableError(f"cannot measure {profile.id} here: {reason}")
+        self.require(profile)
         torch.set_num_threads(profile.threads)  # inside Ray workers torch starts at 1 thread
         device = torch.device("cuda" if profile.provider == "cuda" else "cpu")
         # mypy: module is typed as object by the block builder; it is an nn.Module
