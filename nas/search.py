@@ -2,7 +2,8 @@
 
 The controller asks Optuna for candidates (the space's parameters via
 :func:`nas.search_params.decide`), computes cheap metrics itself (params, MACs,
-activations, table latency), looks expensive ones up in the evaluation
+activations, table latency: :mod:`nas.objectives`, which also puts ensembles
+and predictors together from their proxies), looks expensive ones up in the evaluation
 cache, sends what is missing to the executor (up to ``workers`` nets in
 flight) and tells Optuna each result as it arrives: objective values, and
 constraint violations for the sampler's ``constraints_func``.
@@ -25,9 +26,10 @@ from typing import Any
 
 from nas import search_params
 from nas.config import SearchConfig
-from nas.errors import NasError, SearchError
+from nas.errors import SearchError
 from nas.evaluate import EvalSettings
 from nas.executors import TRANSIENT, Executor, Job, default_executor
+from nas.objectives import ANALYTIC, Objectives
 from nas.pareto import to_minimize
 from nas.results import Front, SearchProgress, SearchResult, TrialRecord, reference_point, summarize, trial_record
 from nas.store import Evaluation, EvaluationCache
@@ -36,10 +38,6 @@ from nas.study import LEASE_SECONDS, StudySession, engine_kwargs
 
 # the loop plus the result, error and lease names its callers use with it
 __all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError", "SearchResult", "TrialRecord"]
-
-
-# proxies that are analytic counts: computed by the controller, never sent to a worker
-ANALYTIC = frozenset({"proxy:params", "proxy:macs"})
 
 
 @dataclass
@@ -91,154 +89,14 @@ class Search:
         self.stopped = False
         self.settings = _settings(config)
         self.metrics = config.metrics
-        self._predictors: dict[str, Any] = {}
-        self._references: dict[str, Any] = {}
-        self._accuracy_predictors: dict[str, Any] = {}
         self._storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs(storage))
         self._session = StudySession(config, self._storage, storage)
         self.cache = EvaluationCache(self._storage.engine)
+        self.objectives = Objectives(config, self.settings, self.cache)
         self._told: list[Any] = []  # trials persisted since the last report, for on_trial
 
-    # ------------------------------------------------------------ metrics
-    def _predictor(self, profile: str) -> Any:
-        if profile not in self._predictors:
-            from latency_tables.api import load_predictor
-
-            space = self.config.space if isinstance(self.config.space, str) else None
-            self._predictors[profile] = load_predictor(profile, missing=self.config.latency_missing, space=space)
-        return self._predictors[profile]
-
-    def _cheap(self, arch: Any) -> dict[str, Evaluation]:
-        from searchspace.cost import count_cost
-
-        out: dict[str, Evaluation] = {}
-        cost = None
-        for m in self.metrics:
-            if not m.cheap:
-                continue
-            start = time.perf_counter()
-            try:
-                if m.kind == "latency":
-                    value = float(self._predictor(m.arg).predict_many([arch])[0])
-                else:
-                    cost = cost or count_cost(arch)
-                    value = float(getattr(cost, m.kind))
-                out[m.name] = Evaluation(value, None, time.perf_counter() - start)
-            except NasError as exc:
-                out[m.name] = Evaluation(None, str(exc), time.perf_counter() - start)
-            except Exception as exc:  # noqa: BLE001 - e.g. a latency table error: the trial fails, not the search
-                out[m.name] = Evaluation(None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start)
-        return out
-
-    def _members(self, metric: str) -> list[str]:
-        """The single-proxy metrics an expensive metric is computed from."""
-        from nas import proxies
-
-        kind, arg = metric.split(":", 1)
-        if kind == "predictor":
-            return [f"proxy:{m}" for m in self._accuracy_predictor(arg).proxies]
-        if kind != "proxy":
-            return [metric]
-        return [f"proxy:{m}" for m in proxies.resolve(arg)]
-
     def _expensive_needed(self) -> list[str]:
-        out: list[str] = []
-        for m in self.metrics:
-            if not m.cheap:
-                for x in self._members(m.name):
-                    if x not in out and x not in ANALYTIC:
-                        out.append(x)
-        return out
-
-    def _accuracy_predictor(self, name: str) -> Any:
-        """A ``predictor:<name>`` model, read once per search (a file changed meanwhile does not change it)."""
-        from nas.proxies.predictor import load
-
-        if name not in self._accuracy_predictors:
-            self._accuracy_predictors[name] = load(name)
-        return self._accuracy_predictors[name]
-
-    @staticmethod
-    def _analytic(arch: Any, metric: str) -> Evaluation:
-        """``proxy:params`` / ``proxy:macs`` counted here: sending a count to a worker cost 4x a count."""
-        from searchspace.cost import count_cost
-
-        start = time.perf_counter()
-        return Evaluation(float(getattr(count_cost(arch), metric.split(":", 1)[1])), None, time.perf_counter() - start)
-
-    def _combine(self, metric: str, parts: dict[str, Evaluation], arch: Any = None) -> Evaluation:
-        members = self._members(metric)
-        missing = Evaluation(None, "not evaluated")
-        got = [
-            self._analytic(arch, m) if m in ANALYTIC and arch is not None else parts.get(m, missing) for m in members
-        ]
-        bad = [f"{m}: {e.error}" for m, e in zip(members, got, strict=True) if not e.ok]
-        if bad:
-            return Evaluation(None, "; ".join(bad))
-        if metric.startswith("predictor:"):
-            scores = {m.split(":", 1)[1]: float(e.value or 0.0) for m, e in zip(members, got, strict=True)}
-            try:
-                value = self._accuracy_predictor(metric.split(":", 1)[1]).predict(arch, scores)
-            except NasError as exc:
-                return Evaluation(None, str(exc))
-            return Evaluation(value, None, sum(e.seconds for e in got))
-        if len(members) == 1:
-            return got[0]
-        ref = self._references[metric]
-        value = ref.combine({m.split(":", 1)[1]: float(e.value or 0.0) for m, e in zip(members, got, strict=True)})
-        return Evaluation(value, None, sum(e.seconds for e in got))
-
-    # ------------------------------------------------------------ references for ensembles
-    def _prepare_references(self, executor: Executor) -> None:
-        from nas import proxies
-        from nas.proxies.ensemble import Reference, mode_of
-
-        for m in self.metrics:
-            if m.kind != "proxy" or len(self._members(m.name)) < 2 or m.name in self._references:
-                continue
-            members = self._members(m.name)
-            archs = proxies.reference_archs(
-                self.space,
-                self.space.resolution,
-                None,
-                seed=self.config.proxy.seed,
-                size=self.config.proxy.reference_size,
-            )
-            results = self._evaluate_all(executor, archs, members)
-            scores = {x.split(":", 1)[1]: [] for x in members}  # type: dict[str, list[float]]
-            for a in archs:
-                for x in members:
-                    e = results[(a.arch_id, x)]
-                    if e.ok:
-                        # mypy: e.ok was checked: value is not None
-                        scores[x.split(":", 1)[1]].append(float(e.value))  # type: ignore[arg-type]
-            mode = mode_of(proxies.canonical(m.arg))
-            self._references[m.name] = Reference.fit(scores, f"{len(archs)} random nets of the space", mode)
-
-    def _evaluate_all(
-        self, executor: Executor, archs: list[Any], metrics: list[str]
-    ) -> dict[tuple[str, str], Evaluation]:
-        """Expensive metrics of many nets through cache and executor (used for reference samples)."""
-        out = {(a.arch_id, x): self._analytic(a, x) for a in archs for x in metrics if x in ANALYTIC}
-        metrics = [x for x in metrics if x not in ANALYTIC]
-        wanted = [(a.arch_id, x, self.settings.for_metric(x)) for a in archs for x in metrics]
-        cached = self.cache.get_many(wanted)
-        out |= {(k[0], k[1]): v for k, v in cached.items()}
-        todo: dict[str, list[str]] = {}
-        for a in archs:
-            miss = [x for x in metrics if (a.arch_id, x) not in out]
-            if miss:
-                todo[a.arch_id] = miss
-                executor.submit(Job(("ref", a.arch_id), a.encode(), miss, self.settings))
-        while executor.pending():
-            for job, res in executor.poll(0.2):
-                # mypy: reference jobs are keyed ('ref', arch_id); Job.key is typed Hashable
-                arch_id = job.key[1]  # type: ignore[index]
-                for x, e in res.items():
-                    out[(arch_id, x)] = e
-                    if e.error is None or not e.error.startswith(TRANSIENT):
-                        self.cache.put(arch_id, x, self.settings.for_metric(x), e)
-        return out
+        return self.objectives.expensive_needed()
 
     # ------------------------------------------------------------ the loop
     def run(self, resume: bool = False) -> SearchResult:
@@ -258,7 +116,7 @@ class Search:
         elapsed_before = float(durable.user_attrs.get("hwnas_elapsed", 0.0))
         start = time.monotonic()
         reference = self._hv_reference(study)
-        expensive = self._expensive_needed()
+        expensive = self.objectives.expensive_needed()
         in_flight: dict[int, InFlight] = {}
         controller_time = 0.0
         told = 0
@@ -283,7 +141,7 @@ class Search:
             self._told.clear()
 
         try:
-            self._prepare_references(executor)
+            self.objectives.prepare_references(executor, self.space)
             while True:
                 if self.stop is not None and self.stop():
                     self.stopped = True
@@ -307,7 +165,7 @@ class Search:
                         done += 1
                         report()
                         continue
-                    parts = self._cheap(arch)
+                    parts = self.objectives.cheap(arch)
                     wanted = [(arch.arch_id, x, self.settings.for_metric(x)) for x in expensive]
                     for k, v in self.cache.get_many(wanted).items():
                         parts[k[1]] = v
@@ -367,7 +225,7 @@ class Search:
         trial, parts, arch = entry.trial, entry.parts, entry.arch
         values: dict[str, Evaluation] = {}
         for m in self.metrics:
-            values[m.name] = parts[m.name] if m.cheap else self._combine(m.name, parts, arch)
+            values[m.name] = parts[m.name] if m.cheap else self.objectives.combine(m.name, parts, arch)
         errors = [f"{k}: {v.error}" for k, v in values.items() if not v.ok]
         record: dict[str, Any] = {
             "arch": arch.encode(),

@@ -40,6 +40,24 @@ def field_errors(message: str) -> list[dict[str, str]]:
     return out
 
 
+def one_line(message: str) -> str:
+    """A validation message (``validate_model``'s heading line, then ``field: message`` lines) on one line, as
+    a problem's ``detail`` shows it."""
+    return message.replace("\n", "; ").replace(":; ", ": ")
+
+
+def beyond_blocks(exc: ValidationError) -> str:
+    """What a space whose bounds let through a layer no block may have is told, ``exc`` being the error of
+    building one of its nets: worded as ``validate_model`` words any validation error (the fields are the
+    block's), on one line."""
+    from searchspace.validation import describe_validation_error
+
+    return one_line(
+        "its nets would have layers no block may have; expected fewer channels, a smaller width multiplier or "
+        "expansion ratio:\n" + describe_validation_error(exc)
+    )
+
+
 MAX_DEPTH = 32  # a search config is a few levels deep; far deeper JSON only exhausts the parsers' stacks
 
 
@@ -138,14 +156,7 @@ def check_limits(config: SearchConfig, settings: Settings) -> None:
     except SearchSpaceError as exc:  # a spec that loads but has no net to offer somewhere
         raise InvalidError(f"space: {exc}", field="space") from None
     except ValidationError as exc:  # the spec's bounds let a layer through that no block may be
-        from searchspace.validation import describe_validation_error
-
-        reasons = "; ".join(describe_validation_error(exc).splitlines())
-        raise InvalidError(
-            f"space: its nets would have layers no block may have ({reasons}); expected fewer "
-            "channels, a smaller width multiplier or expansion ratio",
-            field="space",
-        ) from None
+        raise InvalidError(f"space: {beyond_blocks(exc)}", field="space") from None
     params, macs = max(c.params for c in costs), max(c.macs for c in costs)
     if params > settings.max_params:
         raise LimitError(

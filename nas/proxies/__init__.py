@@ -5,8 +5,9 @@
     >>> proxies.score("synflow", arch)                # builds the model itself
     >>> proxies.score("default", arch, batch=(x, y))  # the measured-best configuration
 
-Every registered proxy is one function in :mod:`nas.proxies.zero_cost` (or a
-user's module that calls :func:`register_proxy`). ``ensemble:a+b`` combines
+Every registered proxy is one function in a module of its family, all
+imported by :mod:`nas.proxies.zero_cost` (or in a user's module that calls
+:func:`register_proxy`). ``ensemble:a+b`` combines
 any of them (:mod:`nas.proxies.ensemble`). ``default`` names the
 configuration that ranked trained accuracy best in ``benchmarks/proxies.py``;
 that script writes it to ``nas/proxies/default.json``.

@@ -83,6 +83,17 @@ class Proxy:
     bn: Literal["train", "removed", "not used"]
     summary: str
 
+    def score(self, cand: Candidate) -> float:
+        """``fn(cand)`` with torch's random state seeded by the candidate's seed: dropout masks (the heads have
+        dropout, and most proxies run the net in train mode) and any random draw are the same every time the
+        same net is scored, in any process. The caller's random state is left as it was."""
+        import torch
+
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(cand.seed)
+            return self.fn(cand)
+
     def describe(self) -> dict[str, object]:
         return {
             "name": self.name,

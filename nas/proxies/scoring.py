@@ -158,7 +158,7 @@ def _fingerprint(x: torch.Tensor | None, y: torch.Tensor | None) -> str:
 
 def score_members(members: tuple[str, ...], cand: Candidate) -> dict[str, float]:
     reg = _registry()
-    return {m: reg.get(m).fn(cand) for m in members}
+    return {m: reg.get(m).score(cand) for m in members}
 
 
 _REFERENCES: dict[tuple[Any, ...], Reference] = {}
@@ -257,7 +257,7 @@ def score(
         arch = for_classes(arch, classes)
     cand = Candidate(arch, x, y, seed, device)
     if len(members) == 1:
-        return reg.get(members[0]).fn(cand)
+        return reg.get(members[0]).score(cand)
     space = reference if reference is not None else _reference_space(arch)
     ref = reference_for(members, space, arch.resolution, cand, mode=mode_of(canonical(name)))
     return ref.combine(score_members(members, cand))

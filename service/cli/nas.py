@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from searchspace import resolve_architecture
+from searchspace.validation import validate_model
 from service.cli import AddCommand, CliError, print_json
 from service.cli.tables import render_table
 
@@ -68,8 +69,6 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     import json
     import math
 
-    from pydantic import ValidationError
-
     import searchspace as ss
     from nas.datasets import resolve_data_spec
     from nas.proxies import evidence
@@ -89,12 +88,12 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
 
     space = ss.load_space(args.space)
     data = resolve_data_spec(args.dataset, 0)
-    try:
-        protocol = Protocol(steps=args.steps, batch_size=args.batch_size, lr=args.lr, split="val")
-    except ValidationError as exc:
-        from searchspace.validation import describe_validation_error
-
-        raise CliError(f"proxies check: {describe_validation_error(exc)}") from None
+    protocol = validate_model(
+        Protocol,
+        {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "split": "val"},
+        CliError,
+        "proxies check: invalid training protocol",
+    )
     if args.nets < 8:
         raise CliError(f"proxies check: --nets must be at least 8 (got {args.nets}); 24 or more tell proxies apart")
     out = _check_dir(args)
@@ -272,21 +271,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     budgets = {k: getattr(args, k) for k in ("steps", "epochs", "seconds") if getattr(args, k) is not None}
     if len(budgets) != 1:
         raise CliError("train: give exactly one budget: --steps, --epochs or --seconds")
-    from pydantic import ValidationError
-
-    try:
-        settings = TrainSettings(
+    settings = validate_model(
+        TrainSettings,
+        {
             **budgets,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            evals=args.evals,
-            threads=args.threads,
-            device=args.device,
-        )
-    except ValidationError as exc:
-        from searchspace.validation import describe_validation_error
-
-        raise CliError(f"train: {describe_validation_error(exc)}") from None
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "evals": args.evals,
+            "threads": args.threads,
+            "device": args.device,
+        },
+        CliError,
+        "train: invalid training settings",
+    )
     view = resolve_data_spec(args.dataset, args.seed).view(arch.resolution, arch.in_channels)
 
     def report(step: int, acc: float) -> bool:

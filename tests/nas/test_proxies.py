@@ -259,6 +259,22 @@ def test_every_candidate_gets_the_same_batch_and_seed() -> None:
     )
 
 
+def test_a_score_does_not_depend_on_what_ran_before_in_the_process() -> None:
+    """Heads have dropout and most proxies run the net in train mode: the candidate's seed decides the masks,
+    so the same net scores the same in any process, and the caller's random state is left alone."""
+    arch = ss.load_space("mobilenetv2-cifar").sample(3)
+    arch = arch.model_copy(update={"head": arch.head.model_copy(update={"dropout": 0.5})})
+    for name in ("grad_norm", "snip", "jacob_cov", "zico"):
+        torch.manual_seed(1)
+        first = proxies.score(name, arch)
+        after = torch.rand(1)
+        torch.manual_seed(2)  # the process's random state is elsewhere now
+        assert proxies.score(name, arch) == first, name
+        torch.manual_seed(1)
+        proxies.score(name, arch)
+        assert torch.equal(torch.rand(1), after), name  # untouched by scoring
+
+
 def test_synflow_scores_in_float64_without_bn_or_bounded_activations() -> None:
     arch = ss.known_architecture("mobilenet_v3_large")
     model = zero_cost._linearised(Candidate(arch).model()).double()

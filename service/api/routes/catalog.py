@@ -54,7 +54,7 @@ def validate_space(
     spec: Annotated[dict[str, Any], Body(description="a space spec, as in searchspace/spaces/*.yaml")],
 ) -> schemas.SpaceValidation:
     """Check a custom space: its exact size, or every error with its field path (200 either way)."""
-    from service.configs import field_errors
+    from service.configs import beyond_blocks, field_errors
 
     try:
         s = load_space(spec)
@@ -62,15 +62,7 @@ def validate_space(
     except SearchSpaceError as exc:
         return schemas.SpaceValidation(valid=False, errors=field_errors(str(exc)))
     except ValidationError as exc:  # the spec's bounds let a layer through that no block may be
-        from searchspace.validation import describe_validation_error
-
-        return schemas.SpaceValidation(
-            valid=False,
-            errors=[
-                {"field": "", "message": f"a layer no block may have: {line}"}
-                for line in describe_validation_error(exc).splitlines()
-            ],
-        )
+        return schemas.SpaceValidation(valid=False, errors=[{"field": "", "message": beyond_blocks(exc)}])
     return schemas.SpaceValidation(valid=True, name=s.name, cardinality=str(cardinality))
 
 

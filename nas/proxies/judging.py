@@ -1,0 +1,210 @@
+"""Judging proxies on a ground truth: every scorer's score of every net, and how well each ranks the nets.
+
+Used by ``benchmarks/proxies.py`` and ``hwnas proxies check`` once the nets
+are trained (:mod:`nas.proxies.check`):
+
+- :func:`score_nets`: every single proxy on every net, and its CPU time;
+- :func:`combined`: an ``ensemble:`` or ``rank:`` combination as a search
+  computes it; :func:`all_scores`: the single proxies, :data:`COMBOS` and the
+  few-shot predictor (:data:`PREDICTOR_PROXIES`) on every net;
+- :func:`judge`: each scorer's evidence (:mod:`nas.proxies.evidence`);
+  :func:`simplicity_order`: the order a choice between them prefers;
+- :func:`budget_axis`: what regret's budgets are drawn on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from nas.datasets import DataSpec
+from nas.errors import ProxyError
+from searchspace.architecture import Architecture
+
+_log = logging.getLogger(__name__)
+
+# the combinations judged beside the single proxies, declared before any result was seen: AZ-NAS style rank
+# combinations of each proxy family with MACs, and the literature's mean-z ensembles
+COMBOS = (
+    "rank:naswot+macs",
+    "rank:zico+macs",
+    "rank:synflow+macs",
+    "rank:meco_opt+macs",
+    "rank:swap+macs",
+    "rank:zen+macs",
+    "rank:jacob_cov+macs",
+    "rank:naswot+zico+macs",
+    "rank:naswot+synflow+macs",
+    "rank:meco_opt+zico+macs",
+    "rank:naswot+zico+synflow+macs",
+    "ensemble:synflow+jacob_cov+snip",
+    "ensemble:synflow+naswot",
+    "ensemble:zico+naswot",
+    "ensemble:macs+naswot+synflow",
+)
+# the proxies the few-shot predictor reads (cheap ones from different families)
+PREDICTOR_PROXIES = ("naswot", "zico", "synflow", "meco_opt")
+
+
+def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: str) -> tuple[list[float], str]:
+    """What regret's budgets are drawn on: each net's latency predicted by ``profile``'s table for its space
+    (what a search's latency objective sees), or its MACs, with a warning, where no table answers."""
+    from latency_tables.api import load_predictor
+    from searchspace.cost import count_cost
+
+    try:
+        tables: dict[str, Any] = {}
+        out = []
+        for a, space in zip(archs, spaces, strict=True):
+            key = space if isinstance(space, str) else space.name
+            if key not in tables:
+                tables[key] = load_predictor(profile, space=space)
+            out.append(float(tables[key].predict_many([a])[0]))
+        return out, f"latency:{profile}"
+    except Exception as exc:  # noqa: BLE001 - no table for this space or profile: budgets in MACs instead
+        _log.warning("no latency for the budgets (%s); using MACs", exc)
+        return [float(count_cost(a).macs) for a in archs], "macs"
+
+
+def score_nets(
+    archs: Sequence[Architecture],
+    names: Sequence[str],
+    data: DataSpec,
+    *,
+    size: int = 64,
+    seed: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Every single proxy on every net with one fixed batch per resolution (nan where a proxy cannot score a
+    net), and each proxy's median CPU seconds per net (CPU time: with one torch thread it is the time on one
+    core, and other processes on the machine do not inflate it)."""
+    import numpy as np
+
+    from nas import proxies
+
+    scores: dict[str, list[float]] = {n: [] for n in names}
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for i, arch in enumerate(archs):
+        x, y, classes = proxies.default_batch(arch, data, size=size, seed=seed)
+        a = proxies.for_classes(arch, classes)
+        for name in names:
+            start = time.process_time()
+            try:
+                value = proxies.score(name, a, (x, y), seed=seed)
+            except Exception as exc:  # noqa: BLE001 - one net a proxy cannot score must not end an hours-long check
+                if not isinstance(exc, ProxyError):
+                    _log.warning("proxy %s failed on %s: %s: %s", name, arch.arch_id, type(exc).__name__, exc)
+                value = math.nan
+            times[name].append(time.process_time() - start)
+            scores[name].append(value)
+        if progress:
+            progress(i + 1, len(archs), arch.arch_id)
+    return scores, {n: float(np.median(t)) for n, t in times.items()}
+
+
+def combined(
+    name: str, nets: Mapping[str, Sequence[float]], reference: Mapping[str, Sequence[float]], source: str
+) -> list[float]:
+    """An ``ensemble:`` or ``rank:`` combination as a search computes it: each member placed against the
+    reference sample's scores of the same space (nan where a member could not score the net)."""
+    from nas.proxies.ensemble import Reference, mode_of, parse_members
+
+    members = parse_members(name)
+    ref = Reference.fit({m: [v for v in reference[m] if math.isfinite(v)] for m in members}, source, mode_of(name))
+    n = len(nets[members[0]])
+    return [
+        ref.combine({m: nets[m][i] for m in members}) if all(math.isfinite(nets[m][i]) for m in members) else math.nan
+        for i in range(n)
+    ]
+
+
+def judge(
+    columns: Mapping[str, Sequence[float]],
+    truth: Sequence[float],
+    macs: Sequence[float],
+    latency: Sequence[float],
+    *,
+    samples: int = 1000,
+) -> dict[str, dict[str, Any]]:
+    from nas.proxies import evidence
+
+    budgets = evidence.budgets_for(latency)
+    return {
+        name: evidence.assess(values, truth, macs, latency, budgets=budgets, samples=samples)
+        for name, values in columns.items()
+    }
+
+
+def predictor_label(proxies: Sequence[str] = PREDICTOR_PROXIES) -> str:
+    return "predictor:ridge(" + "+".join(proxies) + ")"
+
+
+def all_scores(
+    archs: Sequence[Architecture],
+    spaces: Sequence[str],
+    truth: Sequence[float],
+    data: DataSpec,
+    *,
+    reference_size: int = 32,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Every candidate's score of every net: the single proxies, :data:`COMBOS` (members placed against
+    ``reference_size`` random nets of the net's own space, as a search does) and the few-shot predictor
+    (leave-one-out over the nets of each space, fitted on ``truth``, so no net is predicted by a model
+    that saw it)."""
+    from nas import proxies
+    from nas.proxies.ensemble import parse_members
+    from nas.proxies.predictor import cross_validated
+
+    names = [n for n in proxies.list_proxies() if n != "default"]
+    scores, seconds = score_nets(archs, names, data, progress=progress)
+    members = sorted({m for c in COMBOS for m in parse_members(c)})
+    for combo in COMBOS:
+        scores[combo] = [math.nan] * len(archs)
+        seconds[combo] = sum(seconds[m] for m in parse_members(combo))
+    label = predictor_label()
+    scores[label] = [math.nan] * len(archs)
+    seconds[label] = sum(seconds[p] for p in PREDICTOR_PROXIES)
+    for space in sorted(set(spaces)):
+        idx = [i for i, s in enumerate(spaces) if s == space]
+        first = archs[idx[0]]
+        _, _, classes = proxies.default_batch(first, data)
+        refs = proxies.reference_archs(space, first.resolution, classes, seed=0, size=reference_size)
+        ref_scores, _ = score_nets(refs, members, data)
+        for combo in COMBOS:
+            values = combined(
+                combo,
+                {m: [scores[m][i] for i in idx] for m in members},
+                ref_scores,
+                f"{len(refs)} random nets of {space}",
+            )
+            for i, v in zip(idx, values, strict=True):
+                scores[combo][i] = v
+        usable = [i for i in idx if all(math.isfinite(scores[p][i]) for p in PREDICTOR_PROXIES)]
+        if len(usable) >= 8:
+            oof = cross_validated(
+                [archs[i] for i in usable],
+                {p: [scores[p][i] for i in usable] for p in PREDICTOR_PROXIES},
+                [truth[i] for i in usable],
+                PREDICTOR_PROXIES,
+            )
+            for i, v in zip(usable, oof, strict=True):
+                scores[label][i] = float(v)
+    return scores, seconds
+
+
+def simplicity_order(scores: Mapping[str, Sequence[float]], seconds: Mapping[str, float]) -> list[str]:
+    """Candidates simplest first: the counts, single proxies by cost, mean ensembles, rank combinations, the
+    predictor; a later one must beat an earlier one by its interval's half-width to be chosen."""
+    singles = sorted((n for n in scores if ":" not in n and n not in ("macs", "params")), key=lambda n: seconds[n])
+    return [
+        "macs",
+        "params",
+        *singles,
+        *[n for n in scores if n.startswith("ensemble:")],
+        *[n for n in scores if n.startswith("rank:")],
+        *[n for n in scores if n.startswith("predictor:")],
+    ]
