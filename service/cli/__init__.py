@@ -85,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.func(args)
     except (SearchSpaceError, LatencyTableError, NasError, ServiceError, CliError) as exc:
-        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        # one line: "heading:\n field: problem\n ..." reads "heading: field: problem; ..."
+        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()).replace(":; ", ": ")
         print(f"hwnas: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -148,5 +148,7 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     assert code == 2 and "has 0 nets with both seeds and every proxy's score" in err
     code, _, err = cli("proxies", "check", "--space", str(spec), "--nets", "3")
     assert code == 2 and "--nets must be at least 8" in err
+    code, _, err = cli("proxies", "check", "--space", str(spec), "--steps", "0")
+    assert code == 2 and "invalid training protocol: steps: Input should be greater than or equal to 1" in err
     code, _, err = cli("proxies", "fit", "--from", str(tmp_path / "nothing"), "--name", "x")
     assert code == 2 and "no readable report.json" in err
