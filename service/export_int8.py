@@ -6,8 +6,6 @@ onnx, onnxruntime and torch are imported inside the functions (the API process i
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from searchspace.architecture import Architecture
@@ -65,56 +63,26 @@ def calibration_images(arch: Architecture, dataset: DataSpec) -> tuple[np.ndarra
 def quantize_int8(arch: Architecture, fp32: bytes, dataset: DataSpec) -> bytes:
     """Static QDQ int8 of the fp32 ONNX graph, calibrated on real images of ``dataset``.
 
-    Made as :func:`latency_tables.runtimes.ort_runtime.quantize_int8` makes the
-    graphs of the int8 latency profiles (``quant_pre_process``, then
-    ``quantize_static``, QDQ, per-channel int8 weights, uint8 activations),
-    so the measured int8 latency is this file's; only the calibration differs:
+    Made by :func:`latency_tables.runtimes.ort_runtime.qdq_static`, the recipe
+    the int8 latency profiles' graphs are made with (``quant_pre_process``, then
+    ``quantize_static``, QDQ, per-channel int8 weights, uint8 activations), so
+    the measured int8 latency is this file's; only the calibration differs:
     real images instead of random ones, since the scales decide accuracy. The
     result must load in onnxruntime and run one calibration image.
     """
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from latency_tables.runtimes.ort_runtime import qdq_static
 
     x, record = calibration_images(arch, dataset)
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self._it = iter([{"input": x[i : i + 1]} for i in range(len(x))])
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self._it, None)
-
-    with tempfile.TemporaryDirectory(prefix="hwnas-int8-") as tmp:
-        src, pre, out = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
-        src.write_bytes(fp32)
-        try:
-            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-            quantize_static(
-                str(pre),
-                str(out),
-                Reader(),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
-            proto = onnx.load(str(out))
-        except Exception as exc:  # onnxruntime's tooling raises whatever it raises
-            raise ExportError(f"int8 quantization of architecture {arch.arch_id} failed: {exc}") from exc
-    _drop_unused_opsets(proto)
+    try:
+        proto = qdq_static(onnx.load_from_string(fp32), [x[i : i + 1] for i in range(len(x))])
+    except Exception as exc:  # onnxruntime's tooling raises whatever it raises
+        raise ExportError(f"int8 quantization of architecture {arch.arch_id} failed: {exc}") from exc
     _set_metadata(proto, fp32, record)
     content = proto.SerializeToString()
     _check_runs(arch, content, x[:1])
     return content
-
-
-def _drop_unused_opsets(proto: onnx.ModelProto) -> None:
-    """The quantizer declares opsets no node uses; an older device runtime may reject them."""
-    used = {node.domain for node in proto.graph.node} | {""}
-    keep = [op for op in proto.opset_import if op.domain in used]
-    del proto.opset_import[:]
-    proto.opset_import.extend(keep)
 
 
 def _set_metadata(proto: onnx.ModelProto, fp32: bytes, calibration: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,16 +27,19 @@ if TYPE_CHECKING:
     from searchspace.architecture import Architecture
 
 
-def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibration_inputs: int = 4) -> bytes:
-    """Static QDQ int8 (per-channel weights, uint8 activations), as onnxruntime's tooling makes it."""
+def qdq_static(model: onnx.ModelProto, inputs: Sequence[np.ndarray]) -> onnx.ModelProto:
+    """The one int8 recipe, for the tables' int8 graphs and for int8 downloads alike (so a measured int8
+    latency is the downloaded file's): ``quant_pre_process``, then ``quantize_static`` in QDQ format with
+    per-channel int8 weights and uint8 activations, calibrated on ``inputs`` (each one batch for the graph's
+    ``input``); opsets no node uses are dropped (the quantizer declares some, and an older device runtime may
+    reject them). Raises whatever onnxruntime's tooling raises."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            rng = np.random.default_rng(0)
-            self._it = iter([{"input": rng.random(input_shape, dtype=np.float32)} for _ in range(calibration_inputs)])
+            self._it = iter([{"input": x} for x in inputs])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._it, None)
@@ -56,12 +59,19 @@ def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibrat
             weight_type=QuantType.QInt8,
         )
         q = onnx.load(str(out))
-    # the quantizer declares opsets no node uses; an older device runtime may reject them
     used = {node.domain for node in q.graph.node} | {""}
     keep = [op for op in q.opset_import if op.domain in used]
     del q.opset_import[:]
     q.opset_import.extend(keep)
-    return q.SerializeToString()
+    return q
+
+
+def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibration_inputs: int = 4) -> bytes:
+    """:func:`qdq_static` calibrated on a few seeded random inputs (a layer's latency does not depend on its
+    scales)."""
+    rng = np.random.default_rng(0)
+    inputs = [rng.random(input_shape, dtype=np.float32) for _ in range(calibration_inputs)]
+    return qdq_static(model, inputs).SerializeToString()
 
 
 class OnnxRuntime(Runtime):

@@ -99,6 +99,45 @@ class BlockType(ABC):
         """
 
 
+def se_variants(
+    name: str,
+    choices: LayerChoices,
+    *,
+    cin: int,
+    cout: int,
+    stride: int,
+    mid: int,
+    divisor: int,
+    shortcut: bool,
+    **fields: int,
+) -> list[Block]:
+    """One ``name`` block per (kernel, SE ratio, activation) at the expanded width ``mid``, in that order (the
+    order a space samples its options in): what the expanding types (ibn, fused) offer for each width."""
+    from searchspace.architecture import Block
+
+    out = []
+    for k in choices.k:
+        for ratio in choices.se:
+            for act in choices.act:
+                se = se_hidden(mid, ratio, divisor)
+                out.append(
+                    Block(
+                        type=name,
+                        cin=cin,
+                        cout=cout,
+                        stride=stride,
+                        k=k,
+                        mid=mid,
+                        **fields,
+                        se=se,
+                        se_gate=choices.se_gate if se else None,
+                        act=act,
+                        residual=shortcut,
+                    )
+                )
+    return out
+
+
 def se_hidden(channels: int, ratio: float, divisor: int) -> int:
     """Width of the squeeze-excite bottleneck (0 when ratio is 0)."""
     return make_divisible(channels * ratio, divisor) if ratio > 0 else 0

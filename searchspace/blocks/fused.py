@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from searchspace.blocks.base import BlockType, expanded, se_hidden
+from searchspace.blocks.base import BlockType, expanded, se_variants
 from searchspace.blocks.ibn import se_ops
 from searchspace.ops import Act, BatchNorm, Conv, Op
 
@@ -45,27 +45,11 @@ class FusedBottleneck(BlockType):
     def options(
         self, choices: LayerChoices, cin: int, cout: int, stride: int, shortcut: bool, divisor: int
     ) -> list[Block]:
-        from searchspace.architecture import Block
 
         out = []
         for t in choices.t:
             mid = expanded(cin, t, divisor)
-            for k in choices.k:
-                for ratio in choices.se:
-                    for act in choices.act:
-                        se = se_hidden(mid, ratio, divisor)
-                        out.append(
-                            Block(
-                                type=self.name,
-                                cin=cin,
-                                cout=cout,
-                                stride=stride,
-                                k=k,
-                                mid=mid,
-                                se=se,
-                                se_gate=choices.se_gate if se else None,
-                                act=act,
-                                residual=shortcut,
-                            )
-                        )
+            out += se_variants(
+                self.name, choices, cin=cin, cout=cout, stride=stride, mid=mid, divisor=divisor, shortcut=shortcut
+            )
         return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from searchspace.blocks.base import BlockType, expanded, se_hidden
+from searchspace.blocks.base import BlockType, expanded, se_variants
 from searchspace.ops import Act, BatchNorm, ChannelShuffle, Conv, Op, SqueezeExcite
 
 if TYPE_CHECKING:
@@ -67,7 +67,6 @@ class InvertedBottleneck(BlockType):
     def options(
         self, choices: LayerChoices, cin: int, cout: int, stride: int, shortcut: bool, divisor: int
     ) -> list[Block]:
-        from searchspace.architecture import Block
 
         out = []
         for t in choices.t:
@@ -75,23 +74,15 @@ class InvertedBottleneck(BlockType):
             for groups in choices.groups:
                 if cin % groups or mid % groups or cout % groups:
                     continue
-                for k in choices.k:
-                    for ratio in choices.se:
-                        for act in choices.act:
-                            se = se_hidden(mid, ratio, divisor)
-                            out.append(
-                                Block(
-                                    type=self.name,
-                                    cin=cin,
-                                    cout=cout,
-                                    stride=stride,
-                                    k=k,
-                                    mid=mid,
-                                    groups=groups,
-                                    se=se,
-                                    se_gate=choices.se_gate if se else None,
-                                    act=act,
-                                    residual=shortcut,
-                                )
-                            )
+                out += se_variants(
+                    self.name,
+                    choices,
+                    cin=cin,
+                    cout=cout,
+                    stride=stride,
+                    mid=mid,
+                    divisor=divisor,
+                    shortcut=shortcut,
+                    groups=groups,
+                )
         return out
