@@ -45,7 +45,6 @@ class FusedBottleneck(BlockType):
     def options(
         self, choices: LayerChoices, cin: int, cout: int, stride: int, shortcut: bool, divisor: int
     ) -> list[Block]:
-
         out = []
         for t in choices.t:
             mid = expanded(cin, t, divisor)

@@ -67,7 +67,6 @@ class InvertedBottleneck(BlockType):
     def options(
         self, choices: LayerChoices, cin: int, cout: int, stride: int, shortcut: bool, divisor: int
     ) -> list[Block]:
-
         out = []
         for t in choices.t:
             mid = expanded(cin, t, divisor)
