@@ -7,8 +7,8 @@ point goes to ``report(step, accuracy)``, which is how an Optuna pruner sees
 the learning curve (return True from it to stop early, e.g. when
 ``trial.should_prune()``).
 
-CPU: the net runs channels-last (about twice as fast for depthwise-heavy
-nets on this hardware) on ``threads`` threads. CUDA, when present and asked
+CPU: the net runs channels-last (the faster layout for depthwise-heavy
+nets) on ``threads`` threads. CUDA, when present and asked
 for: the same loop on the GPU with cudnn autotuning and optional mixed
 precision. Given a seed and a steps or epochs budget, a run is
 deterministic on CPU.

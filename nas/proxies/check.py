@@ -10,8 +10,8 @@ Used by ``benchmarks/proxies.py`` (hwnas's own evidence) and by
 - :class:`RunStore`: one JSON line per finished (net, seed) run, appended
   as it finishes; a killed check resumes where it stopped.
 - :func:`train_runs`: the missing runs, in ``workers`` processes of one
-  torch thread each (two processes with torch's default threads on 2 cores
-  ran about 10x slower than with one thread each).
+  torch thread each (two processes with torch's default threads on a
+  2-core machine oversubscribe it many times over).
 
 Scoring the nets and judging the scorers is :mod:`nas.proxies.judging`;
 its names are importable from here too.

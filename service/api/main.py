@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     )
     app.state.settings = settings
     problems.install(app, settings.max_body_bytes, settings.max_table_bytes)
-    # plotly.js (4.6 MB) and a 50,000-trial job's points shrink 3-5x; server-sent events are left alone
+    # plotly.js and a big job's points shrink several times over; server-sent events are left alone
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     problems.document(app)
     ops.install_metrics(app, settings.database_url)

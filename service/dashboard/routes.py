@@ -118,7 +118,7 @@ def devices_page() -> HTMLResponse:
 
 @lru_cache(maxsize=4)
 def gzipped(path: Path) -> bytes:
-    """A bundle compressed once (plotly.min.js 4.8 MB -> 1.5 MB): per request it cost a core about a second."""
+    """A bundle compressed once, not per request (compressing plotly.js is seconds of a core)."""
     import gzip
 
     return gzip.compress(path.read_bytes(), compresslevel=9, mtime=0)

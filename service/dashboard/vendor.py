@@ -1,8 +1,8 @@
 """Partial plotly.js bundles for the dashboard, taken from the npm registry's ``plotly.js`` package by ``make``.
 
-The ``plotly`` Python package ships the full plotly.js (4.8 MB, every trace
-type); parsing it costs Chromium about 1.5 s on this machine before a page can
-draw anything. plotly.js's own npm package ships partial bundles beside it:
+The ``plotly`` Python package ships the full plotly.js (every trace type);
+parsing it delays the first paint of every page (benchmarks/results/
+dashboard.json measures the page loads). plotly.js's own npm package ships partial bundles beside it:
 ``gl2d`` (scatter, scattergl, parcoords: the job page), ``basic`` (scatter,
 bar: the other pages) and ``gl3d`` (scatter3d: loaded only when a job has a
 3-D view). ``make install`` runs ``python -m service.dashboard.vendor``, which
