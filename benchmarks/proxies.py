@@ -23,6 +23,8 @@ Torch runs one thread per process; ``--workers`` processes train at once.
 
     .venv/bin/python benchmarks/proxies.py pilot [--workers 2]
     .venv/bin/python benchmarks/proxies.py truth [--protocol long] [--per-space 30] [--workers 2]
+    .venv/bin/python benchmarks/proxies.py status        # the truth's reliability so far; trains nothing
+    .venv/bin/python benchmarks/proxies.py pilot --protocols long --nets extremes   # the cost range's ends
     .venv/bin/python benchmarks/proxies.py report [--write-default]
 """
 
@@ -90,6 +92,20 @@ def pilot_nets() -> list[Any]:
     return [a for space in SPACES for a in sample_nets(space, 6, seed=1, group=1, max_macs=MAX_MACS)]
 
 
+def extremes_nets() -> list[Any]:
+    """The two cheapest and the two dearest of 30 mobilenetv2-cifar nets under MAX_MACS, interleaved: is there
+    spread beyond seed noise at the ends of the cost range, where the middle showed none?"""
+    from searchspace.cost import count_cost
+
+    nets = sorted(
+        sample_nets("mobilenetv2-cifar", 30, seed=5, group=1, max_macs=MAX_MACS), key=lambda a: count_cost(a).macs
+    )
+    return [nets[0], nets[-1], nets[1], nets[-2]]
+
+
+NET_SAMPLES = {"spread": ("", pilot_nets), "extremes": ("-extremes", extremes_nets)}
+
+
 def summarise(store: RunStore, archs: list[Any]) -> dict[str, Any]:
     kept, first, second = paired(store, archs)
     cpu = sum(r["cpu_seconds"] for r in store.runs())
@@ -102,12 +118,13 @@ def summarise(store: RunStore, archs: list[Any]) -> dict[str, Any]:
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    archs = pilot_nets()
+    suffix, sample = NET_SAMPLES[args.nets]
+    archs = sample()
     names = args.protocols or list(PROTOCOLS)
     summary: dict[str, Any] = {}
     for name in names:
         protocol = PROTOCOLS[name]
-        store = RunStore(PILOT_DIR / f"{name}.jsonl", protocol, DATA, label=f"pilot {name}")
+        store = RunStore(PILOT_DIR / f"{name}{suffix}.jsonl", protocol, DATA, label=f"pilot {name} ({args.nets})")
         print(
             f"pilot {name}: {protocol.steps} steps x {protocol.batch_size}, lr {protocol.lr} "
             f"({protocol.images():,} images per run), {len(archs)} nets x {len(protocol.seeds)} seeds",
@@ -129,7 +146,7 @@ def cmd_pilot(args: argparse.Namespace) -> int:
         )
     print("\n".join(rows))
     out = write_results(
-        "proxies-pilot",
+        f"proxies-pilot{suffix}",
         {"spaces": SPACES, "max_macs": MAX_MACS, "nets": [a.encode() for a in archs], "protocols": summary},
     )
     print(f"wrote {out}")
@@ -173,6 +190,28 @@ def space_of(arch: Any) -> str:
     import searchspace as ss
 
     return next(s for s in SPACES if ss.load_space(s).contains(arch))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """How far the ground truth got and how reliable it is so far (test and validation accuracy), without
+    training anything: what `truth` prints at its end, for a truth still under way or paused."""
+    protocol = PROTOCOLS[args.protocol].model_copy(update={"split": "both"})
+    store = RunStore(TRUTH_FILE, protocol, DATA)
+    archs = truth_nets(args.per_space)
+    out: dict[str, Any] = {"protocol": args.protocol, "nets_planned": len(archs), "test": summarise(store, archs)}
+    kept, first, second = paired(store, archs, key="val_accuracy")
+    out["validation"] = evidence.test_retest(first, second) if len(kept) >= 3 else {}
+    for split in ("test", "validation"):
+        r = out[split]
+        if r.get("reliability") is not None:
+            print(
+                f"{split:10s} {len(kept)} of {len(archs)} nets with both seeds: reliability "
+                f"{r['reliability_single_run']:.2f} one run, {r['reliability']:.2f} mean of 2; noise sd "
+                f"{100 * r['noise_sd']:.2f} pts vs nets {100 * r['between_net_sd']:.2f}"
+            )
+    print(f"{out['test']['runs']} runs, {out['test']['cpu_hours']:.2f} CPU h")
+    print(f"wrote {write_results('proxies-truth-status', out)}")
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -357,11 +396,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     a = sub.add_parser("pilot", help="train the pilot nets under each candidate protocol")
     a.add_argument("--protocols", nargs="*", choices=list(PROTOCOLS))
+    a.add_argument("--nets", choices=list(NET_SAMPLES), default="spread", help="which nets (default: 6 per space)")
     a.add_argument("--workers", type=int, default=2)
     a = sub.add_parser("truth", help="train the ground truth under the chosen protocol")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
     a.add_argument("--workers", type=int, default=2)
+    a = sub.add_parser("status", help="the ground truth's progress and reliability so far (trains nothing)")
+    a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
+    a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
     a = sub.add_parser("report", help="score every proxy against the nets trained so far and choose the default")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
@@ -370,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--write-default", action="store_true", help="record the choice in nas/proxies/default.json")
     args = p.parse_args(argv)
-    return {"pilot": cmd_pilot, "truth": cmd_truth, "report": cmd_report}[args.cmd](args)
+    return {"pilot": cmd_pilot, "truth": cmd_truth, "status": cmd_status, "report": cmd_report}[args.cmd](args)
 
 
 if __name__ == "__main__":
