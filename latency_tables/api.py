@@ -7,9 +7,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from latency_tables.errors import LatencyTableError
+from latency_tables.host import REFERENCE_LAYERS, check_table
 from latency_tables.predictor import LatencyPredictor, Missing
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import Layer, arch_layers, parse_key, space_layers
@@ -41,9 +42,19 @@ def _writable(path: Path) -> bool:
 
 
 def load_predictor(
-    profile: str | DeviceProfile, table: str | Path | None = None, missing: Missing = "auto", space: str | None = None
+    profile: str | DeviceProfile,
+    table: str | Path | None = None,
+    missing: Missing = "auto",
+    space: str | None = None,
+    check: Literal["measure", "cached"] = "measure",
 ) -> LatencyPredictor:
-    """The predictor for ``profile`` from ``table`` (a path) or the best table on the search path."""
+    """The predictor for ``profile`` from ``table`` (a path) or the best table on the search path.
+
+    The table is checked against this host (:func:`latency_tables.host.check_table`): ``measure`` times the
+    speed signature when no cached verdict exists (a second or two, once per boot); ``cached`` never times
+    anything (for processes that must answer at once, like the API server). A foreign table's predictions
+    are flagged (``Prediction.foreign``) and it warns once.
+    """
     if table is not None:
         path = Path(table)
         lut = LatencyTable.load(path)
@@ -52,7 +63,8 @@ def load_predictor(
             raise LatencyTableError(f"table {path} is for profile {lut.profile.id}, not {pid}")
     else:
         path, lut = find_table(profile)
-    return LatencyPredictor(lut, writable_copy_path(path, lut), missing=missing, space=space)
+    host_check = check_table(lut, measure=check == "measure")
+    return LatencyPredictor(lut, writable_copy_path(path, lut), missing=missing, space=space, host_check=host_check)
 
 
 # ------------------------------------------------------------ building a table here
@@ -76,9 +88,14 @@ def table_to_extend(
             path = writable_copy_path(found, lut)
             if lut.host.differences(host):
                 raise LatencyTableError("no table of this host")
+            # same label and fingerprint, yet measurably another speed (another VM of the "same" kind): never
+            # extend it, or this host's figures would mix with that host's
+            if check_table(lut, host=host).foreign:
+                raise LatencyTableError("the table of this host kind runs at another speed here")
         except LatencyTableError:
             lut = LatencyTable(profile=profile, host=host)
             path = user_table_dir() / lut.default_filename()
+            set_aside(path)
     if lut.profile != profile:
         raise LatencyTableError(f"table {path} is for profile {lut.profile.id}, not {profile.id}")
     diffs = lut.host.differences(host)
@@ -95,10 +112,28 @@ def table_to_extend(
     return path, lut
 
 
+def set_aside(path: Path) -> Path | None:
+    """Move a user table another host's figures fill out of the way (into ``replaced/`` beside it, stamped),
+    so a new table of this host can take its name; returns where it went (None if there was nothing)."""
+    import time
+
+    if not path.exists():
+        return None
+    dest = path.parent / "replaced" / f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path.replace(dest)
+    return dest
+
+
 def layers_to_cover(
-    spaces: Iterable[str | SearchSpace] = (), archs: Iterable[str | Architecture] = (), resolution: int | None = None
+    spaces: Iterable[str | SearchSpace] = (),
+    archs: Iterable[str | Architecture] = (),
+    resolution: int | None = None,
+    reference: bool = False,
 ) -> dict[str, Layer]:
-    """The distinct measurable layers (by key) of every net of ``spaces`` at ``resolution`` and of ``archs``.
+    """The distinct measurable layers (by key) of every net of ``spaces`` at ``resolution`` and of ``archs``,
+    plus (``reference``) the speed signature's reference layers, so every table built can be checked against
+    the host that later uses it (:mod:`latency_tables.host`).
 
     Spaces are names, files or loaded spaces; nets are references
     (:func:`searchspace.resolve_architecture`) or architectures.
@@ -112,6 +147,8 @@ def layers_to_cover(
     for net in archs:
         arch = net if isinstance(net, Architecture) else resolve_architecture(net)
         layers.update({lyr.key: lyr for _, lyr in arch_layers(arch) if not lyr.is_identity})
+    if reference:
+        layers.update({key: parse_key(key) for key in REFERENCE_LAYERS})
     return layers
 
 

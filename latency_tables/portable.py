@@ -58,6 +58,57 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+#: instruction-set flags that change how fast inference kernels run (x86 and Arm names as /proc/cpuinfo has them)
+SPEED_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+    "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16",
+    "asimd", "asimddp", "asimdhp", "i8mm", "bf16", "sve", "sve2",
+)  # fmt: skip
+
+
+def cpu_fingerprint() -> dict[str, object]:
+    """What tells two CPUs of one label apart: vendor, family / model / stepping, microcode, the speed-relevant
+    instruction-set flags and the cache sizes (Linux: /proc/cpuinfo and sysfs; elsewhere empty fields)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                name, sep, value = line.partition(":")
+                if sep and value.strip():
+                    fields.setdefault(name.strip(), value.strip())
+    except OSError:
+        pass
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    caches: dict[str, str] = {}
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(base.glob("index*")) if base.is_dir() else []:
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        name = f"L{level}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+        caches[name] = size
+    return {
+        "vendor": fields.get("vendor_id") or fields.get("CPU implementer", ""),
+        "family": fields.get("cpu family") or fields.get("CPU architecture", ""),
+        "model_number": fields.get("model") or fields.get("CPU part", ""),
+        "stepping": fields.get("stepping") or fields.get("CPU revision", ""),
+        "microcode": fields.get("microcode", ""),
+        "flags": sorted(f for f in SPEED_FLAGS if f in flags),
+        "caches": caches,
+    }
+
+
+def boot_id() -> str:
+    """This boot of this machine (Linux; empty elsewhere): a VM moved to another host comes back with a new one."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 def host_slug(cpu: str, cores: int) -> str:
     """A file-name-safe name for a host kind, e.g. ``amd-epyc-2c``."""
     words = re.sub(r"\(.*?\)|@.*$|\bcpu\b|\bprocessor\b", " ", cpu.lower())

@@ -23,6 +23,8 @@ class Prediction:
     table: str
     estimated: bool
     layers: tuple[LayerLatency, ...] = field(default=())
+    #: the table describes another host (:mod:`latency_tables.host`): this is that host's latency, not this one's
+    foreign: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -31,6 +33,7 @@ class Prediction:
             "profile": self.profile,
             "table": self.table,
             "estimated": self.estimated,
+            "foreign_host": self.foreign,
             "blocks": [
                 {
                     "name": lyr.name,

@@ -27,6 +27,7 @@ import numpy as np
 from latency_tables import calibration
 from latency_tables.errors import MissingEntryError
 from latency_tables.estimator import LayerEstimator
+from latency_tables.host import HostCheck, build_command, check_table
 from latency_tables.prediction import LayerLatency, Prediction
 from latency_tables.profiles import HostInfo
 from latency_tables.signatures import Layer, block_key, head_key, parse_key
@@ -50,18 +51,21 @@ class LatencyPredictor:
         *,
         missing: Missing = "auto",
         space: str | None = None,
+        host_check: HostCheck | None = None,
     ) -> None:
         self.table = table
         #: the space the nets come from: selects its calibration when the table has one
         self.space = space
         self.path = Path(path) if path else None
         self.missing = missing
-        diffs = table.host.differences(HostInfo.current())
-        self.same_host = not diffs
+        #: whether the table describes this host; without one given, the fingerprint's (or cached) verdict
+        self.host_check = host_check or check_table(table, measure=False)
+        #: layers may be measured into the table here: same fingerprint, and no measured speed difference
+        self.same_host = not table.host.differences(HostInfo.current()) and not self.host_check.foreign
         self.host_warning = (
-            f"table {table.name} was measured on another host ({'; '.join(diffs)}); "
-            "its latencies describe that host, not this one"
-            if diffs
+            f"{self.host_check.summary()}; its latencies describe that host, not this one. "
+            f"Build this host's table: {build_command(table.profile.id, space)}"
+            if self.host_check.foreign
             else None
         )
         if self.host_warning:
@@ -358,6 +362,7 @@ class LatencyPredictor:
             table=self.table.name,
             estimated=any(lyr.estimated for lyr in layers),
             layers=tuple(layers),
+            foreign=self.host_check.foreign,
         )
 
     # ------------------------------------------------------------ calibration

@@ -10,7 +10,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from latency_tables.errors import LatencyTableError
-from latency_tables.portable import PROFILE_ID, PROFILE_ID_FORM, cpu_model, format_profile_id, host_slug
+from latency_tables.portable import (
+    PROFILE_ID,
+    PROFILE_ID_FORM,
+    cpu_fingerprint,
+    cpu_model,
+    format_profile_id,
+    host_slug,
+)
 
 
 class DeviceProfile(BaseModel):
@@ -68,7 +75,15 @@ def _versions() -> dict[str, str]:
 
 
 class HostInfo(BaseModel):
-    """The machine a table was measured on. Latency belongs to a host, not to a profile alone."""
+    """The machine a table was measured on. Latency belongs to a host, not to a profile alone.
+
+    Beyond the CPU's label, the fingerprint (vendor, family / model /
+    stepping, microcode, speed-relevant instruction sets, caches) tells apart
+    two machines sold under one name, e.g. two generations of "AMD EPYC" VMs.
+    Fields a table written before they existed lacks are empty and not
+    compared. What the fingerprint cannot see (a busier host, another
+    hypervisor) the speed signature measures (:mod:`latency_tables.host`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -78,6 +93,13 @@ class HostInfo(BaseModel):
     system: str
     versions: dict[str, str] = Field(default_factory=dict)
     date: str = ""
+    vendor: str = ""
+    family: str = ""
+    model_number: str = ""
+    stepping: str = ""
+    microcode: str = ""
+    flags: tuple[str, ...] = ()
+    caches: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def current(cls) -> HostInfo:
@@ -88,10 +110,15 @@ class HostInfo(BaseModel):
             system=platform.system(),
             versions=_versions(),
             date=time.strftime("%Y-%m-%d", time.gmtime()),
+            **cpu_fingerprint(),
         )
 
     def differences(self, other: HostInfo) -> list[str]:
-        """What makes latencies measured on ``self`` not transferable to ``other`` (empty = same kind)."""
+        """What makes latencies measured on ``self`` not transferable to ``other`` (empty = same kind).
+
+        Microcode is not compared: an update may or may not change speed, and
+        the speed signature measures whether it did.
+        """
         diffs = [
             f"{name}: {mine!r} vs {theirs!r}"
             for name, mine, theirs in (
@@ -101,11 +128,42 @@ class HostInfo(BaseModel):
             )
             if mine != theirs
         ]
+        for name in ("vendor", "family", "model_number", "stepping"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine and theirs and mine != theirs:
+                diffs.append(f"cpu {name.replace('_', ' ')}: {mine} vs {theirs}")
+        if self.flags and other.flags and set(self.flags) != set(other.flags):
+            only_a, only_b = sorted(set(self.flags) - set(other.flags)), sorted(set(other.flags) - set(self.flags))
+            diffs.append(
+                "instruction sets: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"only the table's host has {', '.join(only_a)}" if only_a else "",
+                        f"only this host has {', '.join(only_b)}" if only_b else "",
+                    )
+                    if part
+                )
+            )
+        shared = sorted(set(self.caches) & set(other.caches))
+        changed = [f"{c} {self.caches[c]} vs {other.caches[c]}" for c in shared if self.caches[c] != other.caches[c]]
+        if changed:
+            diffs.append("caches: " + ", ".join(changed))
         for runtime in ("onnxruntime", "torch"):
             a, b = self.versions.get(runtime), other.versions.get(runtime)
             if a and b and a.split(".")[:2] != b.split(".")[:2]:
                 diffs.append(f"{runtime}: {a} vs {b}")
         return diffs
+
+    def fingerprint(self) -> str:
+        """A short digest of what :meth:`differences` compares, plus microcode (for caching a host check)."""
+        import hashlib
+        import json
+
+        data = self.model_dump(exclude={"date", "versions"}) | {
+            "runtimes": {k: v for k, v in self.versions.items() if k in ("onnxruntime", "torch")}
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def slug(self) -> str:

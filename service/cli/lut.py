@@ -24,7 +24,7 @@ def cmd_lut_build(args: argparse.Namespace) -> None:
     profile = DeviceProfile.parse(args.profile)
     if not args.space and not args.arch:
         raise LatencyTableError("lut build: name what to cover with --space SPACE and/or --arch ARCH")
-    layers = layers_to_cover(args.space or [], args.arch or [], args.resolution)
+    layers = layers_to_cover(args.space or [], args.arch or [], args.resolution, reference=True)
     path, table = table_to_extend(profile, args.table)
     missing = sum(1 for k in layers if k not in table.entries)
     print(f"{profile.id}: {len(layers)} layers, {missing} not yet in {path}")

@@ -1,0 +1,240 @@
+"""Is a latency table this host's? The fingerprint first, then a measured speed signature.
+
+Two VMs sold under one CPU label can run the same layers 20% apart, so a
+table is checked against the host that is about to use it:
+
+1. the fingerprint (:meth:`HostInfo.differences`: CPU label, family / model /
+   stepping, instruction sets, caches, cores, runtime versions); any
+   difference makes the table ``foreign``;
+2. where the fingerprints agree and this host can run the table's profile,
+   the speed signature: a few fixed reference layers (:data:`REFERENCE_LAYERS`,
+   every kind of block, small and large) are timed here, a second or two in
+   all, and compared with the table's own figures for them. Their geometric
+   mean ratio beyond :data:`MEAN_TOLERANCE`, or one layer beyond
+   :data:`LAYER_TOLERANCE`, makes the table ``foreign`` too.
+
+A table whose host cannot be checked here (a profile this host cannot run,
+a table without the reference layers) is ``unverified``. Results are cached
+per table, host fingerprint and boot in the user table folder
+(``host-checks.cache``), so later jobs on this boot pay nothing; a process
+that must not measure (the API server) reads the cache only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from latency_tables.portable import boot_id, measurement_lock, write_atomic
+
+if TYPE_CHECKING:
+    from latency_tables.profiles import DeviceProfile, HostInfo
+    from latency_tables.table import LatencyTable
+
+#: layers timed for the speed signature: a stem at two sizes, inverted bottlenecks (ReLU6; ReLU; SE with
+#: h-swish), fused, Tucker, and a head. All are in the built-in spaces, so shipped tables already hold them.
+REFERENCE_LAYERS = (
+    "32x3:conv_k3_c32_relu6",
+    "224x3:conv_k3_s2_c32_relu6",
+    "14x88:ibn_k7_e3_c88_relu6",
+    "16x24:ibn_k5_e4_c24_relu",
+    "8x40:ibn_k3_e4_se0.25_c40_hswish",
+    "16x40:fused_k3_s2_e8_se0.25_sg_c120_relu6",
+    "8x40:tucker_k5_m16_n40_c48_relu6",
+    "7x320:head_c1280_relu6_n1000",
+)
+#: the signature's geometric mean ratio (here / table) may differ from 1 by this much
+MEAN_TOLERANCE = 0.06
+#: and any single reference layer by this much
+LAYER_TOLERANCE = 0.15
+#: interleaved rounds per reference layer; each layer's fastest round counts
+ROUNDS = 3
+#: not *.json: the table folder's listing reads every *.json* file as a table
+CHECKS_FILE = "host-checks.cache"
+
+Verdict = Literal["same", "foreign", "unverified"]
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    """Whether ``table``'s latencies describe this host, and why."""
+
+    table: str
+    verdict: Verdict
+    reasons: tuple[str, ...] = ()
+    #: geometric mean over the reference layers of (time here / time in the table); None if not measured
+    speed_ratio: float | None = None
+    layer_ratios: dict[str, float] = field(default_factory=dict)
+    checked: str = ""
+    seconds: float = 0.0
+
+    @property
+    def foreign(self) -> bool:
+        return self.verdict == "foreign"
+
+    def summary(self) -> str:
+        if self.verdict == "same":
+            ratio = f" (reference layers at {self.speed_ratio:.2f}x the table's time)" if self.speed_ratio else ""
+            return f"table {self.table} matches this host{ratio}"
+        what = "was measured on another host" if self.foreign else "could not be checked against this host"
+        return f"table {self.table} {what}: {'; '.join(self.reasons)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "reasons": list(self.reasons), "foreign": self.foreign}
+
+
+def build_command(profile: str, space: str | None = None) -> str:
+    """The command that builds this host's table for ``profile`` (and ``space``)."""
+    return f"hwnas lut build --profile {profile} --space {space or 'SPACE'} --calibrate 20"
+
+
+def reference_figures(table: LatencyTable) -> dict[str, float]:
+    """The table's own latency of each reference layer it holds."""
+    return {k: table.entries[k].median_ms for k in REFERENCE_LAYERS if k in table.entries}
+
+
+def measure_signature(
+    profile: DeviceProfile,
+    keys: tuple[str, ...] | list[str] = REFERENCE_LAYERS,
+    rounds: int = ROUNDS,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict[str, float]:
+    """Each layer's median latency here (ms), the fastest of ``rounds`` interleaved rounds, under the host's
+    measurement lock (the caller must not hold it)."""
+    from latency_tables.runtimes import get_runtime
+    from latency_tables.signatures import parse_key
+    from latency_tables.timing import time_calls
+
+    runtime = get_runtime(profile.runtime)
+    runtime.require(profile)
+    with measurement_lock(quiet=True):
+        runners = {k: runtime.prepare_layer(parse_key(k), profile) for k in keys}
+        best: dict[str, float] = {}
+        for r in range(rounds):
+            for i, (key, run) in enumerate(runners.items()):
+                if progress:
+                    progress(r * len(runners) + i, rounds * len(runners), key)
+                t = time_calls(run, warmup=5, min_runs=20, min_seconds=0.04, max_seconds=1.0).median_ms
+                best[key] = min(best.get(key, math.inf), t)
+    return best
+
+
+def judge_signature(
+    table_figures: dict[str, float], here: dict[str, float]
+) -> tuple[float, dict[str, float], list[str]]:
+    """(geometric mean ratio, per-layer ratios, reasons the table is foreign) for two signatures."""
+    ratios = {k: here[k] / v for k, v in table_figures.items() if k in here and v > 0 and here[k] > 0}
+    if not ratios:
+        return math.nan, {}, []
+    mean = math.exp(sum(math.log(r) for r in ratios.values()) / len(ratios))
+    reasons = []
+    if abs(mean - 1) > MEAN_TOLERANCE:
+        reasons.append(
+            f"this host runs the reference layers at {mean:.2f}x the table's time "
+            f"(tolerance {1 - MEAN_TOLERANCE:.2f}-{1 + MEAN_TOLERANCE:.2f})"
+        )
+    off = {k: r for k, r in ratios.items() if abs(r - 1) > LAYER_TOLERANCE}
+    if off:
+        worst = max(off, key=lambda k: abs(math.log(off[k])))
+        reasons.append(
+            f"{len(off)} of {len(ratios)} reference layers differ by more than {LAYER_TOLERANCE:.0%} "
+            f"(worst {worst}: {off[worst]:.2f}x)"
+        )
+    return mean, ratios, reasons
+
+
+def checks_path() -> Path:
+    from latency_tables.table import user_table_dir
+
+    return user_table_dir() / CHECKS_FILE
+
+
+def _cache_key(table: LatencyTable, host: HostInfo) -> str:
+    figures = reference_figures(table)
+    return json.dumps([table.name, figures, host.fingerprint(), boot_id()], sort_keys=True)
+
+
+def _read_cache() -> dict[str, Any]:
+    try:
+        data = json.loads(checks_path().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def cached_check(table: LatencyTable, host: HostInfo | None = None) -> HostCheck | None:
+    from latency_tables.profiles import HostInfo
+
+    entry = _read_cache().get(_cache_key(table, host or HostInfo.current()))
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return HostCheck(**{**entry, "reasons": tuple(entry.get("reasons", ()))})
+    except TypeError:
+        return None
+
+
+def _store(table: LatencyTable, host: HostInfo, check: HostCheck) -> None:
+    data = _read_cache()
+    if len(data) > 200:  # checks of old boots and old tables: keep the file small
+        data = dict(list(data.items())[-100:])
+    data[_cache_key(table, host)] = {k: v for k, v in check.as_dict().items() if k != "foreign"}
+    # a read-only table folder: the check is simply made again next time
+    with contextlib.suppress(OSError):
+        write_atomic(checks_path(), (json.dumps(data, indent=1) + "\n").encode())
+
+
+def check_table(
+    table: LatencyTable,
+    *,
+    measure: bool = True,
+    host: HostInfo | None = None,
+    use_cache: bool = True,
+) -> HostCheck:
+    """Whether ``table`` describes this host (see the module docstring). ``measure=False`` never times
+    anything: the cached signature verdict if there is one, else the fingerprint's."""
+    from latency_tables.profiles import HostInfo
+    from latency_tables.runtimes import get_runtime
+
+    host = host or HostInfo.current()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    diffs = table.host.differences(host)
+    if diffs:
+        return HostCheck(table.name, "foreign", tuple(diffs), checked=now)
+    if use_cache:
+        cached = cached_check(table, host)
+        if cached is not None:
+            return cached
+    figures = reference_figures(table)
+    if not figures:
+        return HostCheck(table.name, "unverified", ("the table holds none of the reference layers",), checked=now)
+    try:
+        unavailable = get_runtime(table.profile.runtime).unavailable(table.profile)
+    except Exception as exc:  # noqa: BLE001 - an unknown runtime: nothing here can measure it
+        unavailable = str(exc)
+    if unavailable:
+        return HostCheck(
+            table.name, "unverified", (f"this host cannot run {table.profile.id}: {unavailable}",), checked=now
+        )
+    if not measure:
+        return HostCheck(table.name, "unverified", ("the speed signature was not measured yet",), checked=now)
+    start = time.perf_counter()
+    here = measure_signature(table.profile, list(figures))
+    mean, ratios, reasons = judge_signature(figures, here)
+    check = HostCheck(
+        table.name,
+        "foreign" if reasons else "same",
+        tuple(reasons),
+        speed_ratio=mean,
+        layer_ratios=ratios,
+        checked=now,
+        seconds=time.perf_counter() - start,
+    )
+    _store(table, host, check)
+    return check
