@@ -35,6 +35,7 @@ from latency_tables.portable import (
     PROFILE_ID_FORM,
     PROVIDERS,
     bound_runner,
+    cpu_fingerprint,
     cpu_model,
     format_profile_id,
     measurement_lock,
@@ -113,6 +114,7 @@ def host_info(ort_version: str) -> dict[str, Any]:
         "system": platform.system(),
         "versions": versions,
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        **cpu_fingerprint(),
     }
 
 

@@ -1,0 +1,161 @@
+"""Does a table describe this host? Fingerprint differences, the speed signature, its cache, first-use builds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from latency_tables import host as host_module
+from latency_tables.api import table_to_extend
+from latency_tables.first_use import ensure_host_table
+from latency_tables.host import (
+    LAYER_TOLERANCE,
+    MEAN_TOLERANCE,
+    REFERENCE_LAYERS,
+    check_table,
+    judge_signature,
+    measure_signature,
+)
+from latency_tables.profiler import build_table
+from latency_tables.profiles import DeviceProfile, HostInfo
+from latency_tables.signatures import parse_key
+from latency_tables.table import Entry, LatencyTable, user_table_dir
+from tests.specs import TINY_SPEC
+
+FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")
+
+
+def table_with(figures: dict[str, float], host: HostInfo | None = None) -> LatencyTable:
+    return LatencyTable(
+        profile=FP32,
+        host=host or HostInfo.current(),
+        entries={k: Entry(median_ms=v, p10_ms=v, p90_ms=v, runs=10) for k, v in figures.items()},
+    )
+
+
+class FakeClock:
+    """measure_signature replaced: returns the table's figures times ``ratio`` and counts calls."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, ratio: float | dict[str, float]) -> None:
+        self.calls = 0
+        self.ratio = ratio
+
+        def fake(profile: DeviceProfile, keys: Any, **_: Any) -> dict[str, float]:
+            self.calls += 1
+            r = self.ratio
+            return {k: 0.1 * (r[k] if isinstance(r, dict) else r) for k in keys}
+
+        monkeypatch.setattr(host_module, "measure_signature", fake)
+
+
+REFERENCE = dict.fromkeys(REFERENCE_LAYERS, 0.1)
+
+
+# ------------------------------------------------------------ fingerprint
+def test_two_cpus_of_one_label_differ_by_family_flags_or_caches_not_by_microcode() -> None:
+    here = HostInfo.current().model_copy(
+        update={"family": "25", "stepping": "1", "flags": ("avx2", "avx512f"), "caches": {"L2": "1024K"}}
+    )
+    assert here.differences(here.model_copy(update={"microcode": "0xdead"})) == []
+    other = here.model_copy(update={"family": "26"})
+    assert here.differences(other) == ["cpu family: 25 vs 26"]
+    fewer = here.model_copy(update={"flags": ("avx2",)})
+    assert here.differences(fewer) == ["instruction sets: only the table's host has avx512f"]
+    smaller = here.model_copy(update={"caches": {"L2": "512K"}})
+    assert here.differences(smaller) == ["caches: L2 1024K vs 512K"]
+    assert here.fingerprint() != here.model_copy(update={"microcode": "0xdead"}).fingerprint()
+
+
+def test_a_table_written_before_fingerprints_compares_on_what_it_has() -> None:
+    here = HostInfo.current()
+    old = HostInfo(cpu=here.cpu, cores=here.cores, machine=here.machine, system=here.system)
+    assert old.differences(here) == []
+    assert old.model_copy(update={"cores": here.cores + 1}).differences(here)
+
+
+def test_a_fingerprint_difference_is_foreign_without_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch, 1.0)
+    other = HostInfo.current().model_copy(update={"family": "nope"})
+    check = check_table(table_with(REFERENCE, other))
+    assert check.foreign and clock.calls == 0
+    assert "cpu family" in check.reasons[0]
+
+
+# ------------------------------------------------------------ speed signature
+def test_judge_signature_tolerances() -> None:
+    ok = {k: 1 + MEAN_TOLERANCE / 2 for k in REFERENCE}
+    assert judge_signature(REFERENCE, {k: 0.1 * r for k, r in ok.items()})[2] == []
+    mean, _, reasons = judge_signature(REFERENCE, {k: 0.05 for k in REFERENCE})
+    assert mean == pytest.approx(0.5)
+    assert len(reasons) == 2 and "0.50x" in reasons[0]
+    one_off = {k: 0.1 for k in REFERENCE} | {REFERENCE_LAYERS[0]: 0.1 * (1 + 2 * LAYER_TOLERANCE)}
+    mean, ratios, reasons = judge_signature(REFERENCE, one_off)
+    assert abs(mean - 1) < MEAN_TOLERANCE  # the mean alone would pass
+    assert len(reasons) == 1 and REFERENCE_LAYERS[0] in reasons[0]
+
+
+def test_same_label_other_speed_is_foreign_and_the_verdict_is_cached_per_boot(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch, 0.48)
+    table = table_with(REFERENCE)
+    check = check_table(table)
+    assert check.foreign and check.speed_ratio == pytest.approx(0.48)
+    assert "was measured on another host" in check.summary()
+    assert check_table(table).foreign and clock.calls == 1  # cached
+    assert check_table(table, measure=False).foreign and clock.calls == 1
+    monkeypatch.setattr(host_module, "boot_id", lambda: "another-boot")
+    clock.ratio = 1.0
+    assert check_table(table).verdict == "same" and clock.calls == 2  # a new boot checks again
+
+
+def test_unverified_where_nothing_can_be_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock(monkeypatch, 1.0)
+    assert check_table(table_with({})).verdict == "unverified"
+    assert check_table(table_with(REFERENCE), measure=False).verdict == "unverified"
+    cuda = table_with(REFERENCE).model_copy(update={"profile": DeviceProfile.parse("ort-cuda-fp32-t1")})
+    check = check_table(cuda)
+    assert check.verdict == "unverified" and "cannot run ort-cuda-fp32-t1" in check.reasons[0]
+    assert clock.calls == 0
+
+
+def test_a_table_built_here_passes_its_own_check(tmp_path: Path) -> None:
+    table = LatencyTable(profile=FP32, host=HostInfo.current())
+    build_table(table, [parse_key(k) for k in REFERENCE_LAYERS[:3]], tmp_path / "t.json")
+    check = check_table(table)
+    assert check.verdict == "same", check.reasons
+    assert set(check.layer_ratios) == set(REFERENCE_LAYERS[:3])
+    assert (
+        0.8
+        < measure_signature(FP32, REFERENCE_LAYERS[:1], rounds=1)[REFERENCE_LAYERS[0]]
+        / (table.entries[REFERENCE_LAYERS[0]].median_ms)
+        < 1.25
+    )
+
+
+# ------------------------------------------------------------ building this host's table
+def test_lut_build_never_extends_a_table_of_another_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeClock(monkeypatch, 0.5)
+    stale = table_with(REFERENCE)
+    stale_path = user_table_dir() / stale.default_filename()
+    stale.save(stale_path)
+    path, table = table_to_extend(FP32)
+    assert path == stale_path and table.entries == {}  # a new table of this host
+    aside = list((user_table_dir() / "replaced").iterdir())
+    assert len(aside) == 1 and LatencyTable.load(aside[0]).entries.keys() == REFERENCE.keys()
+
+
+def test_first_use_builds_once_and_shares_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    foreign = table_with(dict.fromkeys(REFERENCE_LAYERS, 10.0))  # 10 ms: no host here is that slow
+    foreign.save(user_table_dir() / foreign.default_filename())
+    seen: list[str] = []
+    first = ensure_host_table(FP32, TINY_SPEC, calibrate=10, progress=lambda d, t, what: seen.append(what))
+    assert first.built and first.replaced and "reference layers" in first.replaced
+    assert first.check.verdict == "same"
+    assert set(REFERENCE_LAYERS) <= set(first.table.entries)
+    assert sum(1 for n in first.table.networks if n.space == "tiny") == 10
+    assert "tiny" in first.table.space_calibrations
+    assert seen
+    again = ensure_host_table(FP32, TINY_SPEC, calibrate=10)
+    assert not again.built and again.path == first.path
+    assert "matches this host" in again.summary()
