@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from latency_tables.api import layers_to_cover, table_to_extend
 from latency_tables.errors import LatencyTableError
@@ -76,7 +76,7 @@ class HostTable:
         )
 
 
-def _space(space: str | SearchSpace) -> tuple[str, SearchSpace]:
+def _space(space: str | dict[str, Any] | SearchSpace) -> tuple[str, SearchSpace]:
     from searchspace.spec import SearchSpace, load_space
 
     loaded = space if isinstance(space, SearchSpace) else load_space(space)
@@ -85,14 +85,15 @@ def _space(space: str | SearchSpace) -> tuple[str, SearchSpace]:
 
 def ensure_host_table(
     profile: str | DeviceProfile,
-    space: str | SearchSpace,
+    space: str | dict[str, Any] | SearchSpace,
     *,
     resolution: int | None = None,
     calibrate: int = FIRST_USE_NETS,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> HostTable:
-    """This host's table for ``profile``, covering ``space`` (see the module docstring).
+    """This host's table for ``profile``, covering ``space`` (a name, a spec or a loaded space; see the module
+    docstring).
 
     Raises :class:`RuntimeUnavailableError` where this host cannot run ``profile`` (a CUDA profile without a
     GPU): there the caller uses the table it has, flagged by its host check.
