@@ -108,8 +108,9 @@ def ensure_host_table(
     name, loaded = _space(space)
     host = HostInfo.current()
     replaced = None
+    found_path: Path | None = None
     try:
-        _, found = find_table(prof, host)
+        found_path, found = find_table(prof, host)
         found_check = check_table(found, host=host)
         if found_check.verdict != "same":
             replaced = f"{found.name} ({'; '.join(found_check.reasons)})"
@@ -130,6 +131,8 @@ def ensure_host_table(
         table.save(path)
     elif measured and not path.exists():
         table.save(path)
+    if not path.exists() and found_path is not None:
+        path = found_path  # this host's table as found (e.g. the shipped one, on its own host), nothing added
     check = check_table(table, host=host)
     return HostTable(
         path=path,

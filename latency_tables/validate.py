@@ -13,6 +13,10 @@ Validation nets come from a seed stream of their own
 and nets the table was calibrated on are skipped, so the numbers are
 out-of-sample.
 
+``hwnas lut validate --against shipped`` measures the same way how far the
+table hwnas ships is from this host (:func:`validate_tables` with
+``foreign_ok``), next to this host's own table on the same measured nets.
+
 The result and its statistics are :mod:`latency_tables.validation_result`; the
 reports kept beside the tables, :mod:`latency_tables.validation_reports` (both
 importable from here too).
@@ -23,13 +27,16 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from latency_tables.errors import LatencyTableError
 from latency_tables.predictor import LatencyPredictor
 from latency_tables.profiler import ProgressCallback, check_available, interleaved_timings, measurement_lock
-from latency_tables.profiles import DeviceProfile
+from latency_tables.profiles import DeviceProfile, HostInfo
+from latency_tables.table import LatencyTable
 from latency_tables.validation_reports import REPORT_FORMAT, REPORT_VERSION, load_reports, report_path, save_report
 from latency_tables.validation_result import TOLERANCES, NetRow, ValidationResult, compare, mape, within
 from searchspace.architecture import Architecture
@@ -42,6 +49,7 @@ __all__ = [
     "NetRow",
     "ValidationResult",
     "compare",
+    "host_table",
     "load_reports",
     "mape",
     "measure_interleaved",
@@ -49,7 +57,9 @@ __all__ = [
     "report_path",
     "sample_archs",
     "save_report",
+    "shipped_table",
     "validate",
+    "validate_tables",
     "validation_rng",
     "within",
 ]
@@ -148,55 +158,139 @@ def validate(
     are measured here, so only a table of this host's kind can be validated
     here: another host's table is refused rather than compared with this one.
     """
+    return validate_tables([predictor], space, samples, seed, rounds, progress)[0]
+
+
+def validate_tables(
+    predictors: Sequence[LatencyPredictor],
+    space: SearchSpace,
+    samples: int,
+    seed: int = 0,
+    rounds: int = 3,
+    progress: ProgressCallback | None = None,
+    *,
+    foreign_ok: bool = False,
+) -> list[ValidationResult]:
+    """:func:`validate` for several tables of one profile at once: each predicts the same nets, which are
+    measured twice on this host once for all of them (the measuring is what takes the time).
+
+    The nets are sampled apart from every table's calibration nets. ``foreign_ok`` accepts tables of another
+    host (``hwnas lut validate --against shipped``: how far the shipped table is from this host); their
+    missing layers are never measured into them: a predictor made with ``missing="estimate"`` estimates
+    them, any other raises :class:`MissingEntryError`.
+    """
     if samples < 1:
         raise LatencyTableError(f"validate: samples must be at least 1, got {samples}")
     if rounds < 1:
         raise LatencyTableError(f"validate: rounds must be at least 1, got {rounds}")
-    table = predictor.table
-    predictor.space = space.name  # its own calibration where the table has one
-    if not predictor.same_host:
-        raise LatencyTableError(f"validate: {predictor.host_warning}; validate it on that host")
-    check_available(table.profile)
-    archs = sample_archs(space, samples, seed, exclude={n.arch for n in table.networks})
+    if not predictors:
+        raise LatencyTableError("validate: no table to validate")
+    profile = predictors[0].table.profile
+    for predictor in predictors:
+        if predictor.table.profile != profile:
+            raise LatencyTableError(
+                f"validate: tables of one profile are validated together, got {predictor.table.profile.id} "
+                f"and {profile.id}"
+            )
+        predictor.space = space.name  # its own calibration where the table has one
+        if not predictor.same_host and not foreign_ok:
+            raise LatencyTableError(f"validate: {predictor.host_warning}; validate it on that host")
+    check_available(profile)
+    calibrated = {n.arch for p in predictors for n in p.table.networks}
+    archs = sample_archs(space, samples, seed, exclude=calibrated)
+    predicted = [_predict(p, archs) for p in predictors]
 
-    entries_before = len(table.entries)
     start = time.perf_counter()
-    predicted = predictor.predict_many(archs)  # measures missing layers, so it is the cold call
-    first_predict_s = time.perf_counter() - start
+    m1, m2 = measure_twice(archs, profile, rounds, progress, seed)
+    measure_s = time.perf_counter() - start
+    return [
+        ValidationResult(
+            profile=profile.id,
+            table=predictor.table.name,
+            space=space.name,
+            resolution=space.resolution,
+            seed=seed,
+            rounds=rounds,
+            calibration=predictor.calibration.model,
+            rows=[
+                NetRow(
+                    arch_id=a.arch_id,
+                    arch=a.encode(),
+                    predicted_ms=float(p),
+                    raw_ms=float(r),
+                    measured1_ms=float(x),
+                    measured2_ms=float(y),
+                    estimated=bool(e),
+                )
+                for a, p, r, x, y, e in zip(archs, pred.total, pred.raw, m1, m2, pred.estimated, strict=True)
+            ],
+            predict_us_per_net=pred.us_per_net,
+            first_predict_s=pred.first_s,
+            layers_measured=pred.layers_measured,
+            measure_s=measure_s,
+        )
+        for predictor, pred in zip(predictors, predicted, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class _Predicted:
+    total: np.ndarray
+    raw: np.ndarray
+    estimated: np.ndarray
+    us_per_net: float
+    first_s: float
+    layers_measured: int
+
+
+def _predict(predictor: LatencyPredictor, archs: Sequence[Architecture]) -> _Predicted:
+    """One predictor's figures for ``archs``, with the time a prediction takes (cold and warm)."""
+    entries_before = len(predictor.table.entries)
+    start = time.perf_counter()
+    total = predictor.predict_many(archs)  # measures missing layers (on this host's table), so it is the cold call
+    first_s = time.perf_counter() - start
     raw, _, _ = predictor.features(archs)
     estimated = predictor.estimated_mask(archs)
     calls, start = 0, time.perf_counter()
     while calls < 3 or time.perf_counter() - start < 0.2:
         predictor.predict_many(archs)
         calls += 1
-    predict_us = (time.perf_counter() - start) / (calls * len(archs)) * 1e6
+    us_per_net = (time.perf_counter() - start) / (calls * len(archs)) * 1e6
+    return _Predicted(total, raw, estimated, us_per_net, first_s, len(predictor.table.entries) - entries_before)
 
-    start = time.perf_counter()
-    m1, m2 = measure_twice(archs, table.profile, rounds, progress, seed)
-    measure_s = time.perf_counter() - start
-    rows = [
-        NetRow(
-            arch_id=a.arch_id,
-            arch=a.encode(),
-            predicted_ms=float(p),
-            raw_ms=float(r),
-            measured1_ms=float(x),
-            measured2_ms=float(y),
-            estimated=bool(e),
+
+# --------------------------------------------------- the shipped table vs this host
+def shipped_table(profile: DeviceProfile | str) -> tuple[Path, LatencyTable]:
+    """The table hwnas ships for ``profile`` (in the package), even where a user table of its name shadows it
+    on the search path; of several, the one whose host fingerprint matches this host's, else the first."""
+    from latency_tables import table as table_module
+
+    pid = profile if isinstance(profile, str) else profile.id
+    folder = table_module.PACKAGE_DATA
+    shipped = [(p, LatencyTable.load(p)) for p in (sorted(folder.glob("*.json*")) if folder.is_dir() else [])]
+    found = [(p, t) for p, t in shipped if t.profile.id == pid]
+    if not found:
+        raise LatencyTableError(
+            f"profile: hwnas ships no {pid} table (shipped: {', '.join(t.name for _, t in shipped) or 'none'}); "
+            "validate a table of this host without --against"
         )
-        for a, p, r, x, y, e in zip(archs, predicted, raw, m1, m2, estimated, strict=True)
-    ]
-    return ValidationResult(
-        profile=table.profile.id,
-        table=table.name,
-        space=space.name,
-        resolution=space.resolution,
-        seed=seed,
-        rounds=rounds,
-        calibration=predictor.calibration.model,
-        rows=rows,
-        predict_us_per_net=predict_us,
-        first_predict_s=first_predict_s,
-        layers_measured=len(table.entries) - entries_before,
-        measure_s=measure_s,
-    )
+    here = HostInfo.current()
+    return next(((p, t) for p, t in found if not t.host.differences(here)), found[0])
+
+
+def host_table(profile: DeviceProfile | str, exclude: Path | None = None) -> tuple[Path, LatencyTable] | None:
+    """This host's own table of ``profile`` on the search path (other than ``exclude``): the same host
+    fingerprint and not measurably another speed (:func:`latency_tables.host.check_table`, which may time
+    the speed signature); None if there is none."""
+    from latency_tables.host import check_table
+    from latency_tables.table import list_tables
+
+    pid = profile if isinstance(profile, str) else profile.id
+    here = HostInfo.current()
+    skip = exclude.resolve() if exclude else None
+    for path, table in list_tables():
+        if table.profile.id != pid or path.resolve() == skip or table.host.differences(here):
+            continue
+        if not check_table(table, host=here).foreign:
+            return path, table
+    return None

@@ -32,6 +32,8 @@ from nas.training import TrainSettings
 from searchspace.validation import validate_model
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+#: what ``latency_table`` may name besides a table file (see SearchConfig.latency_table)
+LATENCY_TABLE_MODES = ("auto", "host", "shipped")
 
 
 class Objective(BaseModel):
@@ -135,6 +137,15 @@ class SearchConfig(BaseModel):
     dataset: DataSpec = Field(default_factory=DataSpec)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     training: TrainSettings | None = None
+    latency_table: str = Field(
+        default="auto",
+        min_length=1,
+        max_length=1000,
+        description="the latency table each latency metric is predicted from: auto = this host's table, built on "
+        "first use when this host can run the profile, else the best table found (flagged if measured elsewhere); "
+        "host = this host's table (an error where this host cannot run the profile); shipped = the table shipped "
+        "with hwnas (flagged if measured elsewhere); or a table file (.json / .json.gz)",
+    )
     latency_missing: Literal["auto", "measure", "estimate", "error"] = Field(
         default="auto",
         description="a layer the latency table lacks: measure it (on the table's host), estimate "
@@ -155,6 +166,23 @@ class SearchConfig(BaseModel):
         from searchspace.spec import load_space
 
         load_space(value)  # raises SpecError / UnknownNameError with the reason
+        return value
+
+    @field_validator("latency_table")
+    @classmethod
+    def _latency_table(cls, value: str) -> str:
+        if value in LATENCY_TABLE_MODES:
+            return value
+        if not value.endswith((".json", ".json.gz")):
+            raise ValueError(
+                f"expected {', '.join(LATENCY_TABLE_MODES)} or a table file (.json / .json.gz), got {value!r}"
+            )
+        try:
+            found = Path(value).is_file()
+        except (OSError, ValueError):  # a name too long for the file system, ...
+            found = False
+        if not found:
+            raise ValueError(f"no table file at {value!r}; expected {', '.join(LATENCY_TABLE_MODES)} or a table file")
         return value
 
     @model_validator(mode="after")
@@ -178,10 +206,29 @@ class SearchConfig(BaseModel):
             raise ValueError(
                 f"hv_reference: one value per objective ({len(self.objectives)}), got {len(self.hv_reference)}"
             )
+        self._check_latency_table()
         from nas.strategies import STRATEGIES
 
         STRATEGIES.get(self.strategy.name).check(self)
         return self
+
+    def _check_latency_table(self) -> None:
+        """A table file serves one profile; ``shipped`` needs a shipped table of every latency profile."""
+        profiles = self.latency_profiles
+        if self.latency_table == "shipped":
+            from nas.table_choice import shipped_table
+
+            for profile in profiles:
+                shipped_table(profile)  # a ConfigError naming the shipped tables there are
+        elif self.latency_table not in LATENCY_TABLE_MODES and profiles:
+            from nas.table_choice import table_profile
+
+            pid = table_profile(self.latency_table)
+            if profiles != [pid]:
+                raise ValueError(
+                    f"latency_table: {self.latency_table} is a table of {pid}, but this search predicts "
+                    f"{', '.join(profiles)}; give a table of that profile, or auto, host or shipped"
+                )
 
     def _check_predictor(self, name: str) -> None:
         """A few-shot predictor answers for the space and data it was fitted on, not for others."""
@@ -215,6 +262,11 @@ class SearchConfig(BaseModel):
         return list(seen.values())
 
     @property
+    def latency_profiles(self) -> list[str]:
+        """The device profiles of the latency metrics (objectives and constraints), each once."""
+        return list(dict.fromkeys(m.arg for m in self.metrics if m.kind == "latency"))
+
+    @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.objectives]
 
@@ -224,8 +276,14 @@ class SearchConfig(BaseModel):
     )
 
     def identity(self) -> dict[str, Any]:
-        """The settings that define the study: two configs that agree here can continue each other's search."""
-        return self.model_dump(mode="json", exclude=set(self.RESUMABLE_CHANGES))
+        """The settings that define the study: two configs that agree here can continue each other's search.
+
+        ``latency_table`` is left out at its default, so configs written before it existed keep their study.
+        """
+        data = self.model_dump(mode="json", exclude=set(self.RESUMABLE_CHANGES))
+        if data.get("latency_table") == "auto":
+            del data["latency_table"]
+        return data
 
     def study_name(self) -> str:
         if self.name:

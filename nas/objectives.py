@@ -21,6 +21,7 @@ from nas.errors import NasError
 from nas.evaluate import EvalSettings
 from nas.executors import TRANSIENT, Executor, Job
 from nas.store import Evaluation, EvaluationCache
+from nas.table_choice import TableChoice, TableProgress, choose_table
 
 __all__ = ["ANALYTIC", "Objectives"]
 
@@ -32,22 +33,44 @@ class Objectives:
     """The metrics of one search's config, measured for its controller; latency tables, predictors and
     ensembles' reference samples are read once per search (a file changed meanwhile does not change them)."""
 
-    def __init__(self, config: SearchConfig, settings: EvalSettings, cache: EvaluationCache) -> None:
+    def __init__(self, config: SearchConfig, settings: EvalSettings, cache: EvaluationCache, space: Any = None) -> None:
         self.config = config
         self.metrics = config.metrics
         self.settings = settings
         self.cache = cache
+        #: the config's loaded space (loaded when first needed if not given)
+        self.space = space
+        #: profile -> the table its latencies are predicted from (:mod:`nas.table_choice`)
+        self.tables: dict[str, TableChoice] = {}
         self._predictors: dict[str, Any] = {}
         self._references: dict[str, Any] = {}
         self._accuracy_predictors: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ latency tables
+    def table_choice(self, profile: str, progress: TableProgress | None = None) -> TableChoice:
+        """The table ``profile`` is predicted from, chosen (and on first use built) once per search."""
+        if profile not in self.tables:
+            self.tables[profile] = choose_table(self.config, profile, self.space, progress)
+        return self.tables[profile]
+
+    def prepare_tables(self, progress: TableProgress | None = None) -> list[TableChoice]:
+        """Choose (and build where needed) the table of every latency profile: before any net is evaluated."""
+        return [self.table_choice(p, progress) for p in self.config.latency_profiles]
+
+    def foreign_latency(self) -> list[str]:
+        """The latency metrics predicted from a table that describes another host."""
+        return sorted(m for c in self.tables.values() if c.foreign for m in c.metrics)
 
     # ------------------------------------------------------------ cheap metrics, on the controller
     def latency_predictor(self, profile: str) -> Any:
         if profile not in self._predictors:
             from latency_tables.api import load_predictor
 
+            choice = self.table_choice(profile)
             space = self.config.space if isinstance(self.config.space, str) else None
-            self._predictors[profile] = load_predictor(profile, missing=self.config.latency_missing, space=space)
+            self._predictors[profile] = load_predictor(
+                profile, table=choice.path, missing=self.config.latency_missing, space=space
+            )
         return self._predictors[profile]
 
     def cheap(self, arch: Any) -> dict[str, Evaluation]:

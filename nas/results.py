@@ -72,6 +72,8 @@ class TrialRecord:
     seconds: float
     on_front: bool = False
     node: str | None = None  # the Ray node that evaluated the trial's net (None: the controller or the cache)
+    #: a latency metric of this trial was predicted from a table measured on another host
+    latency_foreign: bool = False
 
 
 @dataclass
@@ -97,6 +99,15 @@ class SearchResult:
     evaluations_cached: int = 0
     controller_seconds_per_trial: float | None = None
     notes: list[str] = field(default_factory=list)
+    #: profile -> the latency table its metrics came from (:meth:`nas.table_choice.TableChoice.as_dict`)
+    latency_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def latency_warnings(self) -> list[str]:
+        """One line per latency profile predicted from a table of another host, with the command that builds
+        this host's."""
+        from nas.table_choice import foreign_warnings
+
+        return foreign_warnings(self.latency_tables)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=float)
@@ -105,7 +116,9 @@ class SearchResult:
         metric_names = sorted({m for t in self.trials for m in t.metrics})
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["number", "state", "arch_id", "feasible", "on_front", *metric_names, "error", "arch"])
+        writer.writerow(
+            ["number", "state", "arch_id", "feasible", "on_front", *metric_names, "latency_foreign", "error", "arch"]
+        )
         for t in self.trials:
             writer.writerow(
                 [
@@ -115,6 +128,7 @@ class SearchResult:
                     t.feasible,
                     t.on_front,
                     *[t.metrics.get(m) for m in metric_names],
+                    t.latency_foreign,
                     t.error or "",
                     t.arch or "",
                 ]
@@ -139,6 +153,7 @@ def trial_record(t: Any) -> TrialRecord:
         error=rec.get("error") or ("requeued" if rec.get("requeued") else None),
         seconds=(t.duration.total_seconds() if t.duration else 0.0),
         node=rec.get("node"),
+        latency_foreign=bool(rec.get("latency_foreign")),
     )
 
 
@@ -250,9 +265,17 @@ def front_trials(result: SearchResult) -> list[TrialRecord]:
 
 
 def front_records(result: SearchResult) -> list[dict[str, Any]]:
-    """The front as ``front.json`` holds it: number, arch_id, arch string and metrics of each net."""
+    """The front as ``front.json`` holds it: number, arch_id, arch string and metrics of each net, and whether
+    a latency among them came from a table of another host."""
     return [
-        {"number": t.number, "arch_id": t.arch_id, "arch": t.arch, "metrics": t.metrics} for t in front_trials(result)
+        {
+            "number": t.number,
+            "arch_id": t.arch_id,
+            "arch": t.arch,
+            "metrics": t.metrics,
+            "latency_foreign": t.latency_foreign,
+        }
+        for t in front_trials(result)
     ]
 
 

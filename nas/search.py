@@ -14,6 +14,11 @@ trials in flight are logged and requeued if the controller dies, and a lease
 keeps a second controller off the study. What the run produces (trial
 records, the front, the hypervolume history and its reference point) is
 :mod:`nas.results`.
+
+Before the first net is evaluated (and before Ray starts), the controller
+chooses the latency table of every latency profile, building this host's on
+first use (:mod:`nas.table_choice`); the choices are kept with the study, and
+each trial records the latency metrics it got from a table of another host.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ from nas.pareto import to_minimize
 from nas.results import Front, SearchProgress, SearchResult, TrialRecord, reference_point, summarize, trial_record
 from nas.store import Evaluation, EvaluationCache
 from nas.strategies import RECORD_ATTR
-from nas.study import LEASE_SECONDS, StudySession, engine_kwargs
+from nas.study import BEAT_SECONDS, LEASE_SECONDS, StudySession, engine_kwargs
+from nas.table_choice import STUDY_ATTR, TableEvent
 
 # the loop plus the result, error and lease names its callers use with it
 __all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError", "SearchResult", "TrialRecord"]
@@ -48,6 +54,10 @@ class InFlight:
     arch: Any  # searchspace Architecture
     parts: dict[str, Evaluation]
     log: str | None = None  # token of its in-flight row, when something was sent to a worker
+
+
+class _Stopped(Exception):
+    """Raised through a table build when the search is asked to stop (the build resumes next time)."""
 
 
 def _settings(config: SearchConfig) -> EvalSettings:
@@ -73,9 +83,11 @@ class Search:
         progress: Callable[[SearchProgress], None] | None = None,
         on_trial: Callable[[TrialRecord, SearchProgress], None] | None = None,
         stop: Callable[[], bool] | None = None,
+        on_table: Callable[[TableEvent], None] | None = None,
     ) -> None:
         """``on_trial`` sees every finished trial (after it is in the study); ``stop`` returning True ends the
-        run early: trials in flight are cancelled (and requeued if the study is resumed), finished ones kept."""
+        run early: trials in flight are cancelled (and requeued if the study is resumed), finished ones kept.
+        ``on_table`` sees the progress of choosing (and building) the latency tables, before any trial."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -86,13 +98,14 @@ class Search:
         self.progress = progress
         self.on_trial = on_trial
         self.stop = stop
+        self.on_table = on_table
         self.stopped = False
         self.settings = _settings(config)
         self.metrics = config.metrics
         self._storage = optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs(storage))
         self._session = StudySession(config, self._storage, storage)
         self.cache = EvaluationCache(self._storage.engine)
-        self.objectives = Objectives(config, self.settings, self.cache)
+        self.objectives = Objectives(config, self.settings, self.cache, self.space)
         self._told: list[Any] = []  # trials persisted since the last report, for on_trial
 
     def _expensive_needed(self) -> list[str]:
@@ -105,7 +118,17 @@ class Search:
         session = self._session
         durable, study = session.open(resume)
         session.take_lease()
-        notes = session.start(study)
+        elapsed_before = float(durable.user_attrs.get("hwnas_elapsed", 0.0))
+        try:
+            table_notes = self._prepare_tables()
+        except _Stopped:
+            self.stopped = True
+            session.release(elapsed_before)
+            return self.results(study, ["stopped on request while building a latency table (resumed next time)"])
+        except BaseException:
+            session.release(elapsed_before)
+            raise
+        notes = session.start(study) + table_notes
         writer = session.writer
         if not resume and self.config.seed_known:
             n = session.seed_known(study, self.space)
@@ -113,7 +136,6 @@ class Search:
         executor = self.executor or default_executor(self.config)
         own_executor = self.executor is None
         budget = self.config.budget
-        elapsed_before = float(durable.user_attrs.get("hwnas_elapsed", 0.0))
         start = time.monotonic()
         reference = self._hv_reference(study)
         expensive = self.objectives.expensive_needed()
@@ -213,6 +235,39 @@ class Search:
         result.controller_seconds_per_trial = controller_time / told if told else None
         return result
 
+    def _prepare_tables(self) -> list[str]:
+        """Choose (and on first use build) every latency profile's table, keep the choices with the study;
+        notes on them. The lease is renewed meanwhile: a first build takes a minute or two."""
+        import threading
+
+        if not self.config.latency_profiles:
+            return []
+        session = self._session
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(BEAT_SECONDS):
+                try:
+                    session.beat()
+                except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
+                    continue
+
+        def progress(event: TableEvent) -> None:
+            if self.stop is not None and self.stop():
+                raise _Stopped()
+            if self.on_table is not None:
+                self.on_table(event)
+
+        beater = threading.Thread(target=beat, name="hwnas-table-lease", daemon=True)
+        beater.start()
+        try:
+            choices = self.objectives.prepare_tables(progress)
+        finally:
+            done.set()
+            beater.join(timeout=5)
+        session.durable.set_user_attr(STUDY_ATTR, {c.profile: c.as_dict() for c in choices})
+        return [c.summary for c in choices]
+
     def _persist(self, study: Any, trial: Any, log_token: str | None = None) -> None:
         """Copy a finished trial into the durable study (on the writer); keep it for on_trial."""
         frozen = self._session.persist(study, trial, log_token)
@@ -233,6 +288,9 @@ class Search:
             "metrics": {k: v.value for k, v in values.items()},
             "cached": sorted(k for k, v in parts.items() if v.cached),
         }
+        foreign = self.objectives.foreign_latency()
+        if foreign:  # these metrics' values describe another host
+            record["latency_foreign"] = foreign
         nodes = sorted({v.node for v in parts.values() if v.node is not None and not v.cached})
         if nodes:  # one Ray task evaluates a trial's net, so one node
             record["node"] = nodes[0]
@@ -294,4 +352,5 @@ class Search:
             hv_history=history,
             elapsed=float((durable or study).user_attrs.get("hwnas_elapsed", 0.0)),
             notes=list(notes or []),
+            latency_tables=dict((durable or study).user_attrs.get(STUDY_ATTR, {})),
         )

@@ -103,12 +103,37 @@ def parse_config(data: Any, settings: Settings) -> SearchConfig:
             )
     if isinstance(data, dict) and data.get("ray_address") is not None:
         raise InvalidError("ray_address: set by the server (HWNAS_RAY_ADDRESS), not by a job", field="ray_address")
+    if isinstance(data, dict):
+        check_table_file(data.get("latency_table"))
     try:
         config = SearchConfig.parse(data, "body")
     except ConfigError as exc:
         raise InvalidError(str(exc)) from None
     check_limits(config, settings)
     return config
+
+
+def check_table_file(value: Any) -> None:
+    """A job names a latency table file only in this server's table folder (never any file the server can read);
+    checked before the config is parsed, which would tell whether a file exists."""
+    from pathlib import Path
+
+    from latency_tables.table import user_table_dir
+    from nas.config import LATENCY_TABLE_MODES
+
+    if not isinstance(value, str) or not value.endswith((".json", ".json.gz")):
+        return  # a mode, or what SearchConfig refuses as neither mode nor table file
+    folder = user_table_dir().resolve()
+    try:
+        inside = Path(value).resolve().is_relative_to(folder)
+    except (OSError, ValueError):
+        inside = False
+    if not inside:
+        raise LimitError(
+            f"latency_table: a job may name table files in {folder} on this server only; "
+            f"expected {', '.join(LATENCY_TABLE_MODES)} or a file there",
+            field="latency_table",
+        )
 
 
 def check_limits(config: SearchConfig, settings: Settings) -> None:

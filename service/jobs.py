@@ -51,6 +51,7 @@ def create_job(session: Session, *, owner: User, config: SearchConfig) -> Job:
         front_size=0,
         best="{}",
         notes="[]",
+        latency_tables="{}",
         attempts=0,
         cancel_requested=False,
     )
@@ -104,10 +105,33 @@ def job_public(job: Job, owner: str, detail: bool = False) -> schemas.JobPublic:
         worker=job.worker,
         cancel_requested=job.cancel_requested,
         notes=json.loads(job.notes),
+        latency_tables=latency_tables(job),
     )
     if detail:
         return schemas.JobDetail(**data, config=config)
     return schemas.JobPublic(**data)
+
+
+def latency_tables(job: Job) -> list[schemas.JobLatencyTable]:
+    """The job's latency tables as its worker recorded them (a record this server cannot read is left out)."""
+    from pydantic import ValidationError
+
+    try:
+        recorded = json.loads(job.latency_tables or "{}")
+    except ValueError:
+        return []
+    out = []
+    for item in recorded.values() if isinstance(recorded, dict) else []:
+        try:
+            out.append(schemas.JobLatencyTable.model_validate(item))
+        except ValidationError:
+            continue
+    return out
+
+
+def latency_warnings(job: Job) -> list[str]:
+    """One line per latency profile of the job predicted from a table of another host."""
+    return [t.warning for t in latency_tables(job) if t.foreign and t.warning]
 
 
 def updated(session: Session, statement: Update) -> int:
@@ -247,6 +271,19 @@ def finish_job(
     values: dict[str, Any] = dict(status=status, finished=utcnow(), worker=None, lease_expires=None, error=error)
     if notes is not None:
         values["notes"] = json.dumps(notes)
+    with session_scope(url) as session:
+        statement = update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
+        return updated(session, statement.values(**values)) == 1
+
+
+def report_activity(
+    url: str, *, job_id: str, worker: str, notes: list[str], tables: dict[str, Any] | None = None
+) -> bool:
+    """What a running job is doing before its first trial (building a latency table), as its notes; with the
+    latency tables it chose. Only while this worker holds the job."""
+    values: dict[str, Any] = dict(notes=json.dumps(notes))
+    if tables is not None:
+        values["latency_tables"] = json.dumps(tables)
     with session_scope(url) as session:
         statement = update(Job).where(Job.id == job_id, Job.worker == worker, Job.status == "running")
         return updated(session, statement.values(**values)) == 1

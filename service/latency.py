@@ -2,19 +2,27 @@
 
 Tables and predictors are loaded once per process (a shipped table holds
 35k layers); a layer the table lacks is estimated and flagged, never
-measured inside a request.
+measured inside a request. Whether a table describes this host is its
+cached host check (:func:`latency_tables.host.check_table` with
+``measure=False``: the speed signature a CLI or a worker measured on this
+boot, else the CPU fingerprint), read per request; nothing is timed here.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from latency_tables.errors import LatencyTableError
 from searchspace.architecture import Architecture
 from service import schemas
+
+if TYPE_CHECKING:
+    from latency_tables.host import HostCheck
+    from latency_tables.table import LatencyTable
 
 _lock = threading.Lock()
 
@@ -35,13 +43,45 @@ def _predictor(path: str, space: str | None) -> Any:
     table = next(t for p, t in tables() if str(p) == path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a table from another host is reported per latency (foreign_host)
-        return load_predictor(table.profile.id, path, missing="estimate", space=space)
+        return load_predictor(table.profile.id, path, missing="estimate", space=space, check="cached")
+
+
+def host_check(table: LatencyTable) -> HostCheck:
+    """Whether ``table`` describes this host, from what is known without timing anything (see the module)."""
+    from latency_tables.host import check_table
+
+    return check_table(table, measure=False)
+
+
+def next_step(table: LatencyTable, check: HostCheck, space: str | None = None) -> str | None:
+    """What to do about a table not known to be this host's: build this host's table, or (the fingerprint
+    matched, only the speed signature is unknown) measure that; None for this host's table, or for one this
+    host cannot run."""
+    from latency_tables.host import build_command, reference_figures
+    from latency_tables.runtimes import get_runtime
+
+    if check.verdict == "same":
+        return None
+    if check.verdict == "unverified":
+        try:
+            if get_runtime(table.profile.runtime).unavailable(table.profile):
+                return None
+        except LatencyTableError:  # a runtime this hwnas does not have
+            return None
+        if reference_figures(table):
+            return f"measure its speed signature: hwnas lut check --profile {table.profile.id}"
+    return f"build this host's table: {build_command(table.profile.id, space)}"
+
+
+def host_note(table: LatencyTable, check: HostCheck, space: str | None = None) -> str | None:
+    """The host check in a sentence, with what to do (None for this host's table)."""
+    if check.verdict == "same":
+        return None
+    step = next_step(table, check, space)
+    return check.summary() + (f"; {step}" if step else "")
 
 
 def latencies(arch: Architecture, space: str | None) -> tuple[list[schemas.LatencyPublic], dict[str, str]]:
-    from latency_tables.profiles import HostInfo
-
-    here = HostInfo.current()
     out, errors = [], {}
     for path, table in tables():
         try:
@@ -50,6 +90,7 @@ def latencies(arch: Architecture, space: str | None) -> tuple[list[schemas.Laten
         except LatencyTableError as exc:
             errors[table.profile.id] = str(exc)
             continue
+        check = host_check(table)  # read per request: a check made after the predictor was loaded counts
         out.append(
             schemas.LatencyPublic(
                 profile=table.profile.id,
@@ -58,7 +99,9 @@ def latencies(arch: Architecture, space: str | None) -> tuple[list[schemas.Laten
                 measured=not prediction.estimated,
                 table=table.name,
                 host=table.host.slug,
-                foreign_host=bool(table.host.differences(here)),
+                foreign_host=check.foreign,
+                host_check=check.verdict,
+                host_note=host_note(table, check, space),
                 layers=[
                     schemas.LayerLatencyPublic(
                         name=lyr.name, key=lyr.key, latency_ms=lyr.latency_ms, macs=lyr.macs, measured=not lyr.estimated
@@ -87,11 +130,18 @@ def table_public(path: Path, table: Any, **calibration_extra: Any) -> schemas.Ta
     from latency_tables.validate import load_reports
 
     shipped = path.resolve().is_relative_to(PACKAGE_DATA.resolve())
+    check = host_check(table)
     return schemas.TablePublic(
         name=table.name,
         profile=table.profile.id,
         source="shipped" if shipped else "user",
         host=table.host.model_dump(),
+        host_check=schemas.HostCheckPublic(
+            verdict=check.verdict,
+            reasons=list(check.reasons),
+            speed_ratio=check.speed_ratio if check.speed_ratio and math.isfinite(check.speed_ratio) else None,
+            note=host_note(table, check),
+        ),
         layers=len(table.entries),
         calibration={
             **table.calibration.model_dump(),

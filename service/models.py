@@ -82,6 +82,8 @@ class Job(Base):
     hypervolume: Mapped[float | None] = mapped_column(Float, nullable=True)
     best: Mapped[str] = mapped_column(Text, default="{}")  # JSON {metric: value}
     notes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
+    # JSON {profile: the latency table its metrics came from (nas.table_choice.TableChoice.as_dict)}
+    latency_tables: Mapped[str] = mapped_column(Text, default="{}")
     # the lease: one worker at a time, taken over when it expires
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires: Mapped[float | None] = mapped_column(Float, nullable=True)  # epoch seconds
@@ -104,6 +106,8 @@ class Trial(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     hypervolume: Mapped[float | None] = mapped_column(Float, nullable=True)  # of the front after this trial
     node: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the Ray node that evaluated it
+    # a latency metric of it was predicted from a table measured on another host
+    latency_foreign: Mapped[bool] = mapped_column(Boolean, default=False)
     finished: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -38,6 +38,33 @@ class JobProgress(BaseModel):
     fraction: float | None = Field(description="0..1 of the budget (the larger of trials and time)")
 
 
+class JobLatencyTable(BaseModel):
+    """The latency table one latency profile of a job is predicted from (chosen before its first trial)."""
+
+    profile: str
+    metrics: list[str] = Field(description="the job's latency metrics this table serves")
+    source: str = Field(
+        description="host: this host's table (built on first use); found: the best table there was (this host "
+        "cannot run the profile); shipped: the table shipped with hwnas; file: the table file the config names"
+    )
+    table: str
+    path: str = Field(description="the table file on the worker's host")
+    verdict: Literal["same", "foreign", "unverified"] = Field(
+        description="whether the table describes the worker's host (foreign: measured on another)"
+    )
+    foreign: bool = Field(description="its latencies describe another host than the worker's")
+    reasons: list[str]
+    built_now: bool = Field(description="the job measured layers or calibration nets into it (its first use here)")
+    layers_measured: int = 0
+    nets_measured: int = 0
+    seconds: float = Field(description="seconds choosing (and building) the table took")
+    build_command: str | None = Field(
+        default=None, description="the command that builds the worker host's own table (for a foreign table)"
+    )
+    summary: str
+    warning: str | None = Field(default=None, description="a sentence for a person, when the table is foreign")
+
+
 class JobPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -63,6 +90,11 @@ class JobPublic(BaseModel):
     )
     cancel_requested: bool
     notes: list[str]
+    latency_tables: list[JobLatencyTable] = Field(
+        default_factory=list,
+        description="the latency table of each latency profile (empty until the job's worker chose them); "
+        "a foreign one means its latencies describe another host",
+    )
 
 
 class JobDetail(JobPublic):
@@ -91,6 +123,9 @@ class TrialPublic(BaseModel):
         description="the Ray node id that evaluated the trial's net "
         "(null: evaluated in the job's own process, or every metric came from the cache)",
     )
+    latency_foreign: bool = Field(
+        default=False, description="a latency metric of the trial was predicted from a table of another host"
+    )
 
 
 class TrialsPublic(BaseModel):
@@ -106,12 +141,20 @@ class ParetoPoint(BaseModel):
     arch_id: str
     encoding: str
     metrics: dict[str, float | None]
+    latency_foreign: bool = Field(
+        default=False, description="a latency metric of the net was predicted from a table of another host"
+    )
 
 
 class ParetoPublic(BaseModel):
     objectives: list[Objective]
     data: list[ParetoPoint]
     count: int
+    latency_warnings: list[str] = Field(
+        default_factory=list,
+        description="one per latency profile predicted from a table of another host, with the command that "
+        "builds the worker host's table",
+    )
 
 
 class PointsPublic(BaseModel):
@@ -208,11 +251,24 @@ class ValidationSummary(BaseModel):
     measured_on: dict[str, Any] = Field(default_factory=dict)
 
 
+class HostCheckPublic(BaseModel):
+    """Whether a table describes this server's host: its CPU fingerprint, then a speed signature measured on
+    this boot (`hwnas lut check`); the server itself never times anything."""
+
+    verdict: Literal["same", "foreign", "unverified"]
+    reasons: list[str]
+    speed_ratio: float | None = Field(
+        description="time here / time in the table over the reference layers (None until measured)"
+    )
+    note: str | None = Field(description="the verdict in a sentence with what to do; None for this host's table")
+
+
 class TablePublic(BaseModel):
     name: str
     profile: str
     source: Literal["shipped", "user"]
     host: dict[str, Any]
+    host_check: HostCheckPublic
     layers: int
     calibration: dict[str, Any]
     validation: list[ValidationSummary] = Field(
@@ -254,7 +310,14 @@ class LatencyPublic(BaseModel):
     measured: bool = Field(description="every layer in the table was measured (not estimated)")
     table: str
     host: str
-    foreign_host: bool
+    foreign_host: bool = Field(description="the table was measured on another host: its latency, not this one's")
+    host_check: Literal["same", "foreign", "unverified"] = Field(
+        description="whether the table describes this server's host (see DevicePublic.tables[].host_check)"
+    )
+    host_note: str | None = Field(
+        description="the host check in a sentence with what to do (the command that builds this host's table); "
+        "None for this host's table"
+    )
     layers: list[LayerLatencyPublic]
 
 

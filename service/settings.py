@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     poll_seconds: float = Field(default=0.5, gt=0, description="how often an idle worker looks for queued jobs")
     embedded_worker: bool = Field(default=True, description="`hwnas serve` also runs one job worker")
+    check_tables: bool = Field(
+        default=True,
+        description="at start, time the speed signature of every latency table this host can run (1-2 s per "
+        "table, in the background, once per boot: cached), so each latency the API answers says whether its "
+        "table describes this host; requests themselves never measure",
+    )
     warm_jobs: int = Field(
         default=10,
         ge=0,

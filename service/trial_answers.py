@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from service import schemas
 from service.db import session_scope
 from service.errors import InvalidError, NotFoundError
+from service.jobs import latency_warnings
 from service.models import Architecture, Job, Trial, User
 from service.pagination import decode_cursor, encode_cursor
 from service.trial_cache import TRIALS
@@ -75,7 +76,9 @@ def trials_csv(rows: list[dict[str, Any]], front: AbstractSet[int]) -> str:
     names = sorted({m for r in rows for m in r["metrics"]})
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["number", "state", "arch_id", "feasible", "on_front", *names, "seconds", "node", "error"])
+    writer.writerow(
+        ["number", "state", "arch_id", "feasible", "on_front", *names, "latency_foreign", "seconds", "node", "error"]
+    )
     for r in rows:
         writer.writerow(
             [
@@ -85,6 +88,7 @@ def trials_csv(rows: list[dict[str, Any]], front: AbstractSet[int]) -> str:
                 r["feasible"],
                 r["number"] in front,
                 *["" if r["metrics"].get(m) is None else r["metrics"][m] for m in names],
+                r["latency_foreign"],
                 f"{r['seconds']:.3f}",
                 r["node"] or "",
                 r["error"] or "",
@@ -111,11 +115,17 @@ def pareto(session: Session, *, job: Job) -> schemas.ParetoPublic:
     members.sort(key=lambda r: (r["metrics"].get(first) is None, r["metrics"].get(first) or 0.0))
     data = [
         schemas.ParetoPoint(
-            number=r["number"], arch_id=r["arch_id"], encoding=encodings.get(r["arch_id"], ""), metrics=r["metrics"]
+            number=r["number"],
+            arch_id=r["arch_id"],
+            encoding=encodings.get(r["arch_id"], ""),
+            metrics=r["metrics"],
+            latency_foreign=r["latency_foreign"],
         )
         for r in members
     ]
-    return schemas.ParetoPublic(objectives=objectives, data=data, count=len(data))
+    return schemas.ParetoPublic(
+        objectives=objectives, data=data, count=len(data), latency_warnings=latency_warnings(job)
+    )
 
 
 def warm(url: str, jobs: int) -> int:

@@ -81,6 +81,7 @@ class TrialCache:
                 Trial.seconds,
                 Trial.hypervolume,
                 Trial.node,
+                Trial.latency_foreign,
             )
             # tuples, not ORM objects, and one JSON parse per column, not three per row: the first page view
             # after a restart waits for this (a 50,000-trial job's load times: benchmarks/results/dashboard.json)
@@ -114,6 +115,7 @@ class TrialCache:
                         seconds=r.seconds,
                         hypervolume=r.hypervolume,
                         node=r.node,
+                        latency_foreign=bool(r.latency_foreign),
                     )
                 )
             rows.sort(key=lambda r: r["number"])

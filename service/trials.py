@@ -118,6 +118,7 @@ def record_trials(
             seconds=r.seconds,
             hypervolume=hv,
             node=r.node,
+            latency_foreign=bool(getattr(r, "latency_foreign", False)),
             finished=utcnow(),
         )
         for r, hv in zip(records, hypervolumes, strict=True)

@@ -8,6 +8,11 @@ fails that job with its reason; the worker goes on to the next.
 
 Ray is started once, the first time a job needs parallel evaluations, and
 kept for later jobs; a job with ``workers: 1`` never waits for it.
+
+Before a job's first trial its search chooses its latency tables and, on
+this host's first use of a profile, builds this host's table (a minute or
+two, cached for every later job): the job's notes show that build's
+progress, and the job's ``latency_tables`` what was chosen.
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ import threading
 import time
 import traceback
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from service import jobs, trials
 from service.settings import Settings
 
+if TYPE_CHECKING:
+    from nas.table_choice import TableEvent
+
 log = logging.getLogger("hwnas.worker")
+
+#: seconds between two progress notes of a latency table build
+TABLE_REPORT_SECONDS = 2.0
 
 
 class Worker:
@@ -94,7 +106,10 @@ class Worker:
             data = json.loads(config_json)
             data.update(name=study_name, ray_address=self.settings.ray_address)
             config = SearchConfig.model_validate(data)
-            if config.workers > 1 or self.settings.ray_address:
+            # Ray starts after the latency tables are chosen: its processes starting up beside a table build
+            # would distort the layers it measures
+            needs_ray = config.workers > 1 or bool(self.settings.ray_address)
+            if needs_ray and not config.latency_profiles:
                 self._ensure_ray()
 
             def on_trial(record: Any, progress: Any) -> None:
@@ -103,7 +118,13 @@ class Worker:
                 )
 
             search = Search(
-                config, self.url, on_trial=on_trial, stop=lambda: state["signal"] != "ok" or self.stopping.is_set()
+                config,
+                self.url,
+                on_trial=on_trial,
+                stop=lambda: state["signal"] != "ok" or self.stopping.is_set(),
+                on_table=self._table_reporter(
+                    job_id, len(config.latency_profiles), then=self._ensure_ray if needs_ray else None
+                ),
             )
             previous = search.read()
             if previous is not None:  # a resumed job: mirror what the last worker told the study
@@ -147,6 +168,37 @@ class Worker:
             final, error = "failed", f"all {len(failed)} trials failed; the first: {failed[0].error}"
         jobs.finish_job(self.url, job_id=job_id, worker=self.id, status=final, error=error, notes=notes)
         return final
+
+    def _table_reporter(
+        self, job_id: str, profiles: int, then: Callable[[], None] | None = None
+    ) -> Callable[[TableEvent], None]:
+        """The search's ``on_table``: a latency table build's progress as the job's notes (every
+        TABLE_REPORT_SECONDS), then each table chosen, into the job's row; ``then`` runs once all ``profiles``
+        have their table."""
+        summaries: list[str] = []
+        tables: dict[str, Any] = {}
+        last = [0.0]
+
+        def report(event: TableEvent) -> None:
+            now = time.monotonic()
+            if event.choice is None and now - last[0] < TABLE_REPORT_SECONDS:
+                return
+            last[0] = now
+            if event.choice is not None:
+                summaries.append(event.line())
+                tables[event.profile] = event.choice.as_dict()
+                log.info("job %s: %s", job_id, event.line())
+            notes = summaries if event.choice is not None else [*summaries, event.line()]
+            try:
+                jobs.report_activity(
+                    self.url, job_id=job_id, worker=self.id, notes=notes, tables=tables if event.choice else None
+                )
+            except Exception as exc:  # noqa: BLE001 - a progress note lost is no reason to stop the build
+                log.warning("reporting the progress of job %s failed: %s", job_id, exc)
+            if event.choice is not None and len(tables) == profiles and then is not None:
+                then()
+
+        return report
 
     def _fail(self, job_id: str, exc: BaseException) -> str:
         from latency_tables.errors import LatencyTableError

@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
+# apps that tests make (some at collection, like the schemathesis module's) do not time their latency tables
+# at start; the test of that turns it on in its settings
+os.environ["HWNAS_CHECK_TABLES"] = "0"
 REQUIRE_PG = os.environ.get("HWNAS_REQUIRE_POSTGRES") == "1"
 
 

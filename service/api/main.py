@@ -41,6 +41,30 @@ def _warm_in_background(settings: Settings) -> None:
     threading.Thread(target=run, name="hwnas-warm", daemon=True).start()
 
 
+def _check_tables_in_background() -> None:
+    """Each table's host check (:mod:`latency_tables.host`) made once, off the request path, so the API's
+    ``foreign_host`` / ``host_check`` read a measured verdict from the cache rather than the fingerprint's."""
+
+    # imported here, in the starting thread: a module compiled in a thread while another thread parses Python
+    # (hypothesis, a first import) can trip CPython 3.11's "AST constructor recursion depth mismatch"
+    import onnxruntime  # noqa: F401
+
+    import latency_tables.graph  # noqa: F401
+    import latency_tables.runtimes.ort_runtime  # noqa: F401
+    from latency_tables.host import check_table
+    from latency_tables.table import list_tables
+
+    def run() -> None:
+        try:
+            for path, table in list_tables():
+                check = check_table(table)
+                log.info("latency table %s (%s): %s", table.name, path, check.summary())
+        except Exception as exc:  # noqa: BLE001 - a report, not a precondition: latencies still answer
+            log.warning("latency tables not checked against this host: %s", exc)
+
+    threading.Thread(target=run, name="hwnas-host-check", daemon=True).start()
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
     if migrate:
@@ -59,6 +83,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.warm_jobs:
             _warm_in_background(settings)
+        if settings.check_tables:
+            _check_tables_in_background()
         yield
 
     app = FastAPI(

@@ -102,8 +102,15 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 
 
 def _line(job: dict[str, Any]) -> str:
+    if job["status"] == "running" and not job["progress"]["done"] and job.get("notes"):
+        return f"running: {job['notes'][-1]}"  # before the first trial: e.g. building this host's latency table
     best = " ".join(f"{k}={fmt_value(v)}" for k, v in job["best"].items())
     return f"{job['status']}: front {job['front_size']} hv={fmt_value(job['hypervolume'])} best {best}"
+
+
+def latency_warnings(job: dict[str, Any]) -> list[str]:
+    """One line per latency profile of ``job`` (its API answer) predicted from a table of another host."""
+    return [t["warning"] for t in job.get("latency_tables", []) if t.get("foreign") and t.get("warning")]
 
 
 def _watch(client: Client, job_id: str, quiet: bool = False) -> dict[str, Any]:
@@ -156,6 +163,8 @@ def cmd_status(args: argparse.Namespace) -> None:
         print(f"  error: {job['error']}")
     for note in job["notes"]:
         print(f"  note: {note}")
+    for warning in latency_warnings(job):
+        print(f"  warning: {warning}")
     if job["status"] == "failed":
         raise CliError(f"job {job['id']} failed: {job['error']}")
 
@@ -172,6 +181,8 @@ def cmd_pareto(args: argparse.Namespace) -> None:
     ]
     print(render_table(["trial", "arch_id", *names, *others], rows, set(range(2, 2 + len(names) + len(others)))))
     print(f"{front['count']} nets on the front; `hwnas download ARCH_ID --format onnx -o net.onnx` fetches one")
+    for warning in front.get("latency_warnings", []):
+        print(f"warning: {warning}")
 
 
 def cmd_download(args: argparse.Namespace) -> None:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from latency_tables.errors import LatencyTableError
 from latency_tables.kit import calibration_archs
 from searchspace import load_space, resolve_architecture
 from service.cli import AddCommand, print_json
 from service.cli.progress import ProgressBar
 from service.cli.tables import human, render_table
+
+if TYPE_CHECKING:
+    from latency_tables.host import HostCheck
+    from latency_tables.profiles import DeviceProfile, HostInfo
+    from searchspace.spec import SearchSpace
 
 
 def cmd_lut_build(args: argparse.Namespace) -> None:
@@ -55,6 +61,9 @@ def cmd_lut_validate(args: argparse.Namespace) -> None:
         )
     profile = DeviceProfile.parse(args.profile)
     space = load_space(args.space)
+    if args.against == "shipped":
+        validate_against_shipped(args, profile, space)
+        return
     predictor = load_predictor(profile, args.table, space=space.name)
     rounds = f"{args.rounds} interleaved round{'s' if args.rounds != 1 else ''}"
     print(
@@ -80,11 +89,106 @@ def cmd_lut_validate(args: argparse.Namespace) -> None:
     print(f"wrote {json_path} and {png_path}; the service shows it from {kept}")
 
 
+def validate_against_shipped(args: argparse.Namespace, profile: DeviceProfile, space: SearchSpace) -> None:
+    """``lut validate --against shipped``: the shipped table's predictions against nets measured here, next to
+    this host's own table's predictions of the same nets (measured once for both)."""
+    import warnings
+
+    import numpy as np
+
+    from latency_tables.api import load_predictor
+    from latency_tables.host import build_command
+    from latency_tables.profiles import HostInfo
+    from latency_tables.validate import host_table, shipped_table, validate_tables
+
+    shipped_path, _ = shipped_table(profile)
+    own_path = Path(args.table) if args.table else None
+    if own_path is None:
+        found = host_table(profile, exclude=shipped_path)
+        own_path = found[0] if found else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # whose host each table is, is said below (or is the error)
+        shipped = load_predictor(profile, shipped_path, missing="estimate", space=space.name)
+        own = load_predictor(profile, own_path, space=space.name) if own_path else None
+    if own is not None and not own.same_host:
+        raise LatencyTableError(
+            f"lut validate --against shipped: --table {own_path} is not this host's table "
+            f"({own.host_check.summary()}); name a table measured here, or leave --table out"
+        )
+    here = HostInfo.current()
+    host = shipped.table.host
+    rounds = f"{args.rounds} interleaved round{'s' if args.rounds != 1 else ''}"
+    print(f"{profile.id} / {space.name}: {args.samples} nets, each measured twice here ({rounds} per pass)")
+    print(
+        f"shipped table {shipped.table.name} ({shipped_path}): measured on {_host_line(host)}"
+        f"{f' on {host.date}' if host.date else ''}; this host: {_host_line(here)}"
+    )
+    print(f"host check: {shipped.host_check.summary()}")
+    if own is None:
+        print(f"this host has no table of {profile.id}; build it: {build_command(profile.id, space.name)}")
+    else:
+        print(f"this host's table: {own.table.name} ({own_path}, calibration {own.calibration.model})")
+    results = validate_tables(
+        [shipped] + ([own] if own else []),
+        space,
+        args.samples,
+        seed=args.seed,
+        rounds=args.rounds,
+        progress=ProgressBar("validate"),
+        foreign_ok=True,
+    )
+    result, own_result = results[0], (results[1] if own else None)
+    headers = ["", "shipped table", "shipped raw sum"] + (["this host's table"] if own_result else [])
+    own_rows = own_result.metric_rows() if own_result else None
+    rows = [  # [statistic, shipped, shipped raw, (this host's,) noise]: the nets and their noise are the same
+        [*row[:3], *([own_rows[i][1]] if own_rows else []), row[3]] for i, row in enumerate(result.metric_rows())
+    ]
+    print(render_table([*headers, "noise (meas. 2 vs 1)"], rows, set(range(1, len(headers) + 1))))
+    ratio = float(np.median([r.measured1_ms / r.predicted_ms for r in result.rows if r.predicted_ms > 0]))
+    estimated = sum(r.estimated for r in result.rows)
+    print(
+        f"this host runs these nets at {ratio:.2f}x the shipped table's prediction (median of measured / predicted)"
+        + (
+            f"; {estimated} of {result.samples} nets have layers the shipped table lacks (estimated)"
+            if estimated
+            else ""
+        )
+    )
+    if own_result and own_result.layers_measured:
+        print(f"{own_result.layers_measured} layers measured on demand into this host's table")
+    print(f"measuring took {result.measure_s:.0f} s")
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"validate-{profile.id}-{space.name}-shipped"
+    json_path = out / f"{stem}.json"
+    report = result.as_dict() | {
+        "against": "shipped",
+        "shipped_path": str(shipped_path),
+        "host_check": shipped.host_check.as_dict(),
+        "measured_over_predicted_median": ratio,
+        "measured_on": {"cpu": here.cpu, "cores": here.cores, "date": here.date},
+        "host_table": own_result.as_dict() | {"path": str(own_path)} if own_result else None,
+    }
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    png_path = result.save_plot(out / f"{stem}.png")
+    print(
+        f"wrote {json_path} and {png_path} (the service's validation reports are left as they were: "
+        "`hwnas lut validate` without --against writes those)"
+    )
+
+
 def cmd_lut_list(args: argparse.Namespace) -> None:
     from latency_tables.api import table_summary
+    from latency_tables.host import check_table
+    from latency_tables.profiles import HostInfo
     from latency_tables.table import list_tables
 
-    rows = [table_summary(p, t) for p, t in list_tables()]
+    here = HostInfo.current()
+    # the host verdict from the fingerprint or this boot's cached check: a listing never times anything
+    rows = [
+        table_summary(p, t) | {"host_check": _check_brief(check_table(t, measure=False, host=here))}
+        for p, t in list_tables()
+    ]
     if args.json:
         print_json(rows)
         return
@@ -93,7 +197,7 @@ def cmd_lut_list(args: argparse.Namespace) -> None:
         return
     print(
         render_table(
-            ["table", "entries", "nets", "calibration", "CV MAPE", "path"],
+            ["table", "entries", "nets", "calibration", "CV MAPE", "host", "path"],
             [
                 [
                     r["name"],
@@ -101,6 +205,7 @@ def cmd_lut_list(args: argparse.Namespace) -> None:
                     r["networks"],
                     r["calibration"],
                     f"{100 * r['cv_mape']:.1f}%" if r["cv_mape"] is not None else "-",
+                    r["host_check"]["verdict"],
                     r["path"],
                 ]
                 for r in rows
@@ -108,13 +213,107 @@ def cmd_lut_list(args: argparse.Namespace) -> None:
             {1, 2, 4},
         )
     )
+    if any(r["host_check"]["verdict"] != "same" for r in rows):
+        print("host: whether a table describes this host; `hwnas lut check` says why and measures what is unknown")
+
+
+def _check_brief(check: HostCheck) -> dict[str, Any]:
+    """A host check as listings report it: verdict, reasons, speed ratio."""
+    return {"verdict": check.verdict, "reasons": list(check.reasons), "speed_ratio": check.speed_ratio}
+
+
+def cmd_lut_check(args: argparse.Namespace) -> None:
+    """Whether each table describes this host: fingerprint, then (unless --no-measure) the speed signature."""
+    from latency_tables.host import build_command, check_table
+    from latency_tables.profiles import DeviceProfile, HostInfo
+    from latency_tables.table import list_tables
+    from service.latency import next_step
+
+    wanted = [DeviceProfile.parse(p).id for p in args.profile or []]
+    here = HostInfo.current()
+    tables = [(p, t) for p, t in list_tables() if not wanted or t.profile.id in wanted]
+    rows: list[dict[str, Any]] = []
+    for path, table in tables:
+        check = check_table(table, measure=not args.no_measure, host=here)
+        rows.append(
+            {"table": table.name, "profile": table.profile.id, "path": str(path)}
+            | {k: v for k, v in check.as_dict().items() if k != "table"}
+            | {"next_step": next_step(table, check)}
+        )
+    for pid in wanted:
+        if not any(t.profile.id == pid for _, t in tables):
+            rows.append(
+                {
+                    "table": None,
+                    "profile": pid,
+                    "path": None,
+                    "verdict": None,
+                    "reasons": ["no table of this profile on the search path"],
+                    "next_step": f"build this host's table: {build_command(pid)}",
+                }
+            )
+    if args.json:
+        print_json(rows)
+        return
+    if not rows:
+        print("no latency tables; build one with: hwnas lut build --profile ort-cpu-fp32-t1 --space SPACE")
+        return
+    print(f"this host: {_host_line(here)}")
+    checked = [r for r in rows if r["table"]]
+    if checked:
+        print(
+            render_table(
+                ["table", "verdict", "time here/table", "path"],
+                [
+                    [r["table"], r["verdict"], f"{r['speed_ratio']:.2f}x" if r["speed_ratio"] else "-", r["path"]]
+                    for r in checked
+                ],
+                {2},
+            )
+        )
+    for r in rows:
+        if r["verdict"] != "same":
+            print(f"{r['table'] or r['profile']}: {'; '.join(r['reasons'])}")
+            if r["next_step"]:
+                print(f"  {r['next_step']}")
+
+
+def _host_line(host: HostInfo) -> str:
+    """A host in one line: label, cores, machine, and the CPU fingerprint where known."""
+    ids = ", ".join(
+        f"{name} {value}"
+        for name, value in (
+            ("vendor", host.vendor),
+            ("family", host.family),
+            ("model", host.model_number),
+            ("stepping", host.stepping),
+            ("microcode", host.microcode),
+        )
+        if value
+    )
+    return f"{host.cpu}, {host.cores} cores, {host.machine}" + (f" ({ids})" if ids else "")
 
 
 def cmd_lut_show(args: argparse.Namespace) -> None:
     from latency_tables.api import describe_table, open_table
+    from latency_tables.host import check_table, reference_figures
+    from service.latency import next_step
 
     path, table = open_table(args.table)
-    info = describe_table(path, table)
+    check = check_table(table, measure=False)  # this boot's cached verdict, else the fingerprint's: times nothing
+    host = table.host
+    fingerprint = {
+        name: getattr(host, name)
+        for name in ("vendor", "family", "model_number", "stepping", "microcode", "flags", "caches")
+        if getattr(host, name)
+    }
+    signature = reference_figures(table)
+    info = describe_table(path, table) | {
+        "fingerprint": fingerprint,
+        "speed_signature": signature,
+        "host_check": check.as_dict(),
+        "next_step": next_step(table, check),
+    }
     kinds: dict[str, int] = info["entries_by_kind"]
     if args.json:
         print_json(info)
@@ -122,10 +321,26 @@ def cmd_lut_show(args: argparse.Namespace) -> None:
     print(f"{table.name}  ({path})")
     print(f"  {table.note}")
     print(
-        f"  host: {table.host.cpu}, {table.host.cores} cores, {table.host.machine}; versions "
-        + ", ".join(f"{k} {v}" for k, v in table.host.versions.items())
-        + f"; measured {table.host.date}"
+        f"  host: {_host_line(host)}; versions "
+        + ", ".join(f"{k} {v}" for k, v in host.versions.items())
+        + f"; measured {host.date}"
     )
+    if host.caches:
+        print("  caches: " + ", ".join(f"{k} {v}" for k, v in host.caches.items()))
+    if host.flags:
+        print(f"  instruction sets: {' '.join(host.flags)}")
+    if not fingerprint:
+        print("  no CPU fingerprint (the table predates them): only label, cores and machine are compared")
+    if signature:
+        print(f"  speed signature ({len(signature)} reference layers):")
+        for key, ms in signature.items():
+            here = check.layer_ratios.get(key)
+            print(f"    {ms:8.4f} ms" + (f"  (here {here:.2f}x)" if here else "") + f"  {key}")
+    else:
+        print("  speed signature: none (the table holds no reference layer)")
+    print(f"  host check: {check.summary()}")
+    if info["next_step"]:
+        print(f"    {info['next_step']}")
     print(f"  entries: {len(table.entries)} (" + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + ")")
     if info["median_p90_over_median"] is not None:
         print(
@@ -183,15 +398,28 @@ def cmd_lut_import(args: argparse.Namespace) -> None:
 
 
 def cmd_latency(args: argparse.Namespace) -> None:
+    import warnings
+
     from latency_tables.api import load_predictor
+    from latency_tables.host import build_command
 
     arch = resolve_architecture(args.arch)
-    predictor = load_predictor(
-        args.profile, args.table, missing="estimate" if args.estimate else "auto", space=args.space
-    )
+    with warnings.catch_warnings():
+        if not args.json:  # said once, after the table, where it is read
+            warnings.filterwarnings("ignore", message=r"table \S+ was measured on another host")
+        predictor = load_predictor(
+            args.profile, args.table, missing="estimate" if args.estimate else "auto", space=args.space
+        )
     pred = predictor.predict(arch)
     if args.json:
-        print_json({"arch_id": arch.arch_id, **pred.as_dict(), "host_warning": predictor.host_warning})
+        print_json(
+            {
+                "arch_id": arch.arch_id,
+                **pred.as_dict(),
+                "host_check": predictor.host_check.as_dict(),
+                "host_warning": predictor.host_warning,
+            }
+        )
         return
     rows = [
         [
@@ -212,12 +440,17 @@ def cmd_latency(args: argparse.Namespace) -> None:
     )
     if pred.estimated:
         print("* estimated from the table's regression, not measured")
+    if pred.foreign:
+        print(
+            f"warning: {predictor.host_check.summary()}; these are that host's latencies, not this one's; "
+            f"build this host's table: {build_command(pred.profile, args.space)}"
+        )
 
 
 def add_commands(sub: Any, add: AddCommand) -> None:
     lut = sub.add_parser(
         "lut",
-        help="latency lookup tables: build, validate, list, show, export-kit, import",
+        help="latency lookup tables: build, validate, list, check, show, export-kit, import",
         description="latency lookup tables",
     )
     lsub = lut.add_subparsers(dest="lut_command", required=True, metavar="SUBCOMMAND")
@@ -248,13 +481,31 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement pass (default 3)")
     p.add_argument("--table", help="table file (default: this host's table for the profile)")
     p.add_argument("--output-dir", default=".", help="where validate-<profile>-<space>.json/.png go (default .)")
+    p.add_argument(
+        "--against",
+        choices=["shipped"],
+        help="validate the table hwnas ships for the profile against nets measured here (how far it is from "
+        "this host), next to this host's own table (--table, else the one on the search path) on the same nets",
+    )
     p.set_defaults(func=cmd_lut_validate)
 
-    p = lsub.add_parser("list", help="tables on the search path")
+    p = lsub.add_parser("list", help="tables on the search path, and whether each describes this host")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lut_list)
 
-    p = lsub.add_parser("show", help="one table: host, entries, calibration")
+    p = lsub.add_parser(
+        "check", help="whether each table describes this host (CPU fingerprint, then a measured speed signature)"
+    )
+    p.add_argument("--profile", action="append", help="check only this profile's tables (repeatable)")
+    p.add_argument(
+        "--no-measure",
+        action="store_true",
+        help="time nothing: the fingerprint, or a speed signature already measured on this boot",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_lut_check)
+
+    p = lsub.add_parser("show", help="one table: host, fingerprint, speed signature, host check, entries, calibration")
     p.add_argument("table", help="a table file or a profile id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lut_show)

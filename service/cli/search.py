@@ -1,4 +1,10 @@
-"""``hwnas search CONFIG.yaml``: run a search locally, without the service (SQLite + local Ray by default)."""
+"""``hwnas search CONFIG.yaml``: run a search locally, without the service (SQLite + local Ray by default).
+
+Before the first trial, the search chooses each latency profile's table and,
+on first use, builds this host's (progress on stderr); a latency predicted
+from a table of another host is marked in the front and warned about, with
+the command that builds this host's table.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     from nas.config import SearchConfig
     from nas.results import SearchProgress, count_failed, front_trials, save_result
     from nas.search import Search
+    from nas.table_choice import TableEvent
     from service.cli.progress import ProgressBar
 
     config = SearchConfig.from_file(args.config)
@@ -37,7 +44,20 @@ def cmd_search(args: argparse.Namespace) -> None:
         hv = f" hv={p.hypervolume:.4g}" if p.hypervolume is not None else ""
         bar(p.done, p.budget_trials or max(p.done, 1), f"front {p.front_size}{hv} best {best}")
 
-    result = Search(config, storage, progress=progress).run(resume=args.resume)
+    table_bars: dict[tuple[str, str], ProgressBar] = {}
+
+    def on_table(event: TableEvent) -> None:
+        if args.json:
+            return
+        if event.finished:
+            print(event.line(), file=sys.stderr)
+            return
+        key = (event.profile, event.what)
+        if key not in table_bars:
+            table_bars[key] = ProgressBar(f"latency table {event.profile}: {event.what}", stream=sys.stderr)
+        table_bars[key](event.done, event.total, "")
+
+    result = Search(config, storage, progress=progress, on_table=on_table).run(resume=args.resume)
     save_result(result, out)
     if args.json:
         print(result.to_json())
@@ -45,10 +65,11 @@ def cmd_search(args: argparse.Namespace) -> None:
     front = front_trials(result)
     names = [o["metric"] for o in result.objectives]
     others = sorted({m for t in front for m in t.metrics} - set(names))
+    foreign = {m for c in result.latency_tables.values() if c.get("foreign") for m in c.get("metrics", [])}
     print()
     print(
         render_table(
-            ["trial", "arch_id", *names, *others],
+            ["trial", "arch_id", *[f"{n} (foreign table)" if n in foreign else n for n in [*names, *others]]],
             [
                 [t.number, t.arch_id, *[fmt_value(t.metrics.get(n)) for n in [*names, *others]]]
                 for t in sorted(front, key=lambda t: t.metrics.get(names[0]) or 0)
@@ -63,6 +84,8 @@ def cmd_search(args: argparse.Namespace) -> None:
     )
     for note in result.notes:
         print(f"note: {note}")
+    for warning in result.latency_warnings():
+        print(f"warning: {warning}")
     print(f"results: {out}/result.json, trials.csv, front.json; study in {storage}")
 
 

@@ -105,6 +105,24 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
     _local_only(page, server)
 
 
+def test_a_job_on_a_table_of_another_host_shows_a_banner_with_the_build_command(page_as: Any, server: Server) -> None:
+    job = server.api("alice", "GET", f"/api/v1/jobs/{server.job_id}").json()
+    [table] = job["latency_tables"]
+    assert table["source"] == "shipped" and table["profile"] == "ort-cpu-fp32-t1"
+    page = page_as("alice")
+    page.goto(f"{server.url}/jobs/{server.job_id}")
+    page.wait_for_selector("#job-status-value")
+    banner = page.locator("#latency-warning")
+    assert banner.is_visible() == table["foreign"]
+    if table["foreign"]:  # on any host but the one the shipped table was measured on
+        assert banner.get_attribute("role") == "alert"
+        text = banner.inner_text()
+        assert "latency:ort-cpu-fp32-t1" in text and table["table"] in text
+        assert page.inner_text("#latency-warning code.build-command") == table["build_command"]
+        assert table["build_command"].startswith("hwnas lut build --profile ort-cpu-fp32-t1")
+        screenshot(page, "job-foreign-table")
+
+
 def test_the_form_submits_a_job_that_then_runs(page_as: Any, server: Server) -> None:
     page = page_as("alice")
     page.goto(server.url + "/")
@@ -190,6 +208,7 @@ def test_three_objectives_get_parallel_coordinates_and_a_3d_view(page_as: Any, s
         "budget": {"trials": 12},
         "workers": 1,
         "seed": 5,
+        "latency_table": "shipped",
     }
     job_id = server.api("alice", "POST", "/api/v1/jobs", json=config).json()["id"]
     deadline = time.monotonic() + 120

@@ -54,8 +54,20 @@ def test_front_and_failed_counts() -> None:
     result = make_result()
     assert [t.number for t in front_trials(result)] == [0, 4]
     assert front_records(result) == [
-        {"number": 0, "arch_id": "id0", "arch": "arch-0", "metrics": {"params": 100.0, "macs": 5.0}},
-        {"number": 4, "arch_id": "id4", "arch": "arch-4", "metrics": {"params": 50.0, "macs": 8.0}},
+        {
+            "number": 0,
+            "arch_id": "id0",
+            "arch": "arch-0",
+            "metrics": {"params": 100.0, "macs": 5.0},
+            "latency_foreign": False,
+        },
+        {
+            "number": 4,
+            "arch_id": "id4",
+            "arch": "arch-4",
+            "metrics": {"params": 50.0, "macs": 8.0},
+            "latency_foreign": False,
+        },
     ]
     assert count_failed(result) == 1  # the requeued trial was cut off, not failed
 

@@ -204,8 +204,12 @@ def test_delete_only_finished_jobs_and_everything_goes(world: World) -> None:
 
 
 def test_a_bad_job_fails_with_its_reason_and_the_worker_goes_on(world: World) -> None:
+    from latency_tables.profiles import DeviceProfile, HostInfo
+    from latency_tables.table import LatencyTable, user_table_dir
+
     alice = world.as_user("alice")
     # a layer the (empty) latency table lacks, with measuring forbidden: the job fails, not the worker
+    empty = LatencyTable(profile=DeviceProfile.parse("ort-cpu-fp32-t1"), host=HostInfo.current())
     bad = submit(
         world,
         objectives=[
@@ -213,6 +217,7 @@ def test_a_bad_job_fails_with_its_reason_and_the_worker_goes_on(world: World) ->
             {"metric": "params", "direction": "minimize"},
         ],
         latency_missing="error",
+        latency_table=str(empty.save(user_table_dir() / "empty.json.gz")),
     )
     good = submit(world)
     run_queued(world, jobs=2)
@@ -314,7 +319,7 @@ def test_health_ready_metrics(world: World) -> None:
     assert world.client.get("/healthz").json() == {"status": "ok"}
     ready = world.client.get("/readyz").json()
     assert (
-        ready["status"] == "ok" and ready["database"] == "ok" and ready["schema_revision"] == head_revision() == "0002"
+        ready["status"] == "ok" and ready["database"] == "ok" and ready["schema_revision"] == head_revision() == "0003"
     )
     submit(world)
     world.client.get("/api/v1/jobs", headers=world.as_user("alice"))

@@ -17,7 +17,9 @@ router = APIRouter(prefix="/api/v1/devices", tags=["devices"], responses=errors(
 
 @router.get("", response_model=list[schemas.DevicePublic])
 def devices(user: UserDep) -> list[schemas.DevicePublic]:
-    """Profiles the server has latency tables for, each table with its host and calibration figures."""
+    """Profiles the server has latency tables for, each table with its host, whether it describes this server's
+    host (`host_check`: the CPU fingerprint, or a speed signature `hwnas lut check` measured on this boot; the
+    server times nothing) and calibration figures."""
     return list_devices()
 
 

@@ -157,7 +157,8 @@ function fieldInput(path) {
   const p = String(path).replace(/^body\./, "");
   const direct = { space: "f-space", "budget.trials": "f-budget-trials", "budget.seconds": "f-budget-seconds",
     budget: "f-budget-trials", strategy: "f-strategy", "strategy.name": "f-strategy", workers: "f-workers",
-    seed: "f-seed", objectives: "objectives-rows", constraints: "constraints-rows", devices: "objectives-rows" };
+    seed: "f-seed", objectives: "objectives-rows", constraints: "constraints-rows", devices: "objectives-rows",
+    latency_table: "f-latency-table" };
   if (direct[p]) return direct[p];
   let m = /^objectives\[(\d+)\](?:\.(metric|direction))?/.exec(p);
   if (m) return `f-objective-${m[1]}-${m[2] || "metric"}`;
@@ -293,7 +294,11 @@ async function buildSubmitForm(card) {
       labelled("f-budget-seconds", "Seconds (optional)", el("input", { type: "number", step: "any" })),
       labelled("f-strategy", "Strategy", strategy),
       labelled("f-workers", "Workers", el("input", { type: "number", value: 1 })),
-      labelled("f-seed", "Seed", el("input", { type: "number", value: 0 }))),
+      labelled("f-seed", "Seed", el("input", { type: "number", value: 0 })),
+      labelled("f-latency-table", "Latency table", el("select", {}, [
+        ["auto", "auto: this host's (built on first use, a minute or two)"],
+        ["shipped", "shipped: hwnas' own (flagged if measured on another host)"],
+        ["host", "host: this host's, or fail"]].map(([v, t]) => el("option", { value: v, text: t }))))),
     general,
     el("button", { type: "submit", id: "submit-job", text: "Submit job" }), result);
   const syncKind = () => {
@@ -334,6 +339,7 @@ async function buildSubmitForm(card) {
     body.strategy = { name: strategy.value };
     if (num("f-workers") !== undefined) body.workers = num("f-workers");
     if (num("f-seed") !== undefined) body.seed = num("f-seed");
+    if ($("f-latency-table").value !== "auto") body.latency_table = $("f-latency-table").value;
     $("submit-job").disabled = true;
     try {
       const job = await api("/api/v1/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -384,7 +390,9 @@ async function jobPage(jobId) {
   const hv = section("Hypervolume", "hv");
   const tr = section("Trials", "trials");
   const cfg = section("Spec", "spec");
-  main.append(summary, pf, hv, tr, cfg);
+  // a latency table of another host: its latencies are that host's; the banner says how to build this host's
+  const banner = el("div", { id: "latency-warning", class: "banner", role: "alert", hidden: true });
+  main.append(banner, summary, pf, hv, tr, cfg);
 
   // status + cancel
   const statusBox = el("div", { id: "job-status", "aria-live": "polite" });
@@ -417,6 +425,18 @@ async function jobPage(jobId) {
     if (j.error) statusBox.append(el("p", { id: "job-error", class: "msg error", role: "alert" }, "Error: ", j.error));
     if (j.notes && j.notes.length) statusBox.append(el("ul", { id: "job-notes" }, j.notes.map((n) => el("li", { text: n }))));
     cancel.disabled = finished() || j.cancel_requested;
+    renderBanner();
+  }
+  function renderBanner() {
+    const foreign = (state.job.latency_tables || []).filter((t) => t.foreign);
+    clear(banner).hidden = !foreign.length;
+    if (!foreign.length) return;
+    banner.append(el("strong", { text: "⚠ These latencies describe another host, not this one" }),
+      el("ul", {}, foreign.map((t) => el("li", { "data-profile": t.profile },
+        `${t.metrics.join(", ")}: predicted from table ${t.table}, measured on another host`,
+        t.reasons.length ? ` (${t.reasons.join("; ")})` : "", ". Build this host's table: ",
+        el("code", { class: "build-command", text: t.build_command || "hwnas lut build" })))),
+      el("p", { class: "hint", text: "Then run the search again: it predicts from this host's table." }));
   }
   renderStatus();
 
@@ -758,7 +778,8 @@ function latencyTable(a, id) {
       el("td", { text: l.measured ? "measured (every layer)" : "estimated (some layers predicted)" }),
       el("td", { text: l.table }),
       el("td", {}, l.host, l.foreign_host ? el("strong", { class: "warn", role: "note",
-        text: " ⚠ foreign host: measured on another machine" }) : null)));
+        text: " ⚠ foreign host: measured on another machine" }) : null,
+        l.foreign_host && l.host_note ? el("span", { class: "hint host-note", text: ` ${l.host_note}` }) : null)));
   }
   for (const [p, err] of Object.entries(a.latency_errors || {})) {
     body.append(el("tr", {}, el("td", { text: p }), el("td", { colspan: 4, class: "msg error", text: err })));
@@ -873,7 +894,10 @@ async function devicesPage() {
       body.append(el("tr", { "data-profile": d.id },
         el("td", { text: d.id }), el("td", { text: `${d.runtime} ${d.provider} ${d.precision} t${d.threads} b${d.batch}` }),
         el("td", { text: d.available ? "yes" : "no" }), el("td", { text: tb ? tb.name : "no table" }),
-        el("td", { text: tb ? tb.source : "" }), el("td", { text: host }),
+        el("td", { text: tb ? tb.source : "" }),
+        el("td", {}, host, tb && tb.host_check && tb.host_check.verdict === "foreign"
+          ? el("strong", { class: "warn host-check", role: "note", text: ` ⚠ ${tb.host_check.note || "measured on another host"}` })
+          : null),
         el("td", { class: "num", text: tb ? tb.layers.toLocaleString("en") : "" }),
         el("td", { text: tb ? tb.calibration.model : "" }), el("td", { class: "num", text: fmt(cv) })));
       if (!tb) continue;
