@@ -19,7 +19,7 @@ PACKAGES ?= $(SYSTEM_PACKAGES)
 PROJECT := .
 EXTRAS := test,dev
 
-.PHONY: serve test test-fast lint install bundles system-deps bench bench-latency bench-proxies bench-search bench-service bench-dashboard bench-scale clean
+.PHONY: serve test test-fast lint install bundles system-deps bench bench-latency bench-latency-host bench-proxies bench-search bench-service bench-dashboard bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,8 +78,12 @@ bench: install
 bench-latency: install
 	$(BIN)/python benchmarks/latency.py
 
+# a new user's first use on this machine: host check, first-use tables, their validation, the shipped table's error
+bench-latency-host: install
+	$(BIN)/python benchmarks/latency_host.py
+
 # the proxies' evidence, resumable (each training run is appended to benchmarks/results/ as it ends): the
-# protocol pilot, the ground truth (60 nets x 2 seeds, about 7 CPU hours), then the report
+# protocol pilot, the ground truth (60 nets x 2 seeds, about 10 CPU hours), then the report
 bench-proxies: install system-deps
 	$(BIN)/python benchmarks/proxies.py pilot
 	$(BIN)/python benchmarks/proxies.py truth

@@ -27,15 +27,38 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
+def _folder_state() -> tuple[tuple[str, int], ...]:
+    """Every table file on the search path with its modification time: a table a worker builds or extends
+    while the server runs (first use on this host) is read again, not served stale until a restart."""
+    from latency_tables.table import table_dirs
+
+    state = []
+    for folder in table_dirs():
+        for path in sorted(folder.glob("*.json*")) if folder.is_dir() else []:
+            try:
+                state.append((str(path), path.stat().st_mtime_ns))
+            except OSError:  # removed between the listing and the stat
+                continue
+    return tuple(state)
+
+
 def tables() -> list[tuple[Path, Any]]:
+    return _tables(_folder_state())
+
+
+@lru_cache(maxsize=1)
+def _tables(state: tuple[tuple[str, int], ...]) -> list[tuple[Path, Any]]:
     from latency_tables.table import list_tables
 
     return list_tables()
 
 
-@lru_cache(maxsize=32)
 def _predictor(path: str, space: str | None) -> Any:
+    return _predictor_of(path, dict(_folder_state()).get(path, 0), space)
+
+
+@lru_cache(maxsize=32)
+def _predictor_of(path: str, mtime_ns: int, space: str | None) -> Any:
     import warnings
 
     from latency_tables.api import load_predictor
@@ -200,5 +223,5 @@ def devices() -> list[schemas.DevicePublic]:
 
 
 def forget_tables() -> None:
-    tables.cache_clear()
-    _predictor.cache_clear()
+    _tables.cache_clear()
+    _predictor_of.cache_clear()

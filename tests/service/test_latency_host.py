@@ -130,3 +130,20 @@ def test_the_server_checks_its_tables_at_start_off_the_request_path(
     assert check.foreign and check.speed_ratio == pytest.approx(0.48)  # the cache holds the measured verdict
     off = make_settings(database_url, tmp_path)  # the tests' default: HWNAS_CHECK_TABLES=0
     assert off.check_tables is False
+
+
+def test_a_table_built_while_the_server_runs_is_served_without_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    FakeSignature(monkeypatch)
+    arch, path = net_and_table()
+    latency.forget_tables()
+    [before], _ = latency.latencies(arch, "tiny")
+    assert before.latency_ms > 0
+    # a worker's first-use build rewrites the table (here: every layer twice as slow) while the server runs
+    table = LatencyTable.load(path)
+    table.entries = {k: e.model_copy(update={"median_ms": 2 * e.median_ms}) for k, e in table.entries.items()}
+    table.save(path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # a coarse clock may not tick
+    [after], _ = latency.latencies(arch, "tiny")
+    assert after.raw_sum_ms == pytest.approx(2 * before.raw_sum_ms)
