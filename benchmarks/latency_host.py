@@ -1,0 +1,236 @@
+"""Latency on the user's own machine: the host check, the first-use table, and how wrong the shipped table is here.
+
+What a new user meets on this machine, measured per device profile:
+
+1. **Speed signature.** The reference layers timed ``--signature-repeats``
+   times: their spread is the check's own noise (what the tolerances must
+   sit above), and their ratio to the shipped table says whether the shipped
+   table describes this host.
+2. **First use.** From an empty table folder, :func:`ensure_host_table` for
+   each space, as a search would do before its first prediction: seconds,
+   layers and calibration nets measured.
+3. **Validation with that fresh table.** ``--samples`` random nets of each
+   space (none of them calibration nets) predicted, their missing layers
+   measured on demand as a search meets them, then each net measured twice
+   (independent interleaved passes). Reported next to the noise floor (the
+   second measurement scored against the first), with the median
+   predicted/measured ratio overall and for nets with and without
+   squeeze-excite / h-swish (is a bias modelling or drift?).
+4. **The shipped table on the same measured nets** (``--against shipped``):
+   what a user who trusted it would have seen.
+
+Prints tables, writes benchmarks/results/latency-host.json. Measures: run it
+on a quiet machine (nothing else busy), one thread.
+
+    .venv/bin/python benchmarks/latency_host.py [--profiles ...] [--spaces ...] [--samples 50] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+import searchspace as ss  # noqa: E402
+from benchmarks._common import write_results  # noqa: E402
+from service.cli.progress import ProgressBar  # noqa: E402
+from service.cli.tables import render_table  # noqa: E402
+
+PROFILES = ["ort-cpu-fp32-t1", "ort-cpu-int8-t1"]
+SPACES = ["mobilenetv2-cifar", "fbnet-cifar", "mobiledet-cifar", "mobilenetv3-cifar", "mobilenetv2"]
+
+
+def shipped_path(profile: str) -> Path:
+    from latency_tables.table import PACKAGE_DATA, LatencyTable
+
+    for path in sorted(PACKAGE_DATA.glob("*.json.gz")):
+        if LatencyTable.load(path).profile.id == profile:
+            return path
+    raise SystemExit(f"no shipped table for {profile}")
+
+
+def signature_noise(profile: str, repeats: int) -> dict[str, Any]:
+    """The reference layers timed ``repeats`` times: per-layer spread, and the spread of the geometric mean."""
+    from latency_tables.host import REFERENCE_LAYERS, judge_signature, measure_signature
+    from latency_tables.profiles import DeviceProfile
+    from latency_tables.table import LatencyTable
+
+    prof = DeviceProfile.parse(profile)
+    runs = [measure_signature(prof) for _ in range(repeats)]
+    first = runs[0]
+    ratios = [judge_signature(first, r)[0] for r in runs[1:]]
+    per_layer = {k: float(np.std([r[k] for r in runs]) / np.mean([r[k] for r in runs])) for k in REFERENCE_LAYERS}
+    worst_layer = [max(abs(r[k] / first[k] - 1) for k in REFERENCE_LAYERS) for r in runs[1:]]
+    shipped = LatencyTable.load(shipped_path(profile))
+    mean_here = {k: float(np.median([r[k] for r in runs])) for k in REFERENCE_LAYERS}
+    ship_mean, ship_ratios, ship_reasons = judge_signature(
+        {k: shipped.entries[k].median_ms for k in REFERENCE_LAYERS if k in shipped.entries}, mean_here
+    )
+    return {
+        "repeats": repeats,
+        "geo_mean_ratio_vs_first": {"min": min(ratios), "max": max(ratios)},
+        "max_layer_deviation_vs_first": max(worst_layer),
+        "per_layer_cv": per_layer,
+        "here_ms": mean_here,
+        "shipped_ratio": ship_mean,
+        "shipped_layer_ratios": ship_ratios,
+        "shipped_verdict_reasons": ship_reasons,
+    }
+
+
+def uses_se_or_hswish(code: str) -> bool:
+    return "_se" in code or "hswish" in code
+
+
+def bias(pred: np.ndarray, meas: np.ndarray, codes: list[str]) -> dict[str, float | None]:
+    ratio = pred / meas
+    mask = np.asarray([uses_se_or_hswish(c) for c in codes])
+    return {
+        "median_ratio": float(np.median(ratio)),
+        "median_ratio_se_hswish": float(np.median(ratio[mask])) if mask.any() else None,
+        "median_ratio_plain": float(np.median(ratio[~mask])) if (~mask).any() else None,
+    }
+
+
+def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed: int) -> list[dict[str, Any]]:
+    from latency_tables.api import load_predictor
+    from latency_tables.first_use import ensure_host_table
+    from latency_tables.validate import validate
+    from latency_tables.validation_result import compare
+
+    out = []
+    shipped = shipped_path(profile)
+    for name in spaces:
+        space = ss.load_space(name)
+        start = time.perf_counter()
+        built = ensure_host_table(profile, name, progress=ProgressBar(f"{profile} {name} first use"))
+        build_s = time.perf_counter() - start
+        print(f"  {built.summary()}", flush=True)
+        predictor = load_predictor(profile, table=built.path, space=name)
+        result = validate(predictor, space, samples, seed=seed, rounds=rounds, progress=ProgressBar(f"validate {name}"))
+        codes = [r.arch for r in result.rows]
+        archs = [ss.Architecture.decode(c) for c in codes]
+        pred = np.asarray([r.predicted_ms for r in result.rows])
+        m1 = np.asarray([r.measured1_ms for r in result.rows])
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ship = load_predictor(profile, table=shipped, missing="estimate", space=name, check="cached")
+        ship_pred = ship.predict_many(archs)
+        out.append(
+            {
+                "profile": profile,
+                "space": name,
+                "first_use": {
+                    "seconds": build_s,
+                    "layers_measured": built.layers_measured,
+                    "nets_measured": built.nets_measured,
+                    "calibration": built.table.calibration_for(name).model,
+                    "calibration_cv_mape": built.table.calibration_for(name).cv_mape,
+                    "replaced": built.replaced,
+                },
+                "validation": {k: v for k, v in result.as_dict().items() if k != "nets"},
+                "bias": bias(pred, m1, codes),
+                "shipped": {**compare(ship_pred, m1), **bias(ship_pred, m1, codes)},
+                "nets": [
+                    {"arch": c, "predicted_ms": float(p), "shipped_ms": float(s), "m1": float(a), "m2": float(b)}
+                    for c, p, s, a, b in zip(
+                        codes, pred, ship_pred, m1, [r.measured2_ms for r in result.rows], strict=True
+                    )
+                ],
+            }
+        )
+    return out
+
+
+def pct(v: float | None) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.0f}%"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--profiles", nargs="+", default=PROFILES)
+    p.add_argument("--spaces", nargs="+", default=SPACES)
+    p.add_argument("--samples", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--signature-repeats", type=int, default=10)
+    args = p.parse_args()
+    results: dict[str, Any] = {"settings": vars(args), "signature": {}, "spaces": []}
+    for profile in args.profiles:
+        with tempfile.TemporaryDirectory(prefix="hwnas-first-use-") as folder:
+            os.environ["HWNAS_LUT_DIR"] = folder  # an empty table folder: a new user's first use
+            os.environ["HWNAS_MEASURE_LOCK"] = str(Path(folder) / "measure.lock")
+            print(f"{profile}: speed signature x{args.signature_repeats}", flush=True)
+            results["signature"][profile] = signature_noise(profile, args.signature_repeats)
+            results["spaces"] += run_profile(profile, args.spaces, args.samples, args.rounds, args.seed)
+
+    print()
+    print(
+        render_table(
+            ["profile", "signature noise (geo mean)", "worst layer", "shipped table / here"],
+            [
+                [
+                    pid,
+                    f"{s['geo_mean_ratio_vs_first']['min']:.3f}-{s['geo_mean_ratio_vs_first']['max']:.3f}",
+                    f"{100 * s['max_layer_deviation_vs_first']:.1f}%",
+                    f"here {s['shipped_ratio']:.2f}x the shipped figures",
+                ]
+                for pid, s in results["signature"].items()
+            ],
+            set(),
+        )
+    )
+    rows = []
+    for r in results["spaces"]:
+        m, n, s, f = (
+            r["validation"]["metrics"]["predicted"],
+            r["validation"]["metrics"]["noise"],
+            r["shipped"],
+            r["first_use"],
+        )
+        rows.append(
+            [
+                r["profile"],
+                r["space"],
+                f"{f['seconds']:.0f} s ({f['layers_measured']} layers, {f['nets_measured']} nets)",
+                f"{pct(m['within_10_pct'])} ({pct(n['within_10_pct'])})",
+                f"{m['spearman']:.3f} ({n['spearman']:.3f})",
+                f"{m['mape_pct']:.1f}%",
+                f"{r['bias']['median_ratio']:.3f}",
+                f"{pct(s['within_10_pct'])}, {s['mape_pct']:.0f}%, {s['median_ratio']:.2f}",
+            ]
+        )
+    print(
+        render_table(
+            [
+                "profile",
+                "space",
+                "first use",
+                "+-10% (noise)",
+                "Spearman (noise)",
+                "MAPE",
+                "pred/meas",
+                "shipped: +-10%, MAPE, pred/meas",
+            ],
+            rows,
+            set(),
+        )
+    )
+    out = write_results("latency-host", results)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
