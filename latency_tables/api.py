@@ -78,9 +78,16 @@ def table_to_extend(
     a new one in the user folder. Refuses a table of another profile or one
     measured on another host, since the two kinds of figures must not mix.
     """
+    from latency_tables import table as table_module
+
     host = host or HostInfo.current()
     if table:
         path = Path(table)
+        if path.resolve().is_relative_to(table_module.PACKAGE_DATA.resolve()):
+            raise LatencyTableError(
+                f"table {path} is shipped with hwnas and is never written; measure into your own table "
+                "(leave out --table, or name a file outside the package)"
+            )
         lut = LatencyTable.load(path) if path.exists() else LatencyTable(profile=profile, host=host)
     else:
         try:
@@ -95,7 +102,16 @@ def table_to_extend(
         except LatencyTableError:
             lut = LatencyTable(profile=profile, host=host)
             path = user_table_dir() / lut.default_filename()
-            set_aside(path)
+            if path.exists():
+                try:
+                    other_host = bool(LatencyTable.load(path).host.differences(host))
+                except LatencyTableError:
+                    other_host = False
+                if other_host:  # another machine's table under this name (say, imported): both stay
+                    path = path.with_name(f"{lut.name}-{host.fingerprint()[:8]}.json.gz")
+                else:  # this host kind's, but measurably another speed: out of the way, and said so
+                    dest = set_aside(path)
+                    warnings.warn(f"{path} runs at another speed on this host; moved to {dest}", stacklevel=2)
     if lut.profile != profile:
         raise LatencyTableError(f"table {path} is for profile {lut.profile.id}, not {profile.id}")
     diffs = lut.host.differences(host)
@@ -119,7 +135,7 @@ def set_aside(path: Path) -> Path | None:
 
     if not path.exists():
         return None
-    dest = path.parent / "replaced" / f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}"
+    dest = path.parent / "replaced" / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{path.name}"
     dest.parent.mkdir(parents=True, exist_ok=True)
     path.replace(dest)
     return dest

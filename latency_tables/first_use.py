@@ -112,7 +112,7 @@ def ensure_host_table(
     try:
         found_path, found = find_table(prof, host)
         found_check = check_table(found, host=host)
-        if found_check.verdict != "same":
+        if found_check.foreign:
             replaced = f"{found.name} ({'; '.join(found_check.reasons)})"
     except LatencyTableError:
         pass

@@ -135,7 +135,7 @@ class LatencyTable(BaseModel):
         try:
             text = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
             data = json.loads(text)
-        except (OSError, ValueError) as exc:
+        except (OSError, EOFError, ValueError) as exc:  # EOFError: a cut gzip stream
             raise LatencyTableError(f"{p}: not a JSON (or gzipped JSON) latency table: {exc}") from None
         return cls.from_dict(data, str(p))
 
@@ -177,12 +177,20 @@ def table_dirs() -> list[Path]:
     return [user_table_dir(), PACKAGE_DATA]
 
 
+def table_files(folder: Path) -> list[Path]:
+    """The table files in ``folder``: ``*.json`` / ``*.json.gz``, not hidden files (a table being saved is a
+    hidden temp file until it is renamed into place)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.json*") if not p.name.startswith(".") and p.is_file())
+
+
 def list_tables() -> list[tuple[Path, LatencyTable]]:
     """Every table on the search path (user tables first: they shadow shipped ones of the same name)."""
     seen: set[str] = set()
     out = []
     for folder in table_dirs():
-        for path in sorted(folder.glob("*.json*")) if folder.is_dir() else []:
+        for path in table_files(folder):
             table = LatencyTable.load(path)
             if table.name not in seen:
                 seen.add(table.name)

@@ -36,7 +36,7 @@ from latency_tables.errors import LatencyTableError
 from latency_tables.predictor import LatencyPredictor
 from latency_tables.profiler import ProgressCallback, check_available, interleaved_timings, measurement_lock
 from latency_tables.profiles import DeviceProfile, HostInfo
-from latency_tables.table import LatencyTable
+from latency_tables.table import LatencyTable, table_files
 from latency_tables.validation_reports import REPORT_FORMAT, REPORT_VERSION, load_reports, report_path, save_report
 from latency_tables.validation_result import TOLERANCES, NetRow, ValidationResult, compare, mape, within
 from searchspace.architecture import Architecture
@@ -267,7 +267,7 @@ def shipped_table(profile: DeviceProfile | str) -> tuple[Path, LatencyTable]:
 
     pid = profile if isinstance(profile, str) else profile.id
     folder = table_module.PACKAGE_DATA
-    shipped = [(p, LatencyTable.load(p)) for p in (sorted(folder.glob("*.json*")) if folder.is_dir() else [])]
+    shipped = [(p, LatencyTable.load(p)) for p in table_files(folder)]
     found = [(p, t) for p, t in shipped if t.profile.id == pid]
     if not found:
         raise LatencyTableError(

@@ -67,10 +67,17 @@ class Objectives:
             from latency_tables.api import load_predictor
 
             choice = self.table_choice(profile)
-            space = self.config.space if isinstance(self.config.space, str) else None
-            self._predictors[profile] = load_predictor(
-                profile, table=choice.path, missing=self.config.latency_missing, space=space
-            )
+            # the name first use fitted this space's calibration under (an inline spec's own name)
+            if isinstance(self.config.space, str):
+                space = self.config.space
+            else:
+                space = (self.space or self.config.load_space()).name
+            predictor = load_predictor(profile, table=choice.path, missing=self.config.latency_missing, space=space)
+            if choice.source == "shipped":
+                # layers measured on demand stay in memory: saved, they would land in the user copy of the shipped
+                # table's name, over this host's own table
+                predictor.path = None
+            self._predictors[profile] = predictor
         return self._predictors[profile]
 
     def cheap(self, arch: Any) -> dict[str, Evaluation]:

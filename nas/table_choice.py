@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,7 +145,7 @@ def shipped_table(profile: str) -> Path:
     from latency_tables.profiles import HostInfo
 
     folder = table_module.PACKAGE_DATA
-    shipped = [(p, _load_table(p)) for p in sorted(folder.glob("*.json*"))] if folder.is_dir() else []
+    shipped = [(p, _load_table(p)) for p in table_module.table_files(folder)]
     mine = [(p, t) for p, t in shipped if t.profile.id == profile]
     if not mine:
         names = ", ".join(t.name for _, t in shipped) or "none"
@@ -260,7 +260,19 @@ def choose_table(
                 ) from None
             path, table = find_table(profile)
             choice = _choice(config, profile, "found", path, table, check_table(table), start)
+        except OSError as exc:  # this host's table cannot be saved (a read-only table folder, a full disk)
+            where = (
+                f"this host's latency table cannot be saved ({exc.strerror or exc}); "
+                "set HWNAS_LUT_DIR to a writable folder"
+            )
+            if mode == "host":
+                raise SearchError(f"latency_table: host: {where}") from None
+            path, table = find_table(profile)
+            choice = _choice(config, profile, "found", path, table, check_table(table), start)
+            choice = replace(choice, summary=f"{choice.summary} ({where})")
         else:
+            if mode == "host" and host.check.foreign:
+                raise SearchError(f"latency_table: host: {host.check.summary()}")
             # this host's table, where it measured something; a table of this host on the search path (say the
             # shipped one, on the host that measured it) it took as it was stays where it is
             path = host.path if host.path.exists() else find_table(profile)[0]

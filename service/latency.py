@@ -30,11 +30,11 @@ _lock = threading.Lock()
 def _folder_state() -> tuple[tuple[str, int], ...]:
     """Every table file on the search path with its modification time: a table a worker builds or extends
     while the server runs (first use on this host) is read again, not served stale until a restart."""
-    from latency_tables.table import table_dirs
+    from latency_tables.table import table_dirs, table_files
 
     state = []
     for folder in table_dirs():
-        for path in sorted(folder.glob("*.json*")) if folder.is_dir() else []:
+        for path in table_files(folder):
             try:
                 state.append((str(path), path.stat().st_mtime_ns))
             except OSError:  # removed between the listing and the stat
@@ -63,7 +63,9 @@ def _predictor_of(path: str, mtime_ns: int, space: str | None) -> Any:
 
     from latency_tables.api import load_predictor
 
-    table = next(t for p, t in tables() if str(p) == path)
+    table = next((t for p, t in tables() if str(p) == path), None)
+    if table is None:  # the file went away between two listings (set aside, replaced)
+        raise LatencyTableError(f"latency table {path} is no longer on the search path")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a table from another host is reported per latency (foreign_host)
         return load_predictor(table.profile.id, path, missing="estimate", space=space, check="cached")

@@ -335,3 +335,23 @@ def _can_run(profile: str) -> bool:
 
     p = DeviceProfile.parse(profile)
     return not get_runtime(p.runtime).unavailable(p)
+
+
+def test_a_table_folder_that_cannot_be_written_falls_back_to_the_table_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that cannot be saved does not fail every search: auto predicts from the table found, flagged and
+    said why; host refuses, naming HWNAS_LUT_DIR."""
+    save_shipped(tiny_table(host=other_host()))
+
+    def cannot_save(*_: Any, **__: Any) -> HostTable:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(first_use, "ensure_host_table", cannot_save)
+    with pytest.warns(UserWarning, match="another host"):
+        result = Search(config(), f"sqlite:///{tmp_path / 'a.db'}").run()
+    chosen = result.latency_tables[FP32]
+    assert chosen["source"] == "found" and chosen["foreign"] and "HWNAS_LUT_DIR" in chosen["summary"]
+    assert all(t.latency_foreign for t in result.trials if t.state == "COMPLETE")
+    with pytest.raises(SearchError, match="latency_table: host: this host's latency table cannot be saved"):
+        Search(config(latency_table="host"), f"sqlite:///{tmp_path / 'b.db'}").run()
