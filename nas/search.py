@@ -265,8 +265,43 @@ class Search:
         finally:
             done.set()
             beater.join(timeout=5)
-        session.durable.set_user_attr(STUDY_ATTR, {c.profile: c.as_dict() for c in choices})
-        return [c.summary for c in choices]
+        durable = session.durable
+        notes = [c.summary for c in choices] + self._table_changes(durable, choices)
+        durable.set_user_attr(
+            STUDY_ATTR, {c.profile: c.as_dict() | {"host": self._host_fingerprint()} for c in choices}
+        )
+        return notes
+
+    @staticmethod
+    def _host_fingerprint() -> str:
+        from latency_tables.profiles import HostInfo
+
+        return HostInfo.current().fingerprint()
+
+    def _table_changes(self, durable: Any, choices: list[Any]) -> list[str]:
+        """Notes where a resumed study's earlier trials were predicted from another table (or on another host,
+        or before tables were recorded) than the trials of this run: their latencies may not be comparable."""
+        finished = sum(1 for t in durable.get_trials(deepcopy=False) if t.state.is_finished())
+        if not finished:
+            return []
+        before = durable.user_attrs.get(STUDY_ATTR) or {}
+        here = self._host_fingerprint()
+        notes = []
+        for c in choices:
+            old = before.get(c.profile)
+            if old is None:
+                was = "a table this study did not record (it predates the record)"
+            elif (old.get("table"), old.get("path"), old.get("host", here)) != (c.table, c.path, here):
+                was = f"table {old.get('table')} ({old.get('path')})" + (
+                    " on another host" if old.get("host", here) != here else ""
+                )
+            else:
+                continue
+            notes.append(
+                f"latency:{c.profile} of the {finished} trial(s) finished before this run came from {was}; from now "
+                f"on it comes from {c.table} ({c.path}): the two may not be comparable"
+            )
+        return notes
 
     def _persist(self, study: Any, trial: Any, log_token: str | None = None) -> None:
         """Copy a finished trial into the durable study (on the writer); keep it for on_trial."""

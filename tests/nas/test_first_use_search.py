@@ -227,6 +227,7 @@ def test_a_real_first_use_build_is_found_again_by_the_resumed_search(
     assert (found["layers_measured"], found["nets_measured"]) == (0, 0)
     assert [e.finished for e in seen] == [True]  # no measurement to report
     assert len(again.trials) == 6 and not any(t.latency_foreign for t in again.trials)
+    assert not any("may not be comparable" in n for n in again.notes)  # the same table on the same host
 
 
 def test_auto_on_the_host_a_shipped_table_describes_uses_it_as_it_is(
@@ -355,3 +356,20 @@ def test_a_table_folder_that_cannot_be_written_falls_back_to_the_table_found(
     assert all(t.latency_foreign for t in result.trials if t.state == "COMPLETE")
     with pytest.raises(SearchError, match="latency_table: host: this host's latency table cannot be saved"):
         Search(config(latency_table="host"), f"sqlite:///{tmp_path / 'b.db'}").run()
+
+
+def test_a_study_resumed_on_another_host_says_its_latencies_may_not_compare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The config cannot change latency_table on resume, but the host can (a job taken over by a worker on
+    another machine), and a study may predate the record: the notes say the two sets of latencies may not
+    compare."""
+    save_shipped(tiny_table(host=other_host()))
+    FakeFirstUse(monkeypatch, [])
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    Search(config(name="moved"), storage).run()
+    monkeypatch.setattr(Search, "_host_fingerprint", staticmethod(lambda: "another-machine"))
+    again = Search(config(name="moved", budget={"trials": 6}), storage).run(resume=True)
+    [note] = [n for n in again.notes if "may not be comparable" in n]
+    assert note.startswith(f"latency:{FP32} of the 4 trial(s) finished before this run came from table ")
+    assert "on another host" in note
