@@ -23,6 +23,7 @@ Prints tables, writes benchmarks/results/latency-host.json. Measures: run it
 on a quiet machine (nothing else busy), one thread.
 
     .venv/bin/python benchmarks/latency_host.py [--profiles ...] [--spaces ...] [--samples 50] [--rounds 2]
+    .venv/bin/python benchmarks/latency_host.py --spaces fbnet mobiledet mobilenetv3 --name latency-host-224
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--signature-repeats", type=int, default=10)
+    p.add_argument("--name", default="latency-host", help="results file name (benchmarks/results/NAME.json)")
     args = p.parse_args()
     results: dict[str, Any] = {"settings": vars(args), "signature": {}, "spaces": []}
     for profile in args.profiles:
@@ -228,7 +230,7 @@ def main() -> None:
             set(),
         )
     )
-    out = write_results("latency-host", results)
+    out = write_results(args.name, results)
     print(f"wrote {out}")
 
 
