@@ -248,3 +248,47 @@ def check_table(
     )
     _store(table, host, check)
     return check
+
+
+# ------------------------------------------------------------ layers measured later, in the table's terms
+#: reference layers re-timed around a batch of layers measured on demand (the four quickest to time)
+DRIFT_PROBE = REFERENCE_LAYERS[:4]
+#: a drift this small (geometric mean) is left alone: it is within the probe's own noise
+DRIFT_MIN = 0.02
+
+
+def measure_in_table_terms(table: LatencyTable, layers: list[Any], path: Path | None) -> float:
+    """Measure ``layers`` into ``table`` (this host's) as the table's own figures would have been measured.
+
+    A table's layers and its calibration nets are measured together; layers a
+    search meets later are measured minutes or days after, while the machine
+    runs a few percent faster or slower (or beside busy workers). So the
+    reference layers the table holds are re-timed just before and after the
+    batch, and the batch's new entries are scaled by the table's figures for
+    them over the ones just measured (left alone within :data:`DRIFT_MIN`, and
+    never by more than 2x). Returns the ratio applied (1.0 for none).
+    """
+    from latency_tables.profiler import build_table
+
+    figures = {k: v for k, v in reference_figures(table).items() if k in DRIFT_PROBE}
+    fresh = [lyr for lyr in layers if lyr.key not in table.entries]
+    if not figures or not fresh:
+        build_table(table, layers, path)
+        return 1.0
+    before = measure_signature(table.profile, list(figures), rounds=1)
+    build_table(table, layers, path)
+    after = measure_signature(table.profile, list(figures), rounds=1)
+    logs = [math.log(figures[k] / t) for probe in (before, after) for k, t in probe.items() if t > 0]
+    ratio = math.exp(sum(logs) / len(logs)) if logs else 1.0
+    if abs(ratio - 1) <= DRIFT_MIN:
+        return 1.0
+    ratio = min(2.0, max(0.5, ratio))
+    for lyr in fresh:
+        e = table.entries.get(lyr.key)
+        if e is not None:
+            table.entries[lyr.key] = e.model_copy(
+                update={"median_ms": e.median_ms * ratio, "p10_ms": e.p10_ms * ratio, "p90_ms": e.p90_ms * ratio}
+            )
+    if path is not None:
+        table.save(path)
+    return ratio

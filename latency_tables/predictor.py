@@ -183,9 +183,10 @@ class LatencyPredictor:
         if mode == "error":
             raise MissingEntryError([lyr.key for lyr in layers if lyr], self.table.profile.id, self._command())
         if mode == "measure":
-            from latency_tables.profiler import build_table
+            from latency_tables.host import measure_in_table_terms
 
-            build_table(self.table, [lyr for lyr in layers if lyr], self.path)
+            # in the table's terms: scaled by how the machine's speed moved since the table was measured
+            measure_in_table_terms(self.table, [lyr for lyr in layers if lyr], self.path)
             for i in todo:
                 layer = self._layers[i]
                 assert layer is not None

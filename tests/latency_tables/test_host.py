@@ -182,3 +182,34 @@ def test_first_use_builds_once_and_shares_the_table(monkeypatch: pytest.MonkeyPa
     again = ensure_host_table(FP32, TINY_SPEC, calibrate=10)
     assert not again.built and again.path == first.path
     assert "matches this host" in again.summary()
+
+
+# ------------------------------------------------------------ layers measured later
+def test_layers_measured_later_are_put_in_the_tables_terms(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from latency_tables import profiler
+    from latency_tables.host import DRIFT_MIN, measure_in_table_terms
+
+    table = table_with(REFERENCE)
+    FakeClock(monkeypatch, 1.10)  # the machine runs 10% slower than when the table was measured
+
+    def fake_build(t: LatencyTable, layers: Any, path: Any, **_: Any) -> int:
+        for lyr in layers:
+            t.entries.setdefault(lyr.key, Entry(median_ms=0.2, p10_ms=0.18, p90_ms=0.22, runs=10))
+        return len(layers)
+
+    monkeypatch.setattr(profiler, "build_table", fake_build)
+    new = parse_key("16x8:conv_k3_c8_relu")
+    ratio = measure_in_table_terms(table, [new], tmp_path / "t.json")
+    assert ratio == pytest.approx(1 / 1.10)
+    assert table.entries[new.key].median_ms == pytest.approx(0.2 / 1.10)
+    assert table.entries[new.key].p90_ms == pytest.approx(0.22 / 1.10)
+    assert table.entries[REFERENCE_LAYERS[0]].median_ms == 0.1  # what was there is left alone
+    assert LatencyTable.load(tmp_path / "t.json").entries[new.key].median_ms == pytest.approx(0.2 / 1.10)
+
+    FakeClock(monkeypatch, 1 + DRIFT_MIN / 2)  # within the probe's noise: nothing scaled
+    other = parse_key("16x8:conv_k3_c16_relu")
+    assert measure_in_table_terms(table, [other], None) == 1.0
+    assert table.entries[other.key].median_ms == 0.2
+    clock = FakeClock(monkeypatch, 1.5)
+    assert measure_in_table_terms(table_with({}), [parse_key("16x8:conv_k3_c24_relu")], None) == 1.0
+    assert clock.calls == 0  # a table without reference layers cannot be probed: measured as it is
