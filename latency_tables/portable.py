@@ -32,8 +32,8 @@ def format_profile_id(runtime: str, provider: str, precision: str, threads: int,
     return f"{runtime}-{provider}-{precision}-t{threads}{suffix}"
 
 
-def cpu_model() -> str:
-    """The CPU's name: x86 'model name', else the board (Jetson, Raspberry Pi), else what platform says."""
+def cpuinfo_fields() -> dict[str, str]:
+    """The first value of each field of /proc/cpuinfo (empty where there is none)."""
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
@@ -43,6 +43,12 @@ def cpu_model() -> str:
                     fields.setdefault(name.strip(), value.strip())
     except OSError:
         pass
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's name: x86 'model name', else the board (Jetson, Raspberry Pi), else what platform says."""
+    fields = cpuinfo_fields()
     if "model name" in fields:
         return fields["model name"]
     try:
@@ -69,15 +75,7 @@ SPEED_FLAGS = (
 def cpu_fingerprint() -> dict[str, object]:
     """What tells two CPUs of one label apart: vendor, family / model / stepping, microcode, the speed-relevant
     instruction-set flags and the cache sizes (Linux: /proc/cpuinfo and sysfs; elsewhere empty fields)."""
-    fields: dict[str, str] = {}
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                name, sep, value = line.partition(":")
-                if sep and value.strip():
-                    fields.setdefault(name.strip(), value.strip())
-    except OSError:
-        pass
+    fields = cpuinfo_fields()
     flags = set((fields.get("flags") or fields.get("Features") or "").split())
     caches: dict[str, str] = {}
     base = Path("/sys/devices/system/cpu/cpu0/cache")
