@@ -53,10 +53,6 @@ def _tables(state: tuple[tuple[str, int], ...]) -> list[tuple[Path, Any]]:
     return list_tables()
 
 
-def _predictor(path: str, space: str | None) -> Any:
-    return _predictor_of(path, dict(_folder_state()).get(path, 0), space)
-
-
 @lru_cache(maxsize=32)
 def _predictor_of(path: str, mtime_ns: int, space: str | None) -> Any:
     import warnings
@@ -108,10 +104,12 @@ def host_note(table: LatencyTable, check: HostCheck, space: str | None = None) -
 
 def latencies(arch: Architecture, space: str | None) -> tuple[list[schemas.LatencyPublic], dict[str, str]]:
     out, errors = [], {}
-    for path, table in tables():
+    state = _folder_state()  # one look at the table folders per request
+    mtimes = dict(state)
+    for path, table in _tables(state):
         try:
             with _lock:  # a predictor caches lookups in place
-                prediction = _predictor(str(path), space).predict(arch)
+                prediction = _predictor_of(str(path), mtimes.get(str(path), 0), space).predict(arch)
         except LatencyTableError as exc:
             errors[table.profile.id] = str(exc)
             continue
