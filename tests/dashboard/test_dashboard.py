@@ -180,6 +180,19 @@ def test_without_a_key_the_page_asks_for_one(page_as: Any, server: Server) -> No
     page.wait_for_selector(f"#jobs-table tr[data-job-id='{server.job_id}']")
 
 
+# The innermost elements that reach past the screen's right edge, to name the culprit in a failure.
+WIDER_THAN_THE_SCREEN = """() => {
+  const out = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const r = e.getBoundingClientRect();
+    if (r.right <= window.innerWidth + 1 || r.width === 0) continue;
+    if ([...e.children].some((c) => c.getBoundingClientRect().right > window.innerWidth + 1)) continue;
+    out.push(`${e.tagName.toLowerCase()}#${e.id}.${e.className} right=${Math.round(r.right)}`);
+  }
+  return out.slice(0, 8);
+}"""
+
+
 def test_devices_page_and_phone_width(page_as: Any, server: Server) -> None:
     page = page_as("alice")
     page.goto(server.url + "/devices")
@@ -191,7 +204,8 @@ def test_devices_page_and_phone_width(page_as: Any, server: Server) -> None:
     phone.goto(f"{server.url}/jobs/{server.job_id}")
     phone.wait_for_selector("#pareto-plot[data-ready='1']")
     width = phone.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390 + 1, f"the job page scrolls sideways at phone width ({width} px)"
+    wide = phone.evaluate(WIDER_THAN_THE_SCREEN) if width > 390 + 1 else []
+    assert width <= 390 + 1, f"the job page scrolls sideways at phone width ({width} px): {wide}"
     screenshot(phone, "job-phone")
 
 
