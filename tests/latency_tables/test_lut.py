@@ -213,6 +213,23 @@ def test_calibration_prefers_raw_when_sums_are_right() -> None:
     assert "raw" in cal.note and "per-kind" in cal.note
 
 
+def test_spread_calibration_nets_cover_the_cost_range_in_strata() -> None:
+    from latency_tables.kit import SPREAD_CANDIDATES, calibration_archs
+    from searchspace.cost import count_cost
+
+    spread = [a for _, a in calibration_archs(["mobiledet-cifar"], 10, 0)]  # the default
+    assert spread == [a for _, a in calibration_archs(["mobiledet-cifar"], 10, 0, strategy="spread")]  # seeded
+    pool = [a for _, a in calibration_archs(["mobiledet-cifar"], 10 * SPREAD_CANDIDATES, 0, strategy="random")]
+    ranked = sorted(count_cost(a).macs for a in pool)
+    macs = [count_cost(a).macs for a in spread]
+    assert macs == sorted(macs) and len({a.encode() for a in spread}) == 10
+    # one net from each tenth of the candidates' cost range, in order
+    for i, m in enumerate(macs):
+        assert ranked[i * SPREAD_CANDIDATES] <= m <= ranked[(i + 1) * SPREAD_CANDIDATES - 1]
+    with pytest.raises(LatencyTableError, match="strategy must be 'random' or 'spread'"):
+        calibration_archs(["mobiledet-cifar"], 10, 0, strategy="cheapest")
+
+
 # ----------------------------------------------------------------- predictor
 def test_prediction_is_the_sum_of_entries(tiny_space: ss.SearchSpace) -> None:
     keys = space_layers(tiny_space)
