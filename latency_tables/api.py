@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from latency_tables.errors import LatencyTableError
-from latency_tables.host import REFERENCE_LAYERS, check_table
+from latency_tables.host import (
+    LAYER_TOLERANCE,
+    MEAN_TOLERANCE,
+    REFERENCE_LAYERS,
+    check_table,
+    judge_signature,
+    reference_figures,
+)
 from latency_tables.predictor import LatencyPredictor, Missing
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import Layer, arch_layers, parse_key, space_layers
@@ -88,7 +95,9 @@ def table_to_extend(
                 f"table {path} is shipped with hwnas and is never written; measure into your own table "
                 "(leave out --table, or name a file outside the package)"
             )
-        lut = LatencyTable.load(path) if path.exists() else LatencyTable(profile=profile, host=host)
+        lut = (
+            LatencyTable.load(path) if path.exists() else LatencyTable(profile=profile, host=host.for_profile(profile))
+        )
     else:
         try:
             found, lut = find_table(profile, host)
@@ -100,7 +109,7 @@ def table_to_extend(
             if check_table(lut, host=host).foreign:
                 raise LatencyTableError("the table of this host kind runs at another speed here")
         except LatencyTableError:
-            lut = LatencyTable(profile=profile, host=host)
+            lut = LatencyTable(profile=profile, host=host.for_profile(profile))
             path = user_table_dir() / lut.default_filename()
             if path.exists():
                 try:
@@ -193,6 +202,20 @@ class ImportResult:
         return self.received - self.added
 
 
+def same_speed(existing: LatencyTable, incoming: LatencyTable) -> None:
+    """Raise unless two tables' figures for the reference layers both hold agree (machines sold under one
+    name can differ by 2x: their entries must not be mixed in one table). Tables without common reference
+    layers pass: nothing tells them apart."""
+    mine, theirs = reference_figures(existing), reference_figures(incoming)
+    mean, _, reasons = judge_signature(mine, theirs)
+    if reasons:
+        raise LatencyTableError(
+            f"cannot merge a table measured at another speed: the imported table times the reference layers at "
+            f"{mean:.2f}x the existing table's (tolerance +-{MEAN_TOLERANCE:.0%} on average, "
+            f"+-{LAYER_TOLERANCE:.0%} per layer)"
+        )
+
+
 def import_table(
     source: str | Path | LatencyTable, name: str | None = None, folder: str | Path | None = None
 ) -> ImportResult:
@@ -219,6 +242,8 @@ def import_table(
     if merged:
         existing = LatencyTable.load(path)
         try:
+            if existing.profile == table.profile and not existing.host.differences(table.host):
+                same_speed(existing, table)
             added = existing.merge(table)
         except LatencyTableError as exc:
             raise LatencyTableError(f"{exc}; {path} exists: import under another file name with --name") from None

@@ -151,6 +151,22 @@ def test_import_writes_nothing_on_a_bad_table_or_a_clash(tmp_path: Path) -> None
     assert existing.read_bytes() == before
 
 
+def test_import_refuses_to_mix_two_devices_of_one_name_at_different_speeds() -> None:
+    from latency_tables.host import REFERENCE_LAYERS
+
+    refs = list(REFERENCE_LAYERS)
+    existing = import_table(make_table([*refs, "16x8:conv_k3_c8_relu"], ms=0.2), "phone").path
+    before = existing.read_bytes()
+    # the same label, cores and versions, but a phone running every layer twice as fast
+    with pytest.raises(LatencyTableError, match=r"another speed: .* at 0\.50x the existing table's .*--name"):
+        import_table(make_table([*refs, "16x8:conv_k3_c16_relu"], ms=0.1), "phone")
+    assert existing.read_bytes() == before
+    # within the signature's tolerance it is the same device: merged
+    assert import_table(make_table([*refs, "16x8:conv_k3_c16_relu"], ms=0.205), "phone").added == 1
+    # nothing to compare (no reference layers in the import): merged as before
+    assert import_table(make_table(["16x8:conv_k3_c24_relu"], ms=0.1), "phone").added == 1
+
+
 def test_import_refits_the_calibration_from_enough_nets() -> None:
     archs = tiny_archs(MIN_CALIBRATION_NETS)
     keys = sorted({k for a in archs for k in arch_keys(a)})
