@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from latency_tables import agent
+from latency_tables.host import REFERENCE_LAYERS
 from latency_tables.kit import KIT_FORMAT, KIT_VERSION, calibration_archs
 from latency_tables.predictor import LatencyPredictor
 from latency_tables.table import LatencyTable, user_table_dir
@@ -373,7 +374,9 @@ def test_int8_kit(work: Path, device_env: dict[str, str]) -> None:
         == 0
     )
     m = manifest(kit)
-    assert m["profile"]["precision"] == "int8" and len(m["layers"]) == 3
+    # the space's 3 layers and the speed signature's, so the device's table can be told from another's
+    assert m["profile"]["precision"] == "int8" and len(m["layers"]) == 3 + len(REFERENCE_LAYERS)
+    assert set(REFERENCE_LAYERS) <= {i["key"] for i in m["layers"]}
     # the kit runs as a zip app on the device, its own agent inside, threads overridden
     out = work / "int8.json.gz"
     alone = {**device_env, "PYTHONPATH": device_env["PYTHONPATH"].split(os.pathsep)[0]}  # no repo: the kit's agent
