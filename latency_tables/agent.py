@@ -38,6 +38,7 @@ from latency_tables.portable import (
     cpu_fingerprint,
     cpu_model,
     format_profile_id,
+    gpu_names,
     measurement_lock,
     write_atomic,
 )
@@ -458,6 +459,8 @@ def _measure_kit(args: argparse.Namespace, kit: Kit) -> int:
     if wanted not in ort.get_available_providers():
         raise AgentError(f"onnxruntime here has no {wanted} (available: {', '.join(ort.get_available_providers())})")
     host = host_info(ort.__version__)
+    if profile["provider"] == "cuda":  # a CUDA table's latencies are the GPU's: record which (HostInfo.gpus)
+        host["gpus"] = gpu_names()
     out = Path(args.output or f"{profile_id(profile)}@{host_slug(host)}.json.gz")
     table = load_table(out, profile, host)
     resumed = table is not None

@@ -99,6 +99,28 @@ def cpu_fingerprint() -> dict[str, object]:
     }
 
 
+def gpu_names(timeout: float = 5.0) -> list[str]:
+    """Each NVIDIA GPU as "name, driver version, memory" (``nvidia-smi``), in index order; empty where there is
+    no driver, no GPU, or the query fails. Only what a CUDA table's latencies depend on is asked for."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [", ".join(part.strip() for part in line.split(",")) for line in out.splitlines() if line.strip()]
+
+
 def boot_id() -> str:
     """This boot of this machine (Linux; empty elsewhere): a VM moved to another host comes back with a new one."""
     try:

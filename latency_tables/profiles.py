@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -16,6 +17,7 @@ from latency_tables.portable import (
     cpu_fingerprint,
     cpu_model,
     format_profile_id,
+    gpu_names,
     host_slug,
 )
 
@@ -62,6 +64,12 @@ class DeviceProfile(BaseModel):
         return self.id
 
 
+@functools.lru_cache(maxsize=1)
+def _gpus() -> tuple[str, ...]:
+    """The GPUs, asked once per process (nvidia-smi takes a moment; they do not change under a process)."""
+    return tuple(gpu_names())
+
+
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -100,9 +108,12 @@ class HostInfo(BaseModel):
     microcode: str = ""
     flags: tuple[str, ...] = ()
     caches: dict[str, str] = Field(default_factory=dict)
+    #: the GPUs (name, driver, memory) where the latencies depend on them: a CUDA table's host; empty otherwise
+    gpus: tuple[str, ...] = ()
 
     @classmethod
     def current(cls) -> HostInfo:
+        """This machine, GPUs included (a table keeps them only for a CUDA profile: :meth:`for_profile`)."""
         return cls(
             cpu=cpu_model(),
             cores=os.cpu_count() or 1,
@@ -110,8 +121,14 @@ class HostInfo(BaseModel):
             system=platform.system(),
             versions=_versions(),
             date=time.strftime("%Y-%m-%d", time.gmtime()),
+            gpus=_gpus(),
             **cpu_fingerprint(),
         )
+
+    def for_profile(self, profile: DeviceProfile) -> HostInfo:
+        """This host as a table of ``profile`` records it: the GPUs only where the profile runs on one, so a CPU
+        table is not told apart by a GPU its latencies never touched."""
+        return self if profile.provider == "cuda" else self.model_copy(update={"gpus": ()})
 
     def differences(self, other: HostInfo) -> list[str]:
         """What makes latencies measured on ``self`` not transferable to ``other`` (empty = same kind).
@@ -149,6 +166,8 @@ class HostInfo(BaseModel):
         changed = [f"{c} {self.caches[c]} vs {other.caches[c]}" for c in shared if self.caches[c] != other.caches[c]]
         if changed:
             diffs.append("caches: " + ", ".join(changed))
+        if self.gpus and other.gpus and self.gpus != other.gpus:
+            diffs.append(f"gpus: {'; '.join(self.gpus)} vs {'; '.join(other.gpus)}")
         for runtime in ("onnxruntime", "torch"):
             a, b = self.versions.get(runtime), other.versions.get(runtime)
             if a and b and a.split(".")[:2] != b.split(".")[:2]:

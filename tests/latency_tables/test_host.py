@@ -75,6 +75,33 @@ def test_a_table_written_before_fingerprints_compares_on_what_it_has() -> None:
     assert old.model_copy(update={"cores": here.cores + 1}).differences(here)
 
 
+def test_a_cuda_table_knows_its_gpu_a_cpu_table_ignores_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from latency_tables import portable, profiles
+
+    cuda = DeviceProfile.parse("ort-cuda-fp32-t1")
+    a100 = HostInfo.current().model_copy(update={"gpus": ("NVIDIA A100-SXM4-40GB, 550.54.15, 40960 MiB",)})
+    l4 = a100.model_copy(update={"gpus": ("NVIDIA L4, 550.54.15, 23034 MiB",)})
+    assert [d for d in a100.for_profile(cuda).differences(l4) if d.startswith("gpus: NVIDIA A100")]
+    assert a100.for_profile(FP32).gpus == () and a100.for_profile(FP32).differences(l4) == []
+    assert a100.for_profile(cuda).differences(l4.model_copy(update={"gpus": ()})) == []  # no GPU seen: not compared
+    # a CPU table built on a GPU host does not record the GPU
+    monkeypatch.setattr(profiles, "_gpus", lambda: a100.gpus)
+    assert HostInfo.current().gpus == a100.gpus
+    FakeClock(monkeypatch, 2.0)  # the shipped table of this CPU is not this host's: a new table
+    _, table = table_to_extend(FP32)
+    assert table.host.gpus == ()
+    # nvidia-smi's answer, one GPU per line; none where it is missing or fails
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA L4, 550.54.15, 23034 MiB'\necho 'NVIDIA L4, 550.54.15, 23034 MiB'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert portable.gpu_names() == ["NVIDIA L4, 550.54.15, 23034 MiB"] * 2
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert portable.gpu_names() == []
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    assert portable.gpu_names() == []
+
+
 def test_a_fingerprint_difference_is_foreign_without_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock(monkeypatch, 1.0)
     other = HostInfo.current().model_copy(update={"family": "nope"})
