@@ -120,6 +120,8 @@ def test_a_job_on_a_table_of_another_host_shows_a_banner_with_the_build_command(
         assert "latency:ort-cpu-fp32-t1" in text and table["table"] in text
         assert page.inner_text("#latency-warning code.build-command") == table["build_command"]
         assert table["build_command"].startswith("hwnas lut build --profile ort-cpu-fp32-t1")
+        # the job asked for the shipped table: running it again unchanged would not help
+        assert 'latency_table "auto"' in page.inner_text("#latency-warning-next")
         screenshot(page, "job-foreign-table")
 
 

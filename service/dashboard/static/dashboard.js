@@ -436,7 +436,18 @@ async function jobPage(jobId) {
         `${t.metrics.join(", ")}: predicted from table ${t.table}, measured on another host`,
         t.reasons.length ? ` (${t.reasons.join("; ")})` : "", ". Build this host's table: ",
         el("code", { class: "build-command", text: t.build_command || "hwnas lut build" })))),
-      el("p", { class: "hint", text: "Then run the search again: it predicts from this host's table." }));
+      el("p", { class: "hint", id: "latency-warning-next", text: bannerNext(foreign) }));
+  }
+  // What to do next depends on how the job chose its table (JobLatencyTable.source).
+  function bannerNext(foreign) {
+    const sources = new Set(foreign.map((t) => t.source));
+    if (sources.has("shipped") || sources.has("file"))
+      return "This job asked for that table (latency_table: " + [...sources].join(", ") + "). Submit it again " +
+        "with latency_table \"auto\": it builds this host's table on first use (about a minute) and predicts from it.";
+    if (sources.has("found"))
+      return "The worker cannot run this profile itself: build the table on a machine that can " +
+        "(hwnas lut export-kit, then hwnas lut import), then run the search again.";
+    return "Then run the search again: it predicts from this host's table.";
   }
   renderStatus();
 
