@@ -26,7 +26,10 @@ validation measurements, next to:
 - ``oracle (CV)``: a calibration fitted on the validation nets themselves
   (5-fold cross-validated): the best any calibration of this form can do,
   so what is left under it is the layer sums' error;
-- ``noise``: the second measurement against the first.
+- ``noise``: the second measurement against the first (same session);
+- ``noise across sessions``: the validation nets measured again ``--gap``
+  seconds later against the first session: the floor for any table built
+  earlier, since its figures were measured then.
 
 Prints a table per space; writes benchmarks/results/latency-calibration.json
 (with every net's raw sum, kind sums and both measurements, for further
@@ -92,7 +95,7 @@ def cv_oracle(
     return out, "/".join(sorted(set(models)))
 
 
-def run_space(profile: str, name: str, samples: int, rounds: int, seed: int) -> dict[str, Any]:
+def run_space(profile: str, name: str, samples: int, rounds: int, seed: int, gap: float) -> dict[str, Any]:
     from latency_tables.api import load_predictor
     from latency_tables.calibration import apply, fit
     from latency_tables.first_use import ensure_host_table
@@ -160,6 +163,17 @@ def run_space(profile: str, name: str, samples: int, rounds: int, seed: int) -> 
         rows[f"{label}, fitted now"] = {**compare(pred, m1[v]), "model": cal.model, "cv_mape": cal.cv_mape}
     oracle, models = cv_oracle(raw[v], layers[v], sums[v], m1[v], columns)
     rows["oracle: validation nets (5-fold CV)"] = {**compare(oracle, m1[v]), "model": models}
+    later: np.ndarray | None = None
+    if gap >= 0:
+        # the same validation nets again, ``gap`` seconds later: how far a measurement moves between sessions,
+        # which is what a table built earlier (any table: its layers and calibration were measured then) meets
+        time.sleep(gap)
+        vals = [archs[i] for i in v]
+        later, _ = measure_twice(vals, DeviceProfile.parse(profile), rounds, ProgressBar(f"{name} later"), seed + 1)
+        rows[f"noise across sessions ({gap:.0f} s later)"] = {**compare(later, m1[v]), "model": "-"}
+        rows["first use, against the later session"] = {**compare(first_use_pred[v], later), "model": "-"}
+    validation_set = set(v.tolist())
+    later_by = {} if later is None else {int(i): float(x) for i, x in zip(v, later, strict=True)}
     return {
         "profile": profile,
         "space": name,
@@ -174,7 +188,7 @@ def run_space(profile: str, name: str, samples: int, rounds: int, seed: int) -> 
         "nets": [
             {
                 "arch": c,
-                "validation": bool(i in set(v.tolist())),
+                "validation": i in validation_set,
                 "raw_ms": float(raw[i]),
                 "layers": int(layers[i]),
                 "layers_from_first_use": all(k in built_keys for k in arch_keys(archs[i])),
@@ -182,6 +196,7 @@ def run_space(profile: str, name: str, samples: int, rounds: int, seed: int) -> 
                 "first_use_ms": float(first_use_pred[i]),
                 "m1": float(m1[i]),
                 "m2": float(m2[i]),
+                "later": later_by.get(i),
             }
             for i, c in enumerate(codes)
         ],
@@ -195,6 +210,9 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=100)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--gap", type=float, default=120, help="seconds before measuring the validation nets again (-1: not at all)"
+    )
     p.add_argument("--name", default="latency-calibration", help="results file name (benchmarks/results/NAME.json)")
     args = p.parse_args()
     results: dict[str, Any] = {"settings": vars(args), "spaces": []}
@@ -202,7 +220,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="hwnas-calibration-") as folder:
             os.environ["HWNAS_LUT_DIR"] = folder  # an empty table folder: a new user's first use
             os.environ["HWNAS_MEASURE_LOCK"] = str(Path(folder) / "measure.lock")
-            r = run_space(args.profile, name, args.samples, args.rounds, args.seed)
+            r = run_space(args.profile, name, args.samples, args.rounds, args.seed, args.gap)
         results["spaces"].append(r)
         print()
         print(f"{args.profile} {name}: {r['validation_nets']} validation nets, first use {r['first_use_s']:.0f} s")
