@@ -79,7 +79,13 @@ def pools(space: str, seed: int) -> dict[str, list[ss.Architecture]]:
 
 
 def cv_oracle(
-    raw: np.ndarray, layers: np.ndarray, sums: np.ndarray, y: np.ndarray, columns: tuple[str, ...], folds: int = 5
+    raw: np.ndarray,
+    layers: np.ndarray,
+    sums: np.ndarray,
+    y: np.ndarray,
+    columns: tuple[str, ...],
+    params: np.ndarray | None,
+    folds: int = 5,
 ) -> tuple[np.ndarray, str]:
     """Each validation net predicted by a calibration fitted on the other folds of the validation nets."""
     from latency_tables.calibration import apply, fit
@@ -89,9 +95,10 @@ def cv_oracle(
     models = []
     for part in np.array_split(order, folds):
         train = np.setdiff1d(order, part)
-        cal = fit(raw[train], layers[train], sums[train], y[train], columns=columns)
+        p_train = None if params is None else params[train]
+        cal = fit(raw[train], layers[train], sums[train], y[train], columns=columns, params=p_train)
         models.append(cal.model)
-        out[part] = apply(cal, raw[part], layers[part], sums[part], columns)
+        out[part] = apply(cal, raw[part], layers[part], sums[part], columns, None if params is None else params[part])
     return out, "/".join(sorted(set(models)))
 
 
@@ -156,13 +163,23 @@ def run_space(profile: str, name: str, samples: int, rounds: int, seed: int, gap
         **compare(first_use_pred[v], m1[v]),
         "model": first_use_cal.model,
     }
+    params = predictor.params(archs)
     for label, pool in cal_pools.items():
         idx = np.asarray([pos[a.encode()] for a in pool])
-        cal = fit(raw[idx], layers[idx], sums[idx], m1[idx], columns=columns)
-        pred = apply(cal, raw[v], layers[v], sums[v], columns)
-        rows[f"{label}, fitted now"] = {**compare(pred, m1[v]), "model": cal.model, "cv_mape": cal.cv_mape}
-    oracle, models = cv_oracle(raw[v], layers[v], sums[v], m1[v], columns)
-    rows["oracle: validation nets (5-fold CV)"] = {**compare(oracle, m1[v]), "model": models}
+        # without params: the models before the weights model (raw, affine, per-kind), chosen by CV as ever
+        for suffix, p in ((" without the weights model", None), ("", params)):
+            if suffix and label not in ("random 20", "spread 20"):
+                continue
+            cal = fit(raw[idx], layers[idx], sums[idx], m1[idx], columns=columns, params=None if p is None else p[idx])
+            pred = apply(cal, raw[v], layers[v], sums[v], columns, None if p is None else p[v])
+            rows[f"{label}{suffix}, fitted now"] = {
+                **compare(pred, m1[v]),
+                "model": cal.model,
+                "cv_mape": cal.cv_mape,
+            }
+    for suffix, p in ((" without the weights model", None), ("", params)):
+        oracle, models = cv_oracle(raw[v], layers[v], sums[v], m1[v], columns, None if p is None else p[v])
+        rows[f"oracle{suffix}: validation nets (5-fold CV)"] = {**compare(oracle, m1[v]), "model": models}
     later: np.ndarray | None = None
     if gap >= 0:
         # the same validation nets again, ``gap`` seconds later: how far a measurement moves between sessions,
@@ -191,6 +208,7 @@ def run_space(profile: str, name: str, samples: int, rounds: int, seed: int, gap
                 "validation": i in validation_set,
                 "raw_ms": float(raw[i]),
                 "layers": int(layers[i]),
+                "params": int(params[i]),
                 "layers_from_first_use": all(k in built_keys for k in arch_keys(archs[i])),
                 "kind_sums": [float(x) for x in sums[i]],
                 "first_use_ms": float(first_use_pred[i]),

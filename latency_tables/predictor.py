@@ -34,11 +34,20 @@ from latency_tables.signatures import Layer, block_key, head_key, parse_key
 from latency_tables.table import Calibration, LatencyTable
 from searchspace.architecture import Architecture, Block, Head
 from searchspace.blocks import get_block_type
-from searchspace.cost import block_cost
+from searchspace.cost import block_cost, head_cost
 
 Missing = Literal["auto", "measure", "estimate", "error"]
 
 __all__ = ["LatencyPredictor", "LayerLatency", "Missing", "Prediction"]
+
+
+def layer_params(layer: Layer) -> int:
+    """A layer's parameter count (its weights, which an isolated timing has hot in the caches)."""
+    if layer.block is not None:
+        return block_cost(layer.block, layer.size)[0]
+    if layer.head is not None:
+        return head_cost(layer.head, layer.cin, layer.size)[0]
+    return 0
 
 
 class LatencyPredictor:
@@ -79,6 +88,8 @@ class LatencyPredictor:
         self._latency: list[float] = [0.0]
         self._kind: list[int] = [0]  # the identity row adds 0 ms to whichever column
         self._estimated: list[bool] = [False]
+        self._params: list[int] = [0]  # each layer's parameter count (the ``weights`` calibration sums them)
+        self._param_array: np.ndarray | None = None
         self._blocks: dict[tuple[Block, int, bool], tuple[int, int]] = {}
         self._by_id: dict[tuple[int, int], tuple[int, int]] = {}
         # for the batch path (see _gather): id(block) -> log2 of its stride, and
@@ -106,6 +117,7 @@ class LatencyPredictor:
         self._latency.append(entry.median_ms if entry else float("nan"))
         self._kind.append(self._kind_index[kind or layer.kind])
         self._estimated.append(False)
+        self._params.append(layer_params(layer))
         self._arrays = None
         return idx
 
@@ -300,7 +312,23 @@ class LatencyPredictor:
         kind_sums = kind_sums.reshape(len(archs), n_kinds)
         raw = kind_sums.sum(axis=1) + self.table.call_overhead_ms
         layers = np.bincount(owner, weights=(flat != 0).astype(float), minlength=len(archs))
-        return calibration.apply(self.calibration, raw, layers, kind_sums, self._kinds)
+        cal = self.calibration
+        params = None
+        if cal.model == "weights":
+            params = np.bincount(owner, weights=self._param_table()[flat], minlength=len(archs))
+        return calibration.apply(cal, raw, layers, kind_sums, self._kinds, params)
+
+    def _param_table(self) -> np.ndarray:
+        """Parameter count per index, rebuilt only after the index grows."""
+        if self._param_array is None or len(self._param_array) != len(self._params):
+            self._param_array = np.asarray(self._params, dtype=float)
+        return self._param_array
+
+    def params(self, archs: Sequence[Architecture]) -> np.ndarray:
+        """Each net's parameter count, from its layers' (what the ``weights`` calibration reads)."""
+        per_arch = [self.indices(a) for a in archs]  # first: indexing may add layers
+        table = self._param_table()
+        return np.asarray([table[idx].sum() for idx in per_arch], dtype=float)
 
     @property
     def calibration(self) -> Calibration:

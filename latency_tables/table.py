@@ -65,14 +65,19 @@ class NetMeasurement(BaseModel):
 
 
 class Calibration(BaseModel):
-    """latency = intercept + per_layer * layers + sum over kinds of scale[kind] * (sum of that kind's entries)."""
+    """From a net's raw sum of layer latencies to its latency (:mod:`latency_tables.calibration`).
+
+    affine: intercept + scale * raw; weights: that plus weights_scale * raw * ln(the net's parameters in
+    millions); per-kind: intercept + per_layer * layers + sum over kinds of scale[kind] * (that kind's sum).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: Literal["raw", "affine", "per-kind"] = "raw"
+    model: Literal["raw", "affine", "weights", "per-kind"] = "raw"
     intercept_ms: float = 0.0
     per_layer_ms: float = 0.0
     scale: float = 1.0
+    weights_scale: float = 0.0
     kind_scales: dict[str, float] = Field(default_factory=dict)
     fitted_on: int = 0
     cv_mape: float | None = None

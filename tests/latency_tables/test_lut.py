@@ -21,6 +21,7 @@ from latency_tables.profiler import build_table, measure_networks
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import arch_keys, parse_key, space_layers
 from latency_tables.table import Calibration, Entry, LatencyTable, list_tables
+from searchspace.cost import count_cost
 from tests.specs import TINY_SPEC
 
 FP32 = DeviceProfile.parse("ort-cpu-fp32-t1")
@@ -196,6 +197,24 @@ def test_calibration_recovers_a_per_kind_model() -> None:
     assert np.max(np.abs(pred - y) / y) < 0.01
 
 
+def test_calibration_finds_the_weights_model_and_needs_params_for_it() -> None:
+    """Nets with more weights run slower than their layers' sum: raw * ln(params) is the model's third term."""
+    rng = np.random.default_rng(2)
+    n = 60
+    kind_sums = rng.uniform(0.05, 1.5, (n, len(calibration.kinds())))
+    raw = kind_sums.sum(1)
+    params = np.exp(rng.uniform(np.log(2e5), np.log(2e7), n))  # 0.2 to 20 M parameters
+    true = Calibration(model="weights", intercept_ms=0.05, scale=1.0, weights_scale=0.06)
+    y = calibration.apply(true, raw, np.full(n, 20.0), kind_sums, params=params) * rng.normal(1.0, 0.005, n)
+    without = calibration.fit(raw, np.full(n, 20.0), kind_sums, y)  # no params: the weights model cannot compete
+    assert without.model != "weights" and "weights" not in without.note
+    cal = calibration.fit(raw, np.full(n, 20.0), kind_sums, y, params=params)
+    assert cal.model == "weights" and cal.weights_scale == pytest.approx(0.06, rel=0.15)
+    assert cal.cv_mape is not None and without.cv_mape is not None and cal.cv_mape < without.cv_mape / 2
+    with pytest.raises(ValueError, match="needs each net's parameter count"):
+        calibration.apply(cal, raw, np.full(n, 20.0), kind_sums)
+
+
 def test_calibration_kinds_keep_their_columns() -> None:
     """Stored calibrations and shipped tables were fitted with these columns: stem, the built-in types in
     registration order, head. A new block type's kind goes before head; scales are stored by name."""
@@ -337,7 +356,7 @@ def test_calibrating_on_measured_nets(tiny_space: ss.SearchSpace, tmp_path: Path
     predictor = LatencyPredictor(table, path)
     predictor.calibrate()
     assert table.calibration.fitted_on == 12
-    assert table.calibration.model in ("raw", "affine", "per-kind")
+    assert table.calibration.model in ("raw", "affine", "weights", "per-kind")
     assert np.all(predictor.predict_many([a for _, a in nets]) > 0)
     # 12 nets of one space: that space gets its own calibration, chosen by the predictor's space
     assert set(table.space_calibrations) == {"tiny"}
@@ -347,14 +366,24 @@ def test_calibrating_on_measured_nets(tiny_space: ss.SearchSpace, tmp_path: Path
     uncalibrated = LatencyPredictor(table.model_copy(update={"calibration": Calibration(), "space_calibrations": {}}))
     raw_sum = uncalibrated.predict_many([nets[0][1]])[0]
     assert tiny_total == pytest.approx(1.0 + 2.0 * raw_sum)
+    layers, sums, params = _feat(table, nets[0][1])
     assert raw_total == pytest.approx(
-        calibration.apply(table.calibration, np.array([raw_sum]), *_feat(table, nets[0][1]))[0]
+        calibration.apply(table.calibration, np.array([raw_sum]), layers, sums, params=params)[0]
     )
+    # the weights model reads each net's parameters, summed over its layers as count_cost counts them
+    table.space_calibrations["tiny"] = Calibration(model="weights", intercept_ms=0.1, scale=1.5, weights_scale=0.2)
+    archs = [a for _, a in nets]
+    params = np.array([count_cost(a).params for a in archs], dtype=float)
+    sums_raw = uncalibrated.predict_many(archs)
+    expected = 0.1 + 1.5 * sums_raw + 0.2 * sums_raw * np.log(params / 1e6)
+    assert LatencyPredictor(table, space="tiny").predict_many(archs) == pytest.approx(expected)
+    assert LatencyPredictor(table, space="tiny").predict(archs[0]).total_ms == pytest.approx(expected[0])
 
 
-def _feat(table: LatencyTable, arch: ss.Architecture) -> tuple[np.ndarray, np.ndarray]:
-    _, layers, sums = LatencyPredictor(table).features([arch])
-    return layers, sums
+def _feat(table: LatencyTable, arch: ss.Architecture) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    predictor = LatencyPredictor(table)
+    _, layers, sums = predictor.features([arch])
+    return layers, sums, predictor.params([arch])
 
 
 def test_list_tables_searches_user_then_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
