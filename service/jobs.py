@@ -190,8 +190,12 @@ def delete_job(session: Session, *, owner: User, job_id: str, database_url: str)
         raise ConflictError(f"job {job_id} is {job.status}; cancel it first, then delete it")
     import optuna
 
-    with contextlib.suppress(KeyError):  # a job that never started has no study
-        optuna.delete_study(study_name=job.study_name, storage=_optuna_storage(database_url))
+    storage = _optuna_storage(database_url)
+    try:
+        with contextlib.suppress(KeyError):  # a job that never started has no study
+            optuna.delete_study(study_name=job.study_name, storage=storage)
+    finally:
+        storage.engine.dispose()  # its own pool: closed now, not whenever the garbage collector gets to it
     from nas.store import InflightRow
 
     session.execute(delete(Trial).where(Trial.job_id == job_id))

@@ -81,11 +81,16 @@ def study_trials(database_url: str, job_id: str) -> dict[int, tuple[str, tuple[f
     from service.db import engine_kwargs
 
     storage = optuna.storages.RDBStorage(database_url, engine_kwargs=engine_kwargs(database_url))
-    study = optuna.load_study(study_name=f"hwnas-job-{job_id}", storage=storage)
-    return {
-        t.number: (t.state.name, tuple(t.values) if t.values else None, json.dumps(t.params, sort_keys=True))
-        for t in study.get_trials(deepcopy=False)
-    }
+    try:
+        study = optuna.load_study(study_name=f"hwnas-job-{job_id}", storage=storage)
+        return {
+            t.number: (t.state.name, tuple(t.values) if t.values else None, json.dumps(t.params, sort_keys=True))
+            for t in study.get_trials(deepcopy=False)
+        }
+    finally:
+        # polled many times a second: a pool left to the garbage collector each time ran PostgreSQL out of
+        # connections in CI ("too many clients already")
+        storage.engine.dispose()
 
 
 @pytest.mark.slow  # two worker processes through twenty jobs: ~16 s
