@@ -18,11 +18,17 @@ What a new user meets on this machine, measured per device profile:
    squeeze-excite / h-swish (is a bias modelling or drift?).
 4. **The shipped table on the same measured nets** (``--against shipped``):
    what a user who trusted it would have seen.
+5. **Noise across time.** Once every space of a profile is done, each space's
+   validation nets are measured again (``--gap`` seconds at least after their
+   first measurement; -1 skips it). A table is always used later than it was
+   measured: this floor (the later measurement scored against the first) is
+   what no table built earlier can beat, and the fresh table is scored
+   against the later measurement too.
 
 Prints tables, writes benchmarks/results/latency-host.json. Measures: run it
 on a quiet machine (nothing else busy), one thread.
 
-    .venv/bin/python benchmarks/latency_host.py [--profiles ...] [--spaces ...] [--samples 50] [--rounds 2]
+    .venv/bin/python benchmarks/latency_host.py [--profiles ...] [--spaces ...] [--samples 50] [--rounds 2] [--gap 300]
     .venv/bin/python benchmarks/latency_host.py --spaces fbnet mobiledet mobilenetv3 --name latency-host-224
 """
 
@@ -119,6 +125,7 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
         print(f"  {built.summary()}", flush=True)
         predictor = load_predictor(profile, table=built.path, space=name)
         result = validate(predictor, space, samples, seed=seed, rounds=rounds, progress=ProgressBar(f"validate {name}"))
+        measured_at = time.monotonic()
         codes = [r.arch for r in result.rows]
         archs = [ss.Architecture.decode(c) for c in codes]
         pred = np.asarray([r.predicted_ms for r in result.rows])
@@ -144,6 +151,7 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
                 "validation": {k: v for k, v in result.as_dict().items() if k != "nets"},
                 "bias": bias(pred, m1, codes),
                 "shipped": {**compare(ship_pred, m1), **bias(ship_pred, m1, codes)},
+                "measured_at": measured_at,
                 "nets": [
                     {"arch": c, "predicted_ms": float(p), "shipped_ms": float(s), "m1": float(a), "m2": float(b)}
                     for c, p, s, a, b in zip(
@@ -153,6 +161,35 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
             }
         )
     return out
+
+
+def measure_later(profile: str, spaces: list[dict[str, Any]], rounds: int, gap: float) -> None:
+    """Each space's validation nets measured again, at least ``gap`` seconds after their first measurement: the
+    noise across time (later vs first measurement) and the fresh table against the later measurement."""
+    from latency_tables.profiler import measurement_lock
+    from latency_tables.profiles import DeviceProfile
+    from latency_tables.validate import measure_interleaved
+    from latency_tables.validation_result import compare
+
+    for r in spaces:
+        wait = r["measured_at"] + gap - time.monotonic()
+        if wait > 0:
+            print(f"  waiting {wait:.0f} s before measuring {r['space']} again", flush=True)
+            time.sleep(wait)
+        archs = [ss.Architecture.decode(n["arch"]) for n in r["nets"]]
+        elapsed = time.monotonic() - r["measured_at"]
+        with measurement_lock():  # one pass, as many rounds as each of the first two
+            later = measure_interleaved(archs, DeviceProfile.parse(profile), rounds, ProgressBar(f"{r['space']} again"))
+        m1 = np.asarray([n["m1"] for n in r["nets"]])
+        pred = np.asarray([n["predicted_ms"] for n in r["nets"]])
+        r["later"] = {
+            "seconds_after": elapsed,
+            "noise": compare(later, m1),
+            "predicted": compare(pred, later),
+            "median_ratio_later_first": float(np.median(later / m1)),
+        }
+        for n, x in zip(r["nets"], later, strict=True):
+            n["later"] = float(x)
 
 
 def pct(v: float | None) -> str:
@@ -167,6 +204,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--signature-repeats", type=int, default=10)
+    p.add_argument(
+        "--gap", type=float, default=300, help="seconds at least before measuring the validation nets again (-1: not)"
+    )
     p.add_argument("--name", default="latency-host", help="results file name (benchmarks/results/NAME.json)")
     args = p.parse_args()
     results: dict[str, Any] = {"settings": vars(args), "signature": {}, "spaces": []}
@@ -176,7 +216,10 @@ def main() -> None:
             os.environ["HWNAS_MEASURE_LOCK"] = str(Path(folder) / "measure.lock")
             print(f"{profile}: speed signature x{args.signature_repeats}", flush=True)
             results["signature"][profile] = signature_noise(profile, args.signature_repeats)
-            results["spaces"] += run_profile(profile, args.spaces, args.samples, args.rounds, args.seed)
+            done = run_profile(profile, args.spaces, args.samples, args.rounds, args.seed)
+            if args.gap >= 0:
+                measure_later(profile, done, args.rounds, args.gap)
+            results["spaces"] += done
 
     print()
     print(
@@ -202,6 +245,7 @@ def main() -> None:
             r["shipped"],
             r["first_use"],
         )
+        later = r.get("later")
         rows.append(
             [
                 r["profile"],
@@ -211,6 +255,10 @@ def main() -> None:
                 f"{m['spearman']:.3f} ({n['spearman']:.3f})",
                 f"{m['mape_pct']:.1f}%",
                 f"{r['bias']['median_ratio']:.3f}",
+                "-"
+                if later is None
+                else f"{pct(later['predicted']['within_10_pct'])} ({pct(later['noise']['within_10_pct'])}), "
+                f"{later['median_ratio_later_first']:.2f}, {later['seconds_after'] / 60:.0f} min",
                 f"{pct(s['within_10_pct'])}, {s['mape_pct']:.0f}%, {s['median_ratio']:.2f}",
             ]
         )
@@ -224,6 +272,7 @@ def main() -> None:
                 "Spearman (noise)",
                 "MAPE",
                 "pred/meas",
+                "later: +-10% (noise), later/first, after",
                 "shipped: +-10%, MAPE, pred/meas",
             ],
             rows,
