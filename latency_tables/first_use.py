@@ -18,6 +18,9 @@ a search needs a profile this host can run, :func:`ensure_host_table`:
    calibration, unless the table already has that many of the space.
 
 The result is saved as it goes and shared by every later job on this host.
+Two jobs starting together on a new host take turns (a lock per profile in
+the user table folder): the second waits, saying so through ``progress``,
+then finds the table the first built and measures only what it still lacks.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 from latency_tables.api import layers_to_cover, table_to_extend
 from latency_tables.errors import LatencyTableError
 from latency_tables.host import HostCheck, check_table
+from latency_tables.portable import file_lock
 from latency_tables.profiles import DeviceProfile, HostInfo
-from latency_tables.table import LatencyTable, find_table
+from latency_tables.table import LatencyTable, find_table, user_table_dir
 
 if TYPE_CHECKING:
     from searchspace.spec import SearchSpace
@@ -47,6 +51,8 @@ FIRST_USE_ROUNDS = 2
 
 #: ``progress(done, total, what)``
 Progress = Callable[[int, int, str], None]
+#: what ``progress`` is told while another process builds this profile's table
+WAITING = "waiting for another job building this host's table"
 
 
 @dataclass(frozen=True)
@@ -106,33 +112,39 @@ def ensure_host_table(
     prof = profile if isinstance(profile, DeviceProfile) else DeviceProfile.parse(profile)
     check_available(prof)
     name, loaded = _space(space)
-    host = HostInfo.current()
-    replaced = None
-    found_path: Path | None = None
-    try:
-        found_path, found = find_table(prof, host)
-        found_check = check_table(found, host=host)
-        if found_check.foreign:
-            replaced = f"{found.name} ({'; '.join(found_check.reasons)})"
-    except LatencyTableError:
-        pass
-    path, table = table_to_extend(prof, host=host)
-    layers = layers_to_cover([loaded], resolution=resolution, reference=True)
-    nets = calibration_archs([loaded], calibrate, seed, resolution) if calibrate else []
-    nets = [(name, a) for _, a in nets]
-    if len(layers) > FULL_COVER_MAX_LAYERS:
-        layers = layers_to_cover(archs=[a for _, a in nets], reference=True)
-    measured = build_table(table, layers.values(), path, progress=progress)
-    have = sum(1 for n in table.networks if n.space == name)
-    new_nets = 0
-    if nets and have < len(nets):
-        new_nets = measure_networks(table, nets, path, progress=progress, rounds=FIRST_USE_ROUNDS)
-        LatencyPredictor(table, path, missing="measure", space=name).calibrate()
-        table.save(path)
-    elif measured and not path.exists():
-        table.save(path)
-    if not path.exists() and found_path is not None:
-        path = found_path  # this host's table as found (e.g. the shipped one, on its own host), nothing added
+
+    def waiting() -> None:
+        if progress:
+            progress(0, 1, WAITING)
+
+    with file_lock(user_table_dir() / f".first-use-{prof.id}.lock", waiting):
+        host = HostInfo.current()
+        replaced = None
+        found_path: Path | None = None
+        try:
+            found_path, found = find_table(prof, host)
+            found_check = check_table(found, host=host)
+            if found_check.foreign:
+                replaced = f"{found.name} ({'; '.join(found_check.reasons)})"
+        except LatencyTableError:
+            pass
+        path, table = table_to_extend(prof, host=host)
+        layers = layers_to_cover([loaded], resolution=resolution, reference=True)
+        nets = calibration_archs([loaded], calibrate, seed, resolution) if calibrate else []
+        nets = [(name, a) for _, a in nets]
+        if len(layers) > FULL_COVER_MAX_LAYERS:
+            layers = layers_to_cover(archs=[a for _, a in nets], reference=True)
+        measured = build_table(table, layers.values(), path, progress=progress)
+        have = sum(1 for n in table.networks if n.space == name)
+        new_nets = 0
+        if nets and have < len(nets):
+            new_nets = measure_networks(table, nets, path, progress=progress, rounds=FIRST_USE_ROUNDS)
+            LatencyPredictor(table, path, missing="measure", space=name).calibrate()
+            table.save(path)
+        elif measured and not path.exists():
+            table.save(path)
+        if not path.exists() and found_path is not None:
+            path = found_path  # this host's table as found (e.g. the shipped one, on its own host), nothing added
     check = check_table(table, host=host)
     return HostTable(
         path=path,

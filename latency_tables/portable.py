@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -187,31 +188,44 @@ def lock_path() -> Path:
 
 
 @contextmanager
-def measurement_lock(quiet: bool = False, prog: str = "hwnas") -> Iterator[None]:
-    """Hold the host-wide measurement lock, waiting (with a message) while another process has it.
-
-    Two measurements at once on one machine distort each other. Where fcntl
-    does not exist (Windows) nothing else of hwnas measures, so there is no lock.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    path = lock_path()
+def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[IO[str]]:
+    """Hold an exclusive lock on ``path`` (created if missing), calling ``on_wait()`` once if another process
+    (or another open of it in this one) holds it, then waiting. Where fcntl does not exist (Windows) it only
+    opens the file: nothing else of hwnas runs beside it there."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as fh:
         try:
+            import fcntl
+        except ImportError:
+            yield fh
+            return
+        try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if not quiet:
-                print(f"{prog}: another measurement is running on this host ({path}); waiting for it", file=sys.stderr)
+            if on_wait is not None:
+                on_wait()
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
-            yield
+            yield fh
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def measurement_lock(quiet: bool = False, prog: str = "hwnas") -> Iterator[None]:
+    """Hold the host-wide measurement lock, waiting (with a message) while another process has it.
+
+    Two measurements at once on one machine distort each other.
+    """
+    path = lock_path()
+
+    def say() -> None:
+        if not quiet:
+            print(f"{prog}: another measurement is running on this host ({path}); waiting for it", file=sys.stderr)
+
+    with file_lock(path, say) as fh:
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        yield

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from latency_tables.errors import LatencyTableError
-from latency_tables.portable import write_atomic
+from latency_tables.portable import file_lock, write_atomic
 from latency_tables.profiles import DeviceProfile, HostInfo
 from searchspace.validation import validate_model
 
@@ -144,16 +144,51 @@ class LatencyTable(BaseModel):
             raise LatencyTableError(f"{p}: not a JSON (or gzipped JSON) latency table: {exc}") from None
         return cls.from_dict(data, str(p))
 
-    def save(self, path: str | Path) -> Path:
-        """Write atomically; ``.gz`` paths are gzipped (stable bytes: no timestamp in the header)."""
+    def save(self, path: str | Path, *, merge: bool = True) -> Path:
+        """Write atomically; ``.gz`` paths are gzipped (stable bytes: no timestamp in the header).
+
+        Several processes extend one host's table (two workers' first use, layers a search meets later), each
+        from the copy it loaded. So, under a lock on the file, what another process saved there meanwhile is
+        taken in first (:meth:`absorb`), unless ``merge`` is False or the file holds another profile's or
+        host's table (then this one replaces it, as asked). The lock is ``.<name>.lock`` beside the file.
+        """
         p = Path(path)
-        self.updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        data = self.model_dump(mode="json")
-        data["entries"] = dict(sorted(data["entries"].items()))
-        text = json.dumps(data, indent=1, sort_keys=False).encode("utf-8")
-        blob = gzip.compress(text, mtime=0) if p.suffix == ".gz" else text
-        write_atomic(p, blob)
+        with file_lock(p.with_name(f".{p.name}.lock")):
+            if merge and p.exists():
+                try:
+                    on_disk = LatencyTable.load(p)
+                except LatencyTableError:
+                    on_disk = None  # unreadable: replaced by this one
+                if on_disk is not None and on_disk.profile == self.profile and not self.host.differences(on_disk.host):
+                    self.absorb(on_disk)
+            self.updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            data = self.model_dump(mode="json")
+            data["entries"] = dict(sorted(data["entries"].items()))
+            text = json.dumps(data, indent=1, sort_keys=False).encode("utf-8")
+            blob = gzip.compress(text, mtime=0) if p.suffix == ".gz" else text
+            write_atomic(p, blob)
         return p
+
+    def absorb(self, other: LatencyTable) -> int:
+        """Take in what a copy of this table saved elsewhere has and this one lacks: entries, nets, and each
+        calibration fitted on more nets than this one's. Where both measured a layer or net, this copy's
+        figures stay. Returns the entries added."""
+        added = 0
+        for key, entry in other.entries.items():
+            if key not in self.entries:
+                self.entries[key] = entry
+                added += 1
+        known = {n.arch for n in self.networks}
+        self.networks += [n for n in other.networks if n.arch not in known]
+        if other.calibration.fitted_on > self.calibration.fitted_on:
+            self.calibration = other.calibration
+        for space, cal in other.space_calibrations.items():
+            mine = self.space_calibrations.get(space)
+            if mine is None or cal.fitted_on > mine.fitted_on:
+                self.space_calibrations[space] = cal
+        if not self.call_overhead_ms:
+            self.call_overhead_ms = other.call_overhead_ms
+        return added
 
     def merge(self, other: LatencyTable) -> int:
         """Add ``other``'s entries and networks (same profile and host kind); return entries added."""
@@ -162,14 +197,7 @@ class LatencyTable(BaseModel):
         diffs = self.host.differences(other.host)
         if diffs:
             raise LatencyTableError(f"cannot merge tables of different hosts ({'; '.join(diffs)})")
-        added = 0
-        for key, entry in other.entries.items():
-            if key not in self.entries:
-                self.entries[key] = entry
-                added += 1
-        known = {n.arch for n in self.networks}
-        self.networks += [n for n in other.networks if n.arch not in known]
-        return added
+        return self.absorb(other)
 
 
 def user_table_dir() -> Path:

@@ -162,9 +162,14 @@ def _phases(profile: str, progress: TableProgress | None) -> Callable[[int, int,
     """ensure_host_table's ``progress(done, total, what)`` as TableEvents: its layers, then its calibration nets."""
     if progress is None:
         return None
+    from latency_tables.first_use import WAITING
+
     phase = ["measuring this host's layers"]
 
     def report(done: int, total: int, what: str) -> None:
+        if what == WAITING:
+            progress(TableEvent(profile, done, total, what))
+            return
         if what.startswith("round "):  # interleaved_timings names each net's round
             phase[0] = "measuring calibration nets"
         if total:

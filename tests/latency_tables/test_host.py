@@ -240,3 +240,64 @@ def test_layers_measured_later_are_put_in_the_tables_terms(monkeypatch: pytest.M
     clock = FakeClock(monkeypatch, 1.5)
     assert measure_in_table_terms(table_with({}), [parse_key("16x8:conv_k3_c24_relu")], None) == 1.0
     assert clock.calls == 0  # a table without reference layers cannot be probed: measured as it is
+
+
+# ------------------------------------------------------------ several processes, one table
+def test_saving_takes_in_what_another_copy_saved_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "t.json.gz"
+    table_with(REFERENCE).save(path)
+    a, b = LatencyTable.load(path), LatencyTable.load(path)  # two workers, each with its own copy
+    a.entries["16x8:conv_k3_c8_relu"] = Entry(median_ms=0.2, p10_ms=0.2, p90_ms=0.2, runs=10)
+    a.save(path)
+    b.entries["16x8:conv_k3_c16_relu"] = Entry(median_ms=0.3, p10_ms=0.3, p90_ms=0.3, runs=10)
+    b.entries[REFERENCE_LAYERS[0]] = Entry(median_ms=0.5, p10_ms=0.5, p90_ms=0.5, runs=10)
+    b.save(path)
+    on_disk = LatencyTable.load(path)
+    assert {"16x8:conv_k3_c8_relu", "16x8:conv_k3_c16_relu"} <= set(on_disk.entries)  # neither copy lost
+    assert on_disk.entries[REFERENCE_LAYERS[0]].median_ms == 0.5  # where both have a layer, the saver's stays
+    assert "16x8:conv_k3_c8_relu" in b.entries  # and the saver now knows the other's layers too
+
+
+def test_saving_over_another_hosts_table_replaces_it(tmp_path: Path) -> None:
+    path = tmp_path / "t.json.gz"
+    other = HostInfo.current().model_copy(update={"cpu": "Some Other CPU", "cores": 64})
+    table_with({"16x8:conv_k3_c8_relu": 1.0}, host=other).save(path)
+    table_with(REFERENCE).save(path)
+    assert set(LatencyTable.load(path).entries) == set(REFERENCE)
+    mine = table_with(REFERENCE)
+    mine.entries.pop(REFERENCE_LAYERS[0])
+    mine.save(path, merge=False)  # asked to replace: what is on disk is not taken in
+    assert REFERENCE_LAYERS[0] not in LatencyTable.load(path).entries
+
+
+def test_two_first_uses_at_once_build_the_table_once() -> None:
+    import threading
+
+    from latency_tables.first_use import WAITING
+
+    results: dict[str, Any] = {}
+    waited: list[str] = []
+    started = threading.Event()
+
+    def first() -> None:
+        def progress(done: int, total: int, what: str) -> None:
+            started.set()
+
+        results["first"] = ensure_host_table(FP32, TINY_SPEC, calibrate=10, progress=progress)
+
+    def second() -> None:
+        started.wait(60)  # the first holds the first-use lock by the time it measures
+        results["second"] = ensure_host_table(
+            FP32, TINY_SPEC, calibrate=10, progress=lambda d, t, what: waited.append(what)
+        )
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results["first"].built
+    assert waited and waited[0] == WAITING
+    again = results["second"]
+    assert not again.built and again.path == results["first"].path
+    assert len(LatencyTable.load(again.path).networks) == len(results["first"].table.networks)

@@ -383,7 +383,7 @@ def test_validate_against_shipped_estimates_what_the_shipped_table_lacks_and_wor
     assert next(n for n in report["nets"] if n["arch_id"] == first.arch_id)["estimated"]
     assert "nets have layers the shipped table lacks (estimated)" in out
     assert report["layers_measured"] == 0
-    assert shipped_path.read_bytes() == shipped_bytes and not list(user_table_dir().glob("*.json*"))
+    assert shipped_path.read_bytes() == shipped_bytes and not list(user_table_dir().glob("[!.]*.json*"))
 
 
 def test_validate_against_shipped_errors_are_one_line(
