@@ -143,6 +143,28 @@ def test_rank_vote_and_reference() -> None:
     assert ref.combine({"a": 4.0, "b": 50.0}) > ref.combine({"a": 3.0, "b": 40.0}) > 0
 
 
+def test_rank_mode_is_azNAS_log_rank_over_the_reference_sample() -> None:
+    from nas.proxies.ensemble import TIE_BREAK
+
+    a_ref, m_ref = [0.0, 1, 2, 3, 4, 5, 6, 7], [1e6 * 2**k for k in range(8)]  # MACs spread over 128x
+    ref = Reference.fit({"a": a_ref, "macs": m_ref}, "test", "rank")
+    n = 8
+    # at the k-th smallest reference score a member's standing is k/(n+1): AZ-NAS's rank/n within the sample
+    for k in range(1, n + 1):
+        got = ref.combine({"a": a_ref[k - 1], "macs": m_ref[k - 1]})
+        z = sum((v - c) / sd for v, c, sd in zip((a_ref[k - 1], m_ref[k - 1]), ref.center, ref.spread, strict=True))
+        assert got == pytest.approx(2 * np.log(k / (n + 1)) + TIE_BREAK * z)
+    # far below the sample on one member: bounded by log(1/(n+1)), not -z^2/2, so the other member still counts
+    tiny_but_good = ref.combine({"a": 7.0, "macs": 1.0})
+    assert tiny_but_good > np.log(1 / (n + 1)) + np.log(n / (n + 1)) - 1e-3
+    assert tiny_but_good > ref.combine({"a": 0.0, "macs": 1.0})  # and beyond the range order is kept
+    assert ref.combine({"a": 0.0, "macs": 0.5}) < ref.combine({"a": 0.0, "macs": 1.0})
+    # rank-based: MACs or log-MACs stand alike at the sample's points and beyond its range
+    logged = Reference.fit({"a": a_ref, "macs": list(np.log(m_ref))}, "test", "rank")
+    for m in [*m_ref, 1.0, 1e12]:
+        assert logged.percentile(1, np.log(m)) == pytest.approx(ref.percentile(1, m))
+
+
 def test_ensemble_score_against_a_reference_space(
     all_blocks: ss.SearchSpace, batch: tuple[torch.Tensor, torch.Tensor]
 ) -> None:
