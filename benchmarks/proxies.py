@@ -305,6 +305,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     speed = default_speed(winner, predictor_name)
     print(f"seconds per evaluation of the default on one core: {speed}")
+    finite_cc = [r["cost_controlled_spearman"] for r in table.values() if not math.isnan(r["cost_controlled_spearman"])]
+    goals = {
+        "spearman_at_least_0.8": bool(table[winner]["spearman"] >= 0.8),
+        "held_out_spearman_at_least_0.8": bool(held[winner]["spearman"] >= 0.8),
+        "above_macs_and_params": bool(
+            table[winner]["spearman"] > max(table["params"]["spearman"], table["macs"]["spearman"])
+        ),
+        "best_cost_controlled": bool(finite_cc and table[winner]["cost_controlled_spearman"] >= max(finite_cc) - 1e-12),
+        "at_most_0.1_s_at_32": bool(speed["mobilenetv2-cifar@32"] <= 0.1),
+        "at_most_1_s_at_224": bool(speed["mobilenetv2@224"] <= 1.0),
+        "reliability_at_least_0.8": bool(rel["reliability"] >= 0.8),
+    }
+    print("goals: " + ", ".join(f"{k} {'met' if v else 'MISSED'}" for k, v in goals.items()))
     cpu_hours = sum(r["cpu_seconds"] for r in store.runs()) / 3600
     payload = {
         "default": winner,
@@ -339,6 +352,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             table[winner]["spearman"] > max(table["params"]["spearman"], table["macs"]["spearman"])
         ),
         "default_seconds": speed,
+        "goals": goals,
         "proxies": {
             n: {**r, "cost_controlled_spearman": r["cost_controlled_spearman"], "seconds_per_eval": seconds[n]}
             for n, r in table.items()
@@ -362,6 +376,17 @@ def cmd_report(args: argparse.Namespace) -> int:
                         f"{len(held_idx)} nets' test accuracy: Spearman {held[winner]['spearman']:.3f}, "
                         f"cost-controlled {held[winner]['cost_controlled_spearman']:.3f}",
                         "evidence": "benchmarks/results/proxies.json",
+                        "nets": len(archs),
+                        "reliability": rel["reliability"],
+                        "ceiling": rel["ceiling"],
+                        "held_out": payload["choice"]["held_out"],
+                        "all_nets": {
+                            k: table[winner][k]
+                            for k in ("spearman", "spearman_interval", "cost_controlled_spearman", "regret")
+                        },
+                        "passed_over": choice["passed_over"],
+                        "seconds_per_eval": speed,
+                        "goals": goals,
                     },
                     indent=2,
                 )

@@ -90,8 +90,10 @@ def cost_bins(cost: Array, bins: int = 5) -> np.ndarray:
 
 
 def cost_controlled_spearman(pred: Array, truth: Array, cost: Array, bins: int = 5) -> float:
-    """Mean Spearman within bins of similar cost (bins with fewer than 4 nets or no spread are skipped)."""
+    """Mean Spearman within ``bins`` bins of similar cost, fewer where that many would hold under 4 nets each
+    (14 nets: 3 bins, not 5 bins of 2-3 nets that say nothing); bins with no spread are skipped."""
     p, t = _arr(pred), _arr(truth)
+    bins = max(1, min(bins, len(p) // 4))
     labels = cost_bins(cost, bins)
     values = []
     for b in range(bins):
@@ -179,6 +181,12 @@ def assess(
         "spearman": rho,
         "spearman_interval": bootstrap(lambda i: _spearman(p[i], t[i]), n, samples=samples, seed=seed),
         "kendall": float(kendall_tau_b(p, t)) if n > 2 else math.nan,
+        "kendall_interval": bootstrap(
+            lambda i: float(kendall_tau_b(p[i], t[i])) if np.ptp(p[i]) > 0 and np.ptp(t[i]) > 0 else math.nan,
+            n,
+            samples=samples,
+            seed=seed + 3,
+        ),
         "cost_controlled_spearman": cost_controlled_spearman(p, t, c, bins),
         "cost_controlled_interval": bootstrap(
             lambda i: cost_controlled_spearman(p[i], t[i], c[i], bins), n, samples=samples, seed=seed + 1

@@ -128,10 +128,13 @@ def judge(
     latency: Sequence[float],
     *,
     samples: int = 1000,
+    budgets: Sequence[float] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """Each scorer's evidence (:func:`nas.proxies.evidence.assess`), regret under ``budgets`` (default: the
+    quartiles of ``latency``)."""
     from nas.proxies import evidence
 
-    budgets = evidence.budgets_for(latency)
+    budgets = list(budgets) if budgets is not None else evidence.budgets_for(latency)
     return {
         name: evidence.assess(values, truth, macs, latency, budgets=budgets, samples=samples)
         for name, values in columns.items()

@@ -90,14 +90,22 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     data = resolve_data_spec(args.dataset, 0)
     protocol = validate_model(
         Protocol,
-        {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "split": "val"},
+        {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "split": "val"},
         CliError,
         "proxies check: invalid training protocol",
     )
     if args.nets < 8:
         raise CliError(f"proxies check: --nets must be at least 8 (got {args.nets}); 24 or more tell proxies apart")
+    budgets = args.budget
+    if budgets is not None and (not budgets or any(not (b > 0 and math.isfinite(b)) for b in budgets)):
+        raise CliError(f"proxies check: --budget takes latencies in ms above 0, got {budgets}")
     out = _check_dir(args)
     archs = sample_nets(space, args.nets, seed=args.seed, max_macs=args.max_macs)
+    if budgets is not None and budget_axis(archs[:1], [args.space], args.profile)[1] == "macs":
+        raise CliError(
+            f"proxies check: --budget is in ms of {args.profile}, which has no latency table for {args.space} here "
+            "(leave --budget out: the budgets are then quartiles of the nets' MACs)"
+        )
     store = RunStore(out / "runs.jsonl", protocol, data, label=f"hwnas proxies check {args.space}")
     total = len(archs) * len(protocol.seeds)
     print(
@@ -121,7 +129,7 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     scores, seconds = all_scores(
         kept, [args.space] * len(kept), truth, data, reference_size=args.reference_size, progress=ProgressBar("scoring")
     )
-    table = judge(scores, truth, macs, latency, samples=args.bootstrap)
+    table = judge(scores, truth, macs, latency, samples=args.bootstrap, budgets=budgets)
     choice = evidence.choose(table, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")
     report = {
         "space": space.name,
@@ -131,6 +139,7 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         "accuracy": {"seed0": first, "seed1": second},
         "reliability": evidence.test_retest(first, second),
         "budgets_in": budget_in,
+        "budgets": budgets if budgets is not None else evidence.budgets_for(latency),
         "recommended": choice["choice"],
         "choice": choice,
         "scorers": {n: {**r, "seconds_per_eval": seconds[n]} for n, r in table.items()},
@@ -327,12 +336,23 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     c.add_argument("--space", required=True, help="a built-in space name or a spec file")
     c.add_argument("--dataset", default="fashion-mnist", help="a dataset name, a .npz file or an image folder")
     c.add_argument("--nets", type=int, default=24)
-    c.add_argument("--steps", type=int, default=200, help="SGD steps per run (warm-up, then cosine to 0)")
+    # defaults: the protocol of hwnas's own ground truth (benchmarks/proxies.py "long": about an epoch of
+    # Fashion-MNIST), the one its pilot found reproducible between seeds; shorter runs were mostly seed noise
+    c.add_argument("--steps", type=int, default=400, help="SGD steps per run (warm-up, then cosine to 0)")
     c.add_argument("--batch-size", type=int, default=128)
     c.add_argument("--lr", type=float, default=0.1)
+    c.add_argument("--warmup", type=float, default=0.1, help="share of the steps spent warming the learning rate up")
     c.add_argument("--max-macs", type=float, help="sample nets up to this many MACs (bounds the training cost)")
     c.add_argument("--workers", type=int, default=1, help="training processes (one torch thread each)")
     c.add_argument("--profile", default="ort-cpu-fp32-t1", help="latency profile for the regret budgets")
+    c.add_argument(
+        "--budget",
+        type=float,
+        nargs="+",
+        metavar="MS",
+        help="latency budgets (ms of --profile) for the regret: within each, what the proxy's favourite loses "
+        "to the best net (default: the quartiles of the sampled nets' latency)",
+    )
     c.add_argument("--reference-size", type=int, default=32)
     c.add_argument("--bootstrap", type=int, default=1000)
     c.add_argument("--seed", type=int, default=0)

@@ -46,6 +46,12 @@ def test_cost_control_sees_through_a_proxy_that_only_counts_cost() -> None:
     assert evidence.cost_controlled_spearman(counts_cost, truth, cost, bins=5) < 0.5
     assert abs(evidence.cost_controlled_spearman(counts_cost, truth, cost, bins=20)) < 0.3
     assert evidence.cost_controlled_spearman(knows_quality, truth, cost, bins=20) > 0.8
+    # few nets: fewer bins of at least 4 nets, not quintiles of 2-3 nets that give no number at all
+    few = slice(0, 14)
+    assert not np.isnan(evidence.cost_controlled_spearman(knows_quality[few], truth[few], cost[few], bins=5))
+    assert evidence.cost_controlled_spearman(knows_quality[few], truth[few], cost[few], bins=5) == pytest.approx(
+        evidence.cost_controlled_spearman(knows_quality[few], truth[few], cost[few], bins=3)
+    )
 
 
 def test_regret_is_what_the_proxys_pick_gives_up() -> None:

@@ -127,6 +127,8 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     report = json.loads((out / "report.json").read_text())
     assert len(report["nets"]) == 10 and report["recommended"] in report["scorers"]
     assert {"naswot", "swap", "meco_opt", "rank:naswot+macs"} <= set(report["scorers"])
+    assert len(report["budgets"]) == 4 and report["budgets_in"] == "latency:ort-cpu-fp32-t1"  # its quartiles
+    assert report["protocol"]["warmup"] == 0.1
     runs = (out / "runs.jsonl").read_text().splitlines()
     assert len(runs) == 1 + 20
     code, _, err = cli(*argv)  # everything trained already: nothing runs again
@@ -150,5 +152,11 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     assert code == 2 and "--nets must be at least 8" in err
     code, _, err = cli("proxies", "check", "--space", str(spec), "--steps", "0")
     assert code == 2 and "invalid training protocol: steps: Input should be greater than or equal to 1" in err
+    code, _, err = cli("proxies", "check", "--space", str(spec), "--budget", "5", "0")
+    assert code == 2 and "--budget takes latencies in ms above 0, got [5.0, 0.0]" in err
+    no_table = ["--profile", "ort-cuda-fp32-t1", "--budget", "5", "--out", str(tmp_path / "b")]
+    code, _, err = cli("proxies", "check", "--space", str(spec), *no_table)
+    assert code == 2 and "--budget is in ms of ort-cuda-fp32-t1, which has no latency table for" in err
+    assert not (tmp_path / "b").exists()  # refused before anything was trained or written
     code, _, err = cli("proxies", "fit", "--from", str(tmp_path / "nothing"), "--name", "x")
     assert code == 2 and "no readable report.json" in err
