@@ -90,8 +90,9 @@ class HostCheck:
 
 
 def build_command(profile: str, space: str | None = None) -> str:
-    """The command that builds this host's table for ``profile`` (and ``space``)."""
-    return f"hwnas lut build --profile {profile} --space {space or 'SPACE'} --calibrate 20"
+    """The command that builds this host's table for ``profile`` (and ``space``) as a search's first use does:
+    about a minute, where measuring every layer of a large space takes a quarter of an hour or more."""
+    return f"hwnas lut build --profile {profile} --space {space or 'SPACE'} --first-use"
 
 
 def reference_figures(table: LatencyTable) -> dict[str, float]:

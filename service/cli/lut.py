@@ -20,6 +20,30 @@ if TYPE_CHECKING:
     from searchspace.spec import SearchSpace
 
 
+def _build_first_use(args: argparse.Namespace, profile: Any) -> None:
+    """``lut build --first-use``: what a search does on a new host, ahead of it (one table per profile, the
+    layers and calibration nets each space needs; the rest of a large space is measured as a search meets it)."""
+    from latency_tables.errors import LatencyTableError
+    from latency_tables.first_use import FIRST_USE_NETS, ensure_host_table
+    from service.cli.progress import ProgressBar
+
+    if not args.space or args.arch or args.table:
+        raise LatencyTableError(
+            "lut build --first-use: name the spaces with --space (it builds this host's own table in the user "
+            "folder; --arch and --table belong to a full build)"
+        )
+    for space in args.space:
+        built = ensure_host_table(
+            profile,
+            load_space(space),  # its calibration keyed by the space's name, as a search looks it up
+            resolution=args.resolution,
+            calibrate=args.calibrate or FIRST_USE_NETS,
+            seed=args.seed,
+            progress=ProgressBar(f"{space} first use"),
+        )
+        print(built.summary())
+
+
 def cmd_lut_build(args: argparse.Namespace) -> None:
     from latency_tables.api import layers_to_cover, table_to_extend
     from latency_tables.errors import LatencyTableError
@@ -28,6 +52,9 @@ def cmd_lut_build(args: argparse.Namespace) -> None:
     from latency_tables.profiles import DeviceProfile
 
     profile = DeviceProfile.parse(args.profile)
+    if args.first_use:
+        _build_first_use(args, profile)
+        return
     if not args.space and not args.arch:
         raise LatencyTableError("lut build: name what to cover with --space SPACE and/or --arch ARCH")
     layers = layers_to_cover(args.space or [], args.arch or [], args.resolution, reference=True)
@@ -471,6 +498,13 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     )
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per calibration net (default 3)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--first-use",
+        action="store_true",
+        help="build this host's table as a search would on first use: the layers a large space's calibration "
+        "nets need (the rest as searches meet them) and 20 calibration nets (--calibrate N for another count); "
+        "about a minute per -cifar space, where --space alone measures every layer",
+    )
     p.set_defaults(func=cmd_lut_build)
 
     p = lsub.add_parser("validate", help="predicted vs measured latency of random nets, next to the measurement noise")

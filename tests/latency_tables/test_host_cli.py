@@ -93,7 +93,7 @@ def test_lut_check_gives_each_tables_verdict_reasons_and_what_to_do(
     assert same["verdict"] == "same" and same["speed_ratio"] == pytest.approx(1.0) and same["next_step"] is None
     assert slower["verdict"] == "foreign" and slower["speed_ratio"] == pytest.approx(0.48)
     assert slower["next_step"] == (
-        "build this host's table: hwnas lut build --profile ort-cpu-fp32-t2 --space SPACE --calibrate 20"
+        "build this host's table: hwnas lut build --profile ort-cpu-fp32-t2 --space SPACE --first-use"
     )
     assert other["verdict"] == "foreign" and other["speed_ratio"] is None
     assert "cpu family: not-this-family vs" in other["reasons"][0]
@@ -116,7 +116,7 @@ def test_lut_check_gives_each_tables_verdict_reasons_and_what_to_do(
     detail = lines.index(next(line for line in lines if line.startswith("ort-cpu-fp32-t2@") and ": " in line))
     assert "this host runs the reference layers at 0.48x the table's time" in lines[detail]
     assert lines[detail + 1] == (
-        "  build this host's table: hwnas lut build --profile ort-cpu-fp32-t2 --space SPACE --calibrate 20"
+        "  build this host's table: hwnas lut build --profile ort-cpu-fp32-t2 --space SPACE --first-use"
     )
     assert not any(line.startswith("ort-cpu-fp32-t1@") and ": " in line for line in lines)  # no advice for same
 
@@ -147,8 +147,7 @@ def test_lut_check_reports_a_profile_without_a_table_and_refuses_a_bad_one(
             "path": None,
             "verdict": None,
             "reasons": ["no table of this profile on the search path"],
-            "next_step": "build this host's table: hwnas lut build --profile ort-cpu-fp32-t8 --space SPACE "
-            "--calibrate 20",
+            "next_step": "build this host's table: hwnas lut build --profile ort-cpu-fp32-t8 --space SPACE --first-use",
         }
     ]
     for bad, message in [("ort-cpu-fp99-t1", "is not a profile id"), ("xyz-cpu-fp32-t1", "unknown runtime 'xyz'")]:
@@ -262,7 +261,7 @@ def test_latency_from_a_foreign_table_ends_with_a_warning_and_the_build_command(
     assert warning.startswith("warning: table ort-cpu-fp32-t1@") and "was measured on another host" in warning
     assert "0.48x" in warning
     assert warning.endswith(
-        "build this host's table: hwnas lut build --profile ort-cpu-fp32-t1 --space tiny --calibrate 20"
+        "build this host's table: hwnas lut build --profile ort-cpu-fp32-t1 --space tiny --first-use"
     )
     assert not [w for w in recwarn if "another host" in str(w.message)]  # said once, after the table
 
@@ -416,3 +415,30 @@ def test_validate_refuses_another_hosts_table_unless_asked(monkeypatch: pytest.M
         validate(predictor, space, 2, rounds=1)
     [result] = validate_tables([predictor], space, 2, rounds=1, foreign_ok=True)
     assert result.samples == 2 and result.metrics["predicted"]["mape_pct"] == pytest.approx(100.0)
+
+
+def test_lut_build_first_use_builds_what_a_search_would_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps(TINY_SPEC))
+    argv = ("lut", "build", "--profile", "ort-cpu-fp32-t1", "--space", str(spec), "--first-use", "--calibrate", "10")
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    assert "built this host's latency table ort-cpu-fp32-t1@" in out and "10 calibration nets measured" in out
+    [path] = [p for p in user_table_dir().glob("[!.]*.json.gz")]
+    table = LatencyTable.load(path)
+    assert sum(1 for n in table.networks if n.space == "tiny") == 10 and "tiny" in table.space_calibrations
+    # a second time: nothing to measure (the signature timed as the table has it, and the verdict the build
+    # cached forgotten: a busy CI must not make the table look foreign)
+    (user_table_dir() / "host-checks.cache").unlink(missing_ok=True)
+    monkeypatch.setattr(
+        host_module,
+        "measure_signature",
+        lambda profile, keys, **_: {k: LatencyTable.load(path).entries[k].median_ms for k in keys},
+    )
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "matches this host" in out and "built" not in out
+    for extra, message in [((), "name the spaces with --space"), (("--space", "x", "--table", "t.json"), "--table")]:
+        code, _, err = run(capsys, "lut", "build", "--profile", "ort-cpu-fp32-t1", "--first-use", *extra)
+        assert code == 2 and message in err, err

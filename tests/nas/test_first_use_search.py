@@ -272,7 +272,7 @@ def test_shipped_predicts_from_the_shipped_file_and_flags_every_latency(
     chosen = result.latency_tables[FP32]
     assert (chosen["source"], chosen["path"], chosen["verdict"]) == ("shipped", str(shipped), "foreign")
     assert chosen["foreign"] and not chosen["built_now"]
-    command = f"hwnas lut build --profile {FP32} --space SPACE --calibrate 20"
+    command = f"hwnas lut build --profile {FP32} --space SPACE --first-use"
     assert chosen["build_command"] == command
     assert result.latency_warnings() == [chosen["warning"]]
     assert chosen["warning"].startswith(f"{LATENCY} predicted from latency table {chosen['table']}, measured on")

@@ -63,7 +63,7 @@ def test_latencies_report_the_cached_host_check_and_never_measure(monkeypatch: p
     assert lat.foreign_host is True and lat.host_check == "foreign"
     assert lat.host_note is not None and "this host runs the reference layers at 0.48x" in lat.host_note
     assert lat.host_note.endswith(
-        "build this host's table: hwnas lut build --profile ort-cpu-fp32-t1 --space tiny --calibrate 20"
+        "build this host's table: hwnas lut build --profile ort-cpu-fp32-t1 --space tiny --first-use"
     )
 
     [table] = latency.devices()[0].tables

@@ -104,7 +104,7 @@ def test_a_job_on_a_table_of_another_host_is_flagged_everywhere(
     done = world.client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
     assert done["status"] == "succeeded", done
     [chosen] = done["latency_tables"]
-    command = f"hwnas lut build --profile {FP32} --space SPACE --calibrate 20"
+    command = f"hwnas lut build --profile {FP32} --space SPACE --first-use"
     assert chosen["source"] == "shipped" and chosen["foreign"] and chosen["build_command"] == command
     assert chosen["warning"].endswith(f"build this host's table: {command}") and chosen["reasons"]
     trials = world.client.get(f"/api/v1/jobs/{job['id']}/trials", headers=alice).json()["data"]
@@ -167,7 +167,7 @@ def test_hwnas_search_shows_the_build_and_warns_about_a_foreign_table(
     assert f"{LATENCY} (foreign table)" in out
     [warning] = [line for line in out.splitlines() if line.startswith("warning: ")]
     assert warning.startswith(f"warning: {LATENCY} predicted from latency table {FP32}@")
-    assert warning.endswith(f"build this host's table: hwnas lut build --profile {FP32} --space SPACE --calibrate 20")
+    assert warning.endswith(f"build this host's table: hwnas lut build --profile {FP32} --space SPACE --first-use")
 
 
 def test_ray_starts_once_every_latency_table_is_chosen(world: World) -> None:
