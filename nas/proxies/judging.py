@@ -79,8 +79,28 @@ def score_nets(
     progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Every single proxy on every net with one fixed batch per resolution (nan where a proxy cannot score a
-    net), and each proxy's median CPU seconds per net (CPU time: with one torch thread it is the time on one
-    core, and other processes on the machine do not inflate it)."""
+    net), and each proxy's median CPU seconds per net: CPU time on one torch thread (set for the call, the
+    caller's count restored after), which is the time on one core, and other processes on the machine do not
+    inflate it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _score_nets(archs, names, data, size=size, seed=seed, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _score_nets(
+    archs: Sequence[Architecture],
+    names: Sequence[str],
+    data: DataSpec,
+    *,
+    size: int,
+    seed: int,
+    progress: Callable[[int, int, str], None] | None,
+) -> tuple[dict[str, list[float]], dict[str, float]]:
     import numpy as np
 
     from nas import proxies

@@ -62,3 +62,24 @@ def test_runs_are_stored_as_they_finish_and_a_killed_check_resumes(tmp_path: Pat
     assert header["kind"] == "hwnas-ground-truth" and header["protocol"]["steps"] == 2
     with pytest.raises(ProxyError, match="another protocol"):
         RunStore(path, TINY.model_copy(update={"steps": 3}), DATA)
+
+
+def test_proxies_are_timed_on_one_thread_and_the_callers_count_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import searchspace as ss
+    from nas import proxies
+    from nas.proxies.judging import score_nets
+
+    seen: list[int] = []
+    monkeypatch.setattr(proxies, "score", lambda name, arch, batch, seed=0: seen.append(torch.get_num_threads()) or 1.0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        scores, seconds = score_nets(
+            [ss.load_space("mobilenetv2-cifar").sample(0)], ["a", "b"], DataSpec(name="synthetic")
+        )
+        assert seen == [1, 1] and scores == {"a": [1.0], "b": [1.0]} and set(seconds) == {"a", "b"}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
