@@ -47,7 +47,9 @@ def host_info() -> dict[str, Any]:
 def write_results(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"host": host_info(), **payload}, indent=2) + "\n")
+    from nas.proxies.evidence import strict_json
+
+    path.write_text(json.dumps(strict_json({"host": host_info(), **payload}), indent=2, allow_nan=False) + "\n")
     return path
 
 

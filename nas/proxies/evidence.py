@@ -79,6 +79,20 @@ def test_retest(first: Array, second: Array) -> dict[str, float]:
     }
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None, recursively: what the reports write, so
+    they are JSON every parser reads (json.dumps would write bare NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    if isinstance(value, np.floating | np.integer):
+        return strict_json(value.item())
+    return value
+
+
 def cost_bins(cost: Array, bins: int = 5) -> np.ndarray:
     """Bin index (0..bins-1) of each net by quantiles of ``cost`` (equal-count bins of similar cost)."""
     c = _arr(cost)

@@ -133,8 +133,12 @@ def combined(
     from nas.proxies.ensemble import Reference, mode_of, parse_members
 
     members = parse_members(name)
-    ref = Reference.fit({m: [v for v in reference[m] if math.isfinite(v)] for m in members}, source, mode_of(name))
     n = len(nets[members[0]])
+    try:
+        ref = Reference.fit({m: [v for v in reference[m] if math.isfinite(v)] for m in members}, source, mode_of(name))
+    except ProxyError as exc:  # a member scored too few reference nets: this combination has no scores here
+        _log.warning("%s: %s", name, exc)
+        return [math.nan] * n
     return [
         ref.combine({m: nets[m][i] for m in members}) if all(math.isfinite(nets[m][i]) for m in members) else math.nan
         for i in range(n)

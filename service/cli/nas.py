@@ -146,9 +146,9 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         "scores": {n: [None if math.isnan(v) else v for v in vals] for n, vals in scores.items()},
         "cpu_hours": sum(r["cpu_seconds"] for r in store.runs()) / 3600,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "report.json").write_text(json.dumps(evidence.strict_json(report), indent=1, allow_nan=False) + "\n")
     if args.json:
-        print_json({k: v for k, v in report.items() if k != "scores"})
+        print_json(evidence.strict_json({k: v for k, v in report.items() if k != "scores"}))
         return
     rel = report["reliability"]
     print(

@@ -83,3 +83,11 @@ def test_proxies_are_timed_on_one_thread_and_the_callers_count_comes_back(monkey
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_combination_whose_member_scored_too_few_reference_nets_is_nan_not_a_crash() -> None:
+    from nas.proxies.judging import combined
+
+    nets = {"naswot": [1.0, 2.0], "macs": [3.0, 4.0]}
+    reference = {"naswot": [float("nan")] * 6 + [1.0], "macs": [1.0, 2, 3, 4, 5, 6, 7]}
+    assert all(math.isnan(v) for v in combined("rank:naswot+macs", nets, reference, "test"))

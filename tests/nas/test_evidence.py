@@ -98,3 +98,11 @@ def test_choose_keeps_the_simpler_unless_beaten_by_more_than_the_interval() -> N
     assert chosen["choice"] == "ensemble" and [p["candidate"] for p in chosen["passed_over"]] == ["macs", "proxy"]
     results["ensemble"]["spearman"] = 0.64  # +0.04 over macs, within its half-width 0.05
     assert evidence.choose(results, ["macs", "proxy", "ensemble"])["choice"] == "macs"
+
+
+def test_reports_are_strict_json() -> None:
+    import json
+
+    got = evidence.strict_json({"a": float("nan"), "b": [1.0, float("inf"), (np.float64(2.5), np.int64(3))], "c": "x"})
+    assert got == {"a": None, "b": [1.0, None, [2.5, 3]], "c": "x"}
+    json.dumps(got, allow_nan=False)
