@@ -196,6 +196,8 @@ def cmd_truth(args: argparse.Namespace) -> int:
 
 
 LATENCY_PROFILE = "ort-cpu-fp32-t1"
+#: the issue's speed goal for the default: CPU seconds per evaluation of a 32x32 net on one core
+SPEED_GOAL_32 = 0.1
 
 
 def space_of(arch: Any) -> str:
@@ -270,7 +272,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
 
     on_choice = subset(choose_idx, truth_val)
-    choice = evidence.choose(on_choice, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")
+    order = simplicity_order(scores, seconds)
+    # the default is what every search computes for every candidate: only scorers within the speed goal at 32x32
+    # compete (seconds measured on the truth's own nets, one core); the choice without that limit is recorded
+    fast = [n for n in order if seconds[n] <= SPEED_GOAL_32]
+    choice = evidence.choose(on_choice, fast, key="balanced", interval="balanced_interval")
+    unlimited = evidence.choose(on_choice, order, key="balanced", interval="balanced_interval")
     held = subset(held_idx, truth_test)
     table = judge(scores, truth_test, macs, latency, samples=args.bootstrap)
     reliability = {"test": evidence.test_retest(test0, test1), "val": evidence.test_retest(val0, val1)}
@@ -305,6 +312,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     speed = default_speed(winner, predictor_name)
     print(f"seconds per evaluation of the default on one core: {speed}")
+    if unlimited["choice"] != winner:
+        print(
+            f"without the speed limit ({SPEED_GOAL_32} s per 32x32 net) the choice would be {unlimited['choice']} "
+            f"({seconds[unlimited['choice']]:.3f} s per net)"
+        )
     finite_cc = [r["cost_controlled_spearman"] for r in table.values() if not math.isnan(r["cost_controlled_spearman"])]
     goals = {
         "spearman_at_least_0.8": bool(table[winner]["spearman"] >= 0.8),
@@ -313,7 +325,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             table[winner]["spearman"] > max(table["params"]["spearman"], table["macs"]["spearman"])
         ),
         "best_cost_controlled": bool(finite_cc and table[winner]["cost_controlled_spearman"] >= max(finite_cc) - 1e-12),
-        "at_most_0.1_s_at_32": bool(speed["mobilenetv2-cifar@32"] <= 0.1),
+        "at_most_0.1_s_at_32": bool(speed["mobilenetv2-cifar@32"] <= SPEED_GOAL_32),
         "at_most_1_s_at_224": bool(speed["mobilenetv2@224"] <= 1.0),
         "reliability_at_least_0.8": bool(rel["reliability"] >= 0.8),
     }
@@ -337,6 +349,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         "choice": {
             **choice,
             "nets_chosen_on": len(choose_idx),
+            "candidates": fast,
+            "without_speed_limit": unlimited,
             "held_out": {
                 k: held[winner][k]
                 for k in (
