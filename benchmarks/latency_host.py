@@ -148,6 +148,8 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
                     "calibration": built.table.calibration_for(name).model,
                     "calibration_cv_mape": built.table.calibration_for(name).cv_mape,
                     "replaced": built.replaced,
+                    "table": str(built.path),
+                    "built": built.built,
                 },
                 "validation": {k: v for k, v in result.as_dict().items() if k != "nets"},
                 "bias": bias(pred, m1, codes),
