@@ -105,6 +105,18 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
     _local_only(page, server)
 
 
+def _job_as_reported(page: Any, server: Server, tables: list[dict[str, Any]]) -> None:
+    """The job's JSON as a worker on another host would have reported its tables: the banner is tested on any
+    host (which verdict this host gives the shipped table depends on the VM the tests run on)."""
+    import re
+
+    def rewrite(route: Any) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "latency_tables": tables})
+
+    page.route(re.compile(rf".*/api/v1/jobs/{server.job_id}(\?.*)?$"), rewrite)
+
+
 def test_a_job_on_a_table_of_another_host_shows_a_banner_with_the_build_command(page_as: Any, server: Server) -> None:
     job = server.api("alice", "GET", f"/api/v1/jobs/{server.job_id}").json()
     [table] = job["latency_tables"]
@@ -112,17 +124,44 @@ def test_a_job_on_a_table_of_another_host_shows_a_banner_with_the_build_command(
     page = page_as("alice")
     page.goto(f"{server.url}/jobs/{server.job_id}")
     page.wait_for_selector("#job-status-value")
-    banner = page.locator("#latency-warning")
-    assert banner.is_visible() == table["foreign"]
-    if table["foreign"]:  # on any host but the one the shipped table was measured on
-        assert banner.get_attribute("role") == "alert"
-        text = banner.inner_text()
-        assert "latency:ort-cpu-fp32-t1" in text and table["table"] in text
-        assert page.inner_text("#latency-warning code.build-command") == table["build_command"]
-        assert table["build_command"].startswith("hwnas lut build --profile ort-cpu-fp32-t1")
-        # the job asked for the shipped table: running it again unchanged would not help
-        assert 'latency_table "auto"' in page.inner_text("#latency-warning-next")
-        screenshot(page, "job-foreign-table")
+    assert page.locator("#latency-warning").is_visible() == table["foreign"]  # this host's own verdict, as it is
+
+    command = "hwnas lut build --profile ort-cpu-fp32-t1 --space mobilenetv2-cifar --first-use"
+    foreign = {
+        **table,
+        "verdict": "foreign",
+        "foreign": True,
+        "reasons": ["reference layers run 0.52x the table's figures here"],
+        "build_command": command,
+    }
+    page = page_as("alice")
+    _job_as_reported(page, server, [foreign])
+    page.goto(f"{server.url}/jobs/{server.job_id}")
+    banner = page.wait_for_selector("#latency-warning[data-verdict='foreign']")
+    assert banner.is_visible() and banner.get_attribute("role") == "alert"
+    text = banner.inner_text()
+    assert "another host" in text and "latency:ort-cpu-fp32-t1" in text and table["table"] in text
+    assert "0.52x" in text
+    assert page.inner_text("#latency-warning code.build-command") == command
+    # the job asked for the shipped table: running it again unchanged would not help
+    assert 'latency_table "auto"' in page.inner_text("#latency-warning-next")
+    screenshot(page, "job-foreign-table")
+
+    unverified = {
+        **table,
+        "source": "found",
+        "verdict": "unverified",
+        "foreign": False,
+        "reasons": ["this host cannot run ort-cuda-fp32-t1 (no GPU)"],
+        "build_command": None,
+    }
+    page = page_as("alice")
+    _job_as_reported(page, server, [unverified])
+    page.goto(f"{server.url}/jobs/{server.job_id}")
+    banner = page.wait_for_selector("#latency-warning[data-verdict='unverified']")
+    text = banner.inner_text()
+    assert "could not be checked" in text and "no GPU" in text and "hwnas lut export-kit" in text
+    assert page.locator("#latency-warning code.build-command").count() == 0
 
 
 def test_the_form_submits_a_job_that_then_runs(page_as: Any, server: Server) -> None:

@@ -427,16 +427,30 @@ async function jobPage(jobId) {
     cancel.disabled = finished() || j.cancel_requested;
     renderBanner();
   }
+  // A table measured on another host (foreign), or one the worker could not check (unverified: it cannot run
+  // the profile, e.g. a CUDA table on a worker without a GPU): either way the latencies may not be this host's.
   function renderBanner() {
-    const foreign = (state.job.latency_tables || []).filter((t) => t.foreign);
-    clear(banner).hidden = !foreign.length;
-    if (!foreign.length) return;
-    banner.append(el("strong", { text: "⚠ These latencies describe another host, not this one" }),
-      el("ul", {}, foreign.map((t) => el("li", { "data-profile": t.profile },
-        `${t.metrics.join(", ")}: predicted from table ${t.table}, measured on another host`,
-        t.reasons.length ? ` (${t.reasons.join("; ")})` : "", ". Build this host's table: ",
-        el("code", { class: "build-command", text: t.build_command || "hwnas lut build" })))),
-      el("p", { class: "hint", id: "latency-warning-next", text: bannerNext(foreign) }));
+    const tables = state.job.latency_tables || [];
+    const foreign = tables.filter((t) => t.foreign);
+    const unverified = tables.filter((t) => !t.foreign && t.verdict === "unverified");
+    clear(banner).hidden = !foreign.length && !unverified.length;
+    banner.dataset.verdict = foreign.length ? "foreign" : unverified.length ? "unverified" : "";
+    if (foreign.length) {
+      banner.append(el("strong", { text: "⚠ These latencies describe another host, not this one" }),
+        el("ul", {}, foreign.map((t) => el("li", { "data-profile": t.profile },
+          `${t.metrics.join(", ")}: predicted from table ${t.table}, measured on another host`,
+          t.reasons.length ? ` (${t.reasons.join("; ")})` : "", ". Build this host's table: ",
+          el("code", { class: "build-command", text: t.build_command || "hwnas lut build" })))),
+        el("p", { class: "hint", id: "latency-warning-next", text: bannerNext(foreign) }));
+    }
+    if (unverified.length) {
+      banner.append(el("strong", { text: "These latencies could not be checked against the worker's host" }),
+        el("ul", { id: "latency-unverified" }, unverified.map((t) => el("li", { "data-profile": t.profile },
+          `${t.metrics.join(", ")}: predicted from table ${t.table}, which the worker cannot measure to compare`,
+          t.reasons.length ? ` (${t.reasons.join("; ")})` : "",
+          ". They are that table's device's figures; measure the device itself with hwnas lut export-kit ",
+          "and hwnas lut import if it is not the one the table was measured on."))));
+    }
   }
   // What to do next depends on how the job chose its table (JobLatencyTable.source).
   function bannerNext(foreign) {
