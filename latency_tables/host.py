@@ -114,7 +114,10 @@ def measure_signature(
 
     runtime = get_runtime(profile.runtime)
     runtime.require(profile)
-    with measurement_lock(quiet=True):
+    # a wait for another measurement can be long (a table being built): said to the progress display, else on
+    # stderr, never silent
+    waiting = (lambda message: progress(0, rounds * len(keys), message)) if progress else None
+    with measurement_lock(on_wait=waiting):
         runners = {k: runtime.prepare_layer(parse_key(k), profile) for k in keys}
         best: dict[str, float] = {}
         for r in range(rounds):

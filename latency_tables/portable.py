@@ -212,16 +212,22 @@ def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator
 
 
 @contextmanager
-def measurement_lock(quiet: bool = False, prog: str = "hwnas") -> Iterator[None]:
-    """Hold the host-wide measurement lock, waiting (with a message) while another process has it.
+def measurement_lock(
+    quiet: bool = False, prog: str = "hwnas", on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the host-wide measurement lock, waiting while another process has it: saying so on stderr, or to
+    ``on_wait(message)`` where given (a progress display), or not at all when ``quiet``.
 
     Two measurements at once on one machine distort each other.
     """
     path = lock_path()
 
     def say() -> None:
-        if not quiet:
-            print(f"{prog}: another measurement is running on this host ({path}); waiting for it", file=sys.stderr)
+        message = f"another measurement is running on this host ({path}); waiting for it"
+        if on_wait is not None:
+            on_wait(message)
+        elif not quiet:
+            print(f"{prog}: {message}", file=sys.stderr)
 
     with file_lock(path, say) as fh:
         fh.seek(0)

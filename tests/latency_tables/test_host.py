@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -301,3 +302,31 @@ def test_two_first_uses_at_once_build_the_table_once() -> None:
     again = results["second"]
     assert not again.built and again.path == results["first"].path
     assert len(LatencyTable.load(again.path).networks) == len(results["first"].table.networks)
+
+
+def test_a_signature_waiting_for_another_measurement_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from latency_tables.portable import lock_path, measurement_lock
+
+    told: list[str] = []
+    waiting = threading.Event()
+    key = [REFERENCE_LAYERS[0]]
+    with measurement_lock():  # another measurement (another process's open of the lock file)
+
+        def measure() -> None:
+            measure_signature(FP32, key, rounds=1, progress=lambda d, t, what: (told.append(what), waiting.set()))
+
+        t = threading.Thread(target=measure)
+        t.start()
+        assert waiting.wait(30)
+    t.join(60)
+    assert told[0] == f"another measurement is running on this host ({lock_path()}); waiting for it"
+    with measurement_lock():  # without a progress display: on stderr
+        t = threading.Thread(target=lambda: measure_signature(FP32, key, rounds=1))
+        t.start()
+        deadline = time.monotonic() + 30
+        while "waiting for it" not in capsys.readouterr().err:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    t.join(60)
