@@ -357,7 +357,10 @@ def cmd_lut_show(args: argparse.Namespace) -> None:
     if host.flags:
         print(f"  instruction sets: {' '.join(host.flags)}")
     if not fingerprint:
-        print("  no CPU fingerprint (the table predates them): only label, cores and machine are compared")
+        print(
+            "  no CPU fingerprint (the table predates them): only label, cores, machine and runtime versions are "
+            "compared, and the speed signature"
+        )
     if signature:
         print(f"  speed signature ({len(signature)} reference layers):")
         for key, ms in signature.items():
