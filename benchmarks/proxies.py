@@ -382,27 +382,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             DEFAULT_FILE.write_text(
                 json.dumps(
-                    {
-                        "proxy": winner,
-                        "source": f"benchmarks/proxies.py report: chosen by balanced Spearman (mean of Spearman and "
-                        f"Spearman within MAC quintiles) on the validation accuracy of {len(choose_idx)} of "
-                        f"{len(archs)} nets of {', '.join(SPACES)}, with a margin; on the other "
-                        f"{len(held_idx)} nets' test accuracy: Spearman {held[winner]['spearman']:.3f}, "
-                        f"cost-controlled {held[winner]['cost_controlled_spearman']:.3f}",
-                        "evidence": "benchmarks/results/proxies.json",
-                        "nets": len(archs),
-                        "reliability": rel["reliability"],
-                        "ceiling": rel["ceiling"],
-                        "held_out": payload["choice"]["held_out"],
-                        "all_nets": {
-                            k: table[winner][k]
-                            for k in ("spearman", "spearman_interval", "cost_controlled_spearman", "regret")
-                        },
-                        "passed_over": choice["passed_over"],
-                        "seconds_per_eval": speed,
-                        "goals": goals,
-                    },
+                    evidence.strict_json(
+                        {
+                            "proxy": winner,
+                            "source": f"benchmarks/proxies.py report: chosen by balanced Spearman (mean of Spearman and "
+                            f"Spearman within MAC quintiles) on the validation accuracy of {len(choose_idx)} of "
+                            f"{len(archs)} nets of {', '.join(SPACES)}, with a margin; on the other "
+                            f"{len(held_idx)} nets' test accuracy: Spearman {held[winner]['spearman']:.3f}, "
+                            f"cost-controlled {held[winner]['cost_controlled_spearman']:.3f}",
+                            "evidence": "benchmarks/results/proxies.json",
+                            "nets": len(archs),
+                            "reliability": rel["reliability"],
+                            "ceiling": rel["ceiling"],
+                            "held_out": payload["choice"]["held_out"],
+                            "all_nets": {
+                                k: table[winner][k]
+                                for k in ("spearman", "spearman_interval", "cost_controlled_spearman", "regret")
+                            },
+                            "passed_over": choice["passed_over"],
+                            "seconds_per_eval": speed,
+                            "goals": goals,
+                        }
+                    ),
                     indent=2,
+                    allow_nan=False,
                 )
                 + "\n"
             )

@@ -21,7 +21,7 @@ from latency_tables.host import (
 from latency_tables.predictor import LatencyPredictor, Missing
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.signatures import Layer, arch_layers, parse_key, space_layers
-from latency_tables.table import LatencyTable, find_table, user_table_dir
+from latency_tables.table import LatencyTable, find_table, save_lock, user_table_dir
 from searchspace.architecture import Architecture
 
 if TYPE_CHECKING:
@@ -146,7 +146,10 @@ def set_aside(path: Path) -> Path | None:
         return None
     dest = path.parent / "replaced" / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}-{path.name}"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    path.replace(dest)
+    with save_lock(path):  # not while another process is saving it
+        if not path.exists():
+            return None
+        path.replace(dest)
     return dest
 
 

@@ -12,7 +12,7 @@ import platform
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
 
@@ -187,13 +187,34 @@ def lock_path() -> Path:
     return Path(os.environ.get("HWNAS_MEASURE_LOCK", "/tmp/hwnas-measure.lock"))
 
 
+def _open_lock(path: Path) -> IO[str] | None:
+    """The lock file, created if missing and left writable by everyone (a table folder may be shared); read-only
+    where it cannot be written (flock works on that too); None where it cannot be opened at all."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        try:
+            return open(path)  # noqa: SIM115 - closed by file_lock
+        except OSError:
+            return None
+    with suppress(OSError):  # the umask took write access from other users; only the owner may give it back
+        os.fchmod(fd, 0o666)
+    return os.fdopen(fd, "r+")
+
+
 @contextmanager
-def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[IO[str]]:
+def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[IO[str] | None]:
     """Hold an exclusive lock on ``path`` (created if missing), calling ``on_wait()`` once if another process
-    (or another open of it in this one) holds it, then waiting. Where fcntl does not exist (Windows) it only
-    opens the file: nothing else of hwnas runs beside it there."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
+    (or another open of it in this one) holds it, then waiting. Yields the open lock file (read-only where it
+    could not be opened for writing), or None where it could not be opened at all (a read-only folder without
+    it: nothing can be written beside it either, so there is nothing to guard). Where fcntl does not exist
+    (Windows) it only opens the file: nothing else of hwnas runs beside it there."""
+    fh = _open_lock(path)
+    if fh is None:
+        yield None
+        return
+    with fh:
         try:
             import fcntl
         except ImportError:
@@ -230,8 +251,12 @@ def measurement_lock(
             print(f"{prog}: {message}", file=sys.stderr)
 
     with file_lock(path, say) as fh:
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
+        # who holds it, for a person looking at the file; a lock file opened read-only (another user's) holds
+        # all the same
+        with suppress(OSError):
+            if fh is not None:
+                fh.seek(0)
+                fh.truncate()
+                fh.write(str(os.getpid()))
+                fh.flush()
         yield

@@ -150,16 +150,17 @@ class LatencyTable(BaseModel):
         Several processes extend one host's table (two workers' first use, layers a search meets later), each
         from the copy it loaded. So, under a lock on the file, what another process saved there meanwhile is
         taken in first (:meth:`absorb`), unless ``merge`` is False or the file holds another profile's or
-        host's table (then this one replaces it, as asked). The lock is ``.<name>.lock`` beside the file.
+        host's table, or one of this host kind measured at another speed (then this one replaces it, as asked:
+        figures of two speeds never mix). The lock is ``.<name>.lock`` beside the file (:func:`save_lock`).
         """
         p = Path(path)
-        with file_lock(p.with_name(f".{p.name}.lock")):
+        with save_lock(p):
             if merge and p.exists():
                 try:
                     on_disk = LatencyTable.load(p)
                 except LatencyTableError:
                     on_disk = None  # unreadable: replaced by this one
-                if on_disk is not None and on_disk.profile == self.profile and not self.host.differences(on_disk.host):
+                if on_disk is not None and self.same_kind(on_disk):
                     self.absorb(on_disk)
             self.updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             data = self.model_dump(mode="json")
@@ -168,6 +169,15 @@ class LatencyTable(BaseModel):
             blob = gzip.compress(text, mtime=0) if p.suffix == ".gz" else text
             write_atomic(p, blob)
         return p
+
+    def same_kind(self, other: LatencyTable) -> bool:
+        """Whether ``other`` holds figures this table may take in: same profile, same host kind, and the
+        reference layers both hold (if any) timed alike (within the host check's tolerances)."""
+        from latency_tables.host import judge_signature, reference_figures
+
+        if other.profile != self.profile or self.host.differences(other.host):
+            return False
+        return not judge_signature(reference_figures(self), reference_figures(other))[2]
 
     def absorb(self, other: LatencyTable) -> int:
         """Take in what a copy of this table saved elsewhere has and this one lacks: entries, nets, and each
@@ -198,6 +208,11 @@ class LatencyTable(BaseModel):
         if diffs:
             raise LatencyTableError(f"cannot merge tables of different hosts ({'; '.join(diffs)})")
         return self.absorb(other)
+
+
+def save_lock(path: Path) -> Any:
+    """The lock a table file is saved (or moved away) under: ``.<name>.lock`` beside it."""
+    return file_lock(path.with_name(f".{path.name}.lock"))
 
 
 def user_table_dir() -> Path:

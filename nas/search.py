@@ -42,6 +42,9 @@ from nas.strategies import RECORD_ATTR
 from nas.study import BEAT_SECONDS, LEASE_SECONDS, StudySession, engine_kwargs
 from nas.table_choice import STUDY_ATTR, TableEvent
 
+#: the rank: formula a study's trials were scored by (nas.proxies.ensemble.RANK_FORMULA)
+FORMULA_ATTR = "hwnas_rank_formula"
+
 # the loop plus the result, error and lease names its callers use with it
 __all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError", "SearchResult", "TrialRecord"]
 
@@ -128,7 +131,7 @@ class Search:
         except BaseException:
             session.release(elapsed_before)
             raise
-        notes = session.start(study) + table_notes
+        notes = session.start(study) + table_notes + self._formula_changes(durable)
         writer = session.writer
         if not resume and self.config.seed_known:
             n = session.seed_known(study, self.space)
@@ -277,6 +280,25 @@ class Search:
         from latency_tables.profiles import HostInfo
 
         return HostInfo.current().fingerprint()
+
+    def _formula_changes(self, durable: Any) -> list[str]:
+        """A note where a resumed study's rank: objectives were scored by an earlier formula than this run's
+        (their values do not compare); the formula this run uses is recorded with the study."""
+        from nas.proxies.ensemble import RANK_FORMULA, RANK_PREFIX
+
+        ranked = [m.name for m in self.metrics if m.name.startswith(f"proxy:{RANK_PREFIX}")]
+        if not ranked:
+            return []
+        before = durable.user_attrs.get(FORMULA_ATTR)
+        finished = sum(1 for t in durable.get_trials(deepcopy=False) if t.state.is_finished())
+        durable.set_user_attr(FORMULA_ATTR, RANK_FORMULA)
+        if not finished or before == RANK_FORMULA:
+            return []
+        return [
+            f"{', '.join(ranked)} of the {finished} trial(s) finished before this run were scored by an earlier "
+            f"rank formula ({before or 'log normal CDF'}) than this run's ({RANK_FORMULA}): the two may not be "
+            "comparable"
+        ]
 
     def _table_changes(self, durable: Any, choices: list[Any]) -> list[str]:
         """Notes where a resumed study's earlier trials were predicted from another table (or on another host,

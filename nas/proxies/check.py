@@ -176,7 +176,8 @@ class RunStore:
             ):
                 raise ProxyError(
                     f"{self.path}: holds runs of another protocol or dataset "
-                    f"({json.dumps(head.get('protocol'))}); use another file"
+                    f"({json.dumps(head.get('protocol'))}); resume it with those settings (hwnas proxies check: "
+                    "--steps, --batch-size, --lr, --warmup), or write to another file (--out)"
                 )
             for line in lines[1:]:
                 if not line.strip():

@@ -47,6 +47,8 @@ Mode = Literal["mean", "rank"]
 #: weight of the members' summed standardised scores in ``rank:``, where it only breaks ties beyond the
 #: reference sample's range (a percentile step inside it moves the log-sum by ~log((k+1)/k) >= 0.03 at n=32)
 TIE_BREAK = 1e-4
+#: names the rank: formula, recorded with a study so a resumed one says when its earlier trials used another
+RANK_FORMULA = "log percentile in the reference sample"
 
 
 def is_ensemble(name: str) -> bool:

@@ -105,9 +105,12 @@ def cost_bins(cost: Array, bins: int = 5) -> np.ndarray:
 
 def cost_controlled_spearman(pred: Array, truth: Array, cost: Array, bins: int = 5) -> float:
     """Mean Spearman within ``bins`` bins of similar cost, fewer where that many would hold under 4 nets each
-    (14 nets: 3 bins, not 5 bins of 2-3 nets that say nothing); bins with no spread are skipped."""
+    (14 nets: 3 bins, not 5 bins of 2-3 nets that say nothing); nan under 8 nets (one bin is not cost
+    control); bins with no spread are skipped."""
     p, t = _arr(pred), _arr(truth)
-    bins = max(1, min(bins, len(p) // 4))
+    bins = min(bins, len(p) // 4)
+    if bins < 2:
+        return math.nan
     labels = cost_bins(cost, bins)
     values = []
     for b in range(bins):

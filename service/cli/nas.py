@@ -126,6 +126,8 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     truth = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     macs = [float(count_cost(a).macs) for a in kept]
     latency, budget_in = budget_axis(kept, [args.space] * len(kept), args.profile)
+    if budgets is not None and budget_in == "macs":  # checked before training; a table gone since then
+        raise CliError(f"proxies check: --budget is in ms of {args.profile}, which no longer answers for {args.space}")
     scores, seconds = all_scores(
         kept, [args.space] * len(kept), truth, data, reference_size=args.reference_size, progress=ProgressBar("scoring")
     )

@@ -246,16 +246,17 @@ def test_layers_measured_later_are_put_in_the_tables_terms(monkeypatch: pytest.M
 # ------------------------------------------------------------ several processes, one table
 def test_saving_takes_in_what_another_copy_saved_meanwhile(tmp_path: Path) -> None:
     path = tmp_path / "t.json.gz"
-    table_with(REFERENCE).save(path)
+    shared = "16x8:conv_k3_c32_relu"
+    table_with({**REFERENCE, shared: 0.2}).save(path)
     a, b = LatencyTable.load(path), LatencyTable.load(path)  # two workers, each with its own copy
     a.entries["16x8:conv_k3_c8_relu"] = Entry(median_ms=0.2, p10_ms=0.2, p90_ms=0.2, runs=10)
     a.save(path)
     b.entries["16x8:conv_k3_c16_relu"] = Entry(median_ms=0.3, p10_ms=0.3, p90_ms=0.3, runs=10)
-    b.entries[REFERENCE_LAYERS[0]] = Entry(median_ms=0.5, p10_ms=0.5, p90_ms=0.5, runs=10)
+    b.entries[shared] = Entry(median_ms=0.5, p10_ms=0.5, p90_ms=0.5, runs=10)
     b.save(path)
     on_disk = LatencyTable.load(path)
     assert {"16x8:conv_k3_c8_relu", "16x8:conv_k3_c16_relu"} <= set(on_disk.entries)  # neither copy lost
-    assert on_disk.entries[REFERENCE_LAYERS[0]].median_ms == 0.5  # where both have a layer, the saver's stays
+    assert on_disk.entries[shared].median_ms == 0.5  # where both have a layer, the saver's stays
     assert "16x8:conv_k3_c8_relu" in b.entries  # and the saver now knows the other's layers too
 
 
@@ -263,6 +264,10 @@ def test_saving_over_another_hosts_table_replaces_it(tmp_path: Path) -> None:
     path = tmp_path / "t.json.gz"
     other = HostInfo.current().model_copy(update={"cpu": "Some Other CPU", "cores": 64})
     table_with({"16x8:conv_k3_c8_relu": 1.0}, host=other).save(path)
+    table_with(REFERENCE).save(path)
+    assert set(LatencyTable.load(path).entries) == set(REFERENCE)
+    # this host's kind, but its reference layers at twice the time: another speed, never mixed in
+    table_with({**dict.fromkeys(REFERENCE_LAYERS, 0.2), "16x8:conv_k3_c8_relu": 1.0}).save(path)
     table_with(REFERENCE).save(path)
     assert set(LatencyTable.load(path).entries) == set(REFERENCE)
     mine = table_with(REFERENCE)
@@ -330,3 +335,32 @@ def test_a_signature_waiting_for_another_measurement_says_so(capsys: pytest.Capt
             assert time.monotonic() < deadline
             time.sleep(0.05)
     t.join(60)
+
+
+def test_a_lock_in_a_folder_it_cannot_write_is_taken_read_only_or_skipped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+
+    from latency_tables import portable
+
+    existing = tmp_path / ".t.json.gz.lock"
+    existing.write_text("")
+    real_open = os.open
+
+    def refuse(path: Any, flags: int, *a: Any) -> int:
+        if flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr(portable.os, "open", refuse)  # a shared folder: another user's lock file, read-only
+    with portable.file_lock(existing) as fh:
+        assert fh is not None and fh.mode == "r"
+        with portable.measurement_lock():  # another lock: still works with no pid written where it cannot be
+            pass
+    with portable.file_lock(tmp_path / "missing" / ".x.lock") as fh:  # a read-only folder without the file
+        assert fh is None
+    # a table in such a folder that passes the check is used as it is: first use takes no lock it cannot make
+    monkeypatch.setattr(portable, "_open_lock", lambda path: None)
+    with portable.file_lock(existing) as fh:
+        assert fh is None

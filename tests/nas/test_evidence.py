@@ -52,6 +52,7 @@ def test_cost_control_sees_through_a_proxy_that_only_counts_cost() -> None:
     assert evidence.cost_controlled_spearman(knows_quality[few], truth[few], cost[few], bins=5) == pytest.approx(
         evidence.cost_controlled_spearman(knows_quality[few], truth[few], cost[few], bins=3)
     )
+    assert np.isnan(evidence.cost_controlled_spearman(knows_quality[:7], truth[:7], cost[:7]))  # one bin: no control
 
 
 def test_regret_is_what_the_proxys_pick_gives_up() -> None:

@@ -369,3 +369,14 @@ def test_rank_combinations_search_and_counts_stay_on_the_controller(tmp_path: Pa
     values = [t.metrics["proxy:rank:synflow+macs"] for t in result.trials]
     assert all(v is not None and v <= 0 for v in values)  # a sum of log-probabilities
     assert len(set(values)) > 1
+    assert not any("rank formula" in n for n in result.notes)
+    # a study whose earlier trials were scored by the formula before this one: resuming it says so
+    from nas.search import FORMULA_ATTR
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    durable = optuna.load_study(study_name=cfg.study_name(), storage=storage)
+    assert durable.user_attrs[FORMULA_ATTR] == "log percentile in the reference sample"
+    durable.set_user_attr(FORMULA_ATTR, None)
+    again = Search(cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"trials": 10})}), storage)
+    notes = again.run(resume=True).notes
+    assert any("scored by an earlier rank formula (log normal CDF)" in n and "8 trial(s)" in n for n in notes), notes

@@ -446,10 +446,12 @@ async function jobPage(jobId) {
     if (unverified.length) {
       banner.append(el("strong", { text: "These latencies could not be checked against the worker's host" }),
         el("ul", { id: "latency-unverified" }, unverified.map((t) => el("li", { "data-profile": t.profile },
-          `${t.metrics.join(", ")}: predicted from table ${t.table}, which the worker cannot measure to compare`,
+          `${t.metrics.join(", ")}: predicted from table ${t.table}, not checked against the worker's host`,
           t.reasons.length ? ` (${t.reasons.join("; ")})` : "",
-          ". They are that table's device's figures; measure the device itself with hwnas lut export-kit ",
-          "and hwnas lut import if it is not the one the table was measured on."))));
+          ...(t.build_command
+            ? [". Build the worker host's own table: ", el("code", { class: "build-command", text: t.build_command })]
+            : [". They are that table's device's figures; measure the device itself with hwnas lut export-kit ",
+              "and hwnas lut import if it is not the one the table was measured on."])))));
     }
   }
   // What to do next depends on how the job chose its table (JobLatencyTable.source).
