@@ -380,16 +380,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         if winner.startswith("predictor:"):
             print("the predictor won; default.json keeps a proxy (a predictor is fitted per user, hwnas proxies fit)")
         else:
+            source = (
+                "benchmarks/proxies.py report: chosen by balanced Spearman (mean of Spearman and Spearman within "
+                f"MAC quintiles) on the validation accuracy of {len(choose_idx)} of {len(archs)} nets of "
+                f"{', '.join(SPACES)}, with a margin; on the other {len(held_idx)} nets' test accuracy: Spearman "
+                f"{held[winner]['spearman']:.3f}, cost-controlled {held[winner]['cost_controlled_spearman']:.3f}"
+            )
             DEFAULT_FILE.write_text(
                 json.dumps(
                     evidence.strict_json(
                         {
                             "proxy": winner,
-                            "source": f"benchmarks/proxies.py report: chosen by balanced Spearman (mean of Spearman and "
-                            f"Spearman within MAC quintiles) on the validation accuracy of {len(choose_idx)} of "
-                            f"{len(archs)} nets of {', '.join(SPACES)}, with a margin; on the other "
-                            f"{len(held_idx)} nets' test accuracy: Spearman {held[winner]['spearman']:.3f}, "
-                            f"cost-controlled {held[winner]['cost_controlled_spearman']:.3f}",
+                            "source": source,
                             "evidence": "benchmarks/results/proxies.json",
                             "nets": len(archs),
                             "reliability": rel["reliability"],
