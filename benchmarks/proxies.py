@@ -64,6 +64,9 @@ PROTOCOLS = {
     # mid's cost spent on 5 epochs of a fixed 6,000-image subset: nearer convergence (mid ends at train loss ~0.7)
     "subset": Protocol(steps=235, batch_size=128, lr=0.2, warmup=0.05, split="val", train_images=6000),
     "long": Protocol(steps=400, batch_size=128, lr=0.1, warmup=0.1, split="val"),
+    # long, scoring the weights' moving average over about its last quarter (the last weights' accuracy is
+    # kept too, so the same runs say whether averaging makes seeds agree better)
+    "long-ema": Protocol(steps=400, batch_size=128, lr=0.1, warmup=0.1, split="val", ema_decay=0.99),
 }
 # the pilot's choice: the only protocol that reached the reliability goal on its 12 nets (0.80, mean of two seeds)
 TRUTH_PROTOCOL = "long"
@@ -107,8 +110,8 @@ def extremes_nets() -> list[Any]:
 NET_SAMPLES = {"spread": ("", pilot_nets), "extremes": ("-extremes", extremes_nets)}
 
 
-def summarise(store: RunStore, archs: list[Any]) -> dict[str, Any]:
-    kept, first, second = paired(store, archs)
+def summarise(store: RunStore, archs: list[Any], key: str = "accuracy") -> dict[str, Any]:
+    kept, first, second = paired(store, archs, key=key)
     cpu = sum(r["cpu_seconds"] for r in store.runs())
     out: dict[str, Any] = {"runs": len(store), "nets_with_both_seeds": len(kept), "cpu_hours": cpu / 3600}
     if len(kept) >= 3:
@@ -122,7 +125,6 @@ def cmd_pilot(args: argparse.Namespace) -> int:
     suffix, sample = NET_SAMPLES[args.nets]
     archs = sample()
     names = args.protocols or list(PROTOCOLS)
-    summary: dict[str, Any] = {}
     for name in names:
         protocol = PROTOCOLS[name]
         store = RunStore(PILOT_DIR / f"{name}{suffix}.jsonl", protocol, DATA, label=f"pilot {name} ({args.nets})")
@@ -132,13 +134,25 @@ def cmd_pilot(args: argparse.Namespace) -> int:
             flush=True,
         )
         train_runs(archs, protocol, DATA, store, workers=args.workers, progress=progress(name))
+    # every protocol with runs on these nets, not only the ones run now (the file keeps the whole comparison)
+    summary: dict[str, Any] = {}
+    for name, protocol in PROTOCOLS.items():
+        path = PILOT_DIR / f"{name}{suffix}.jsonl"
+        if not path.exists():
+            continue
+        store = RunStore(path, protocol, DATA)
         summary[name] = {"protocol": protocol.model_dump(mode="json"), **summarise(store, archs)}
+        if protocol.ema_decay is not None:  # the same runs' last weights
+            summary[f"{name} (last weights)"] = {
+                "protocol": protocol.model_dump(mode="json"),
+                **summarise(store, archs, key=f"raw_{protocol.split}_accuracy"),
+            }
     rows = []
     nan = float("nan")
     for name, s in summary.items():
         p = s["protocol"]
         rows.append(
-            f"{name:6s} {p['steps'] * p['batch_size']:>7,} images "
+            f"{name:26s} {p['steps'] * p['batch_size']:>7,} images "
             f"(of {p.get('train_images') or 'all':>5}) "
             f"reliability {s.get('reliability_single_run', nan):.2f} one run, {s.get('reliability', nan):.2f} "
             f"mean of 2 (ceiling {s.get('ceiling', nan):.2f}); noise sd "

@@ -56,6 +56,13 @@ class TrainSettings(BaseModel):
     threads: int | None = Field(default=None, ge=1, le=1024, description="CPU threads (default: torch's)")
     device: Literal["auto", "cpu", "cuda"] = "cpu"
     amp: bool = Field(default=False, description="mixed precision on CUDA")
+    ema_decay: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="also keep an exponential moving average of the weights (and BN statistics) with this decay, "
+        "warmed up as min(decay, (1+step)/(10+step)); train_model returns it beside the trained model",
+    )
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainSettings:
@@ -84,9 +91,11 @@ class TrainResult:
     pruned: bool
     device: str
     curve: list[CurvePoint] = field(default_factory=list)
+    #: the weight average (settings.ema_decay), in eval mode on the run's device; not part of as_dict
+    average: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "average"}
 
 
 def _device(settings: TrainSettings) -> str:
@@ -140,10 +149,39 @@ def train(
     return train_model(arch, view, settings, seed=seed, report=report)[1]
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights and buffers (BN statistics): averaging the last
+    part of a run smooths what the last steps' batches did to the weights, which differs from seed to seed."""
+
+    def __init__(self, model: Any, decay: float) -> None:
+        import copy
+
+        self.decay = decay
+        self.model = copy.deepcopy(model)
+        self.model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.updates = 0
+
+    def update(self, model: Any) -> None:
+        import torch
+
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.updates += 1
+        with torch.no_grad():
+            mine, theirs = self.model.state_dict(), model.state_dict()
+            for k, v in mine.items():
+                if v.dtype.is_floating_point:
+                    v.mul_(d).add_(theirs[k].detach(), alpha=1 - d)
+                else:  # counters (num_batches_tracked): the model's own
+                    v.copy_(theirs[k])
+
+
 def train_model(
     arch: Architecture, view: DataView, settings: TrainSettings, *, seed: int = 0, report: Report | None = None
 ) -> tuple[Any, TrainResult]:
-    """:func:`train`, also returning the trained model (in eval mode, on its device)."""
+    """:func:`train`, also returning the trained model (in eval mode, on its device); with
+    ``settings.ema_decay`` the result's ``average`` holds the weight average (:class:`WeightAverage`) too."""
     import numpy as np
     import torch
     import torch.nn.functional as F  # noqa: N812
@@ -217,6 +255,7 @@ def train_model(
 
         if planned is not None:
             eval_at = plan_evals(planned)
+        average = WeightAverage(model, settings.ema_decay) if settings.ema_decay is not None else None
         model.train()
         while True:
             if planned is not None and step >= planned:
@@ -254,6 +293,8 @@ def train_model(
                 if settings.clip_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), settings.clip_grad_norm)
                 opt.step()
+            if average is not None:
+                average.update(model)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise TrainingError(f"training diverged at step {step + 1} (loss {value}); lower training.lr")
@@ -291,6 +332,7 @@ def train_model(
             pruned=pruned,
             device=device,
             curve=curve,
+            average=None if average is None else average.model,
         )
     finally:
         rng_scope.close()

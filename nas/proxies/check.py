@@ -89,6 +89,14 @@ class Protocol(BaseModel):
         "(several epochs of a subset get nearer convergence than a fraction of one "
         "epoch of everything, at the same cost); the validation split is unchanged",
     )
+    ema_decay: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="score the run's exponential moving average of weights (this decay) instead of its last "
+        "weights; the last weights' accuracies are kept too, as raw_<split>_accuracy, so one set of runs "
+        "compares the two",
+    )
 
     def train_settings(self) -> Any:
         from nas.training import TrainSettings
@@ -103,6 +111,7 @@ class Protocol(BaseModel):
             evals=1,
             val_samples=500,
             threads=1,
+            ema_decay=self.ema_decay,
         )
 
     def images(self) -> int:
@@ -225,10 +234,11 @@ def train_one(code: str, seed: int, protocol_json: str, data_json: str) -> dict[
         arch = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes})})
     start = time.process_time()
     model, result = train_model(arch, view, protocol.train_settings(), seed=seed)
-    measured = {
-        f"{split}_accuracy": evaluate(model, view, split, protocol.test_samples)
-        for split in (("val", "test") if protocol.split == "both" else (protocol.split,))
-    }
+    splits = ("val", "test") if protocol.split == "both" else (protocol.split,)
+    scored = result.average if result.average is not None else model
+    measured = {f"{split}_accuracy": evaluate(scored, view, split, protocol.test_samples) for split in splits}
+    if result.average is not None:
+        measured |= {f"raw_{split}_accuracy": evaluate(model, view, split, protocol.test_samples) for split in splits}
     accuracy = measured.get("test_accuracy", measured.get("val_accuracy"))
     curve = result.curve
     return {

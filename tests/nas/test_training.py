@@ -128,3 +128,57 @@ def test_gradient_clipping_bounds_the_updates(arch: ss.Architecture, synthetic: 
     assert moved(1e-7) < 1e-5  # five steps of lr <= 0.1 on a gradient of norm 1e-7 (no weight decay)
     with pytest.raises(ValidationError, match="clip_grad_norm"):
         TrainSettings(steps=1, clip_grad_norm=0)
+
+
+def test_weight_average_is_an_ema_of_weights_and_bn_statistics() -> None:
+    import torch
+    from torch import nn
+
+    from nas.training import WeightAverage
+
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    avg = WeightAverage(net, decay=0.5)
+    assert avg.model is not net and not any(p.requires_grad for p in avg.model.parameters())
+    with torch.no_grad():
+        net[0].weight.fill_(3.0)
+        net[1].running_mean.fill_(2.0)
+        net[1].num_batches_tracked.fill_(7)
+    avg.update(net)  # first update: decay min(0.5, 1/10) = 0.1
+    assert torch.allclose(avg.model[0].weight, torch.full((2, 2), 0.1 * 1.0 + 0.9 * 3.0))
+    assert torch.allclose(avg.model[1].running_mean, torch.full((2,), 0.9 * 2.0))
+    assert int(avg.model[1].num_batches_tracked) == 7  # counters are copied, not averaged
+    for _ in range(20):
+        avg.update(net)  # the decay reaches 0.5: the average closes in on the weights
+    assert torch.allclose(avg.model[0].weight, torch.full((2, 2), 3.0), atol=1e-4)
+
+
+def test_a_run_with_ema_returns_the_average_and_a_check_scores_both(arch: ss.Architecture, synthetic: Dataset) -> None:
+    import torch
+
+    from nas.datasets import DataSpec
+    from nas.proxies.check import Protocol, train_one
+    from nas.training import evaluate, train_model
+
+    view = synthetic.view(16, 3)
+    net = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes})})
+    plain = TrainSettings(steps=6, batch_size=16, evals=1)
+    model, result = train_model(net, view, plain, seed=0)
+    assert result.average is None and "average" not in result.as_dict()
+    model2, result2 = train_model(net, view, plain.model_copy(update={"ema_decay": 0.9}), seed=0)
+    # the average does not change the run itself
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True)
+    )
+    average = result2.average
+    assert average is not None and not average.training
+    assert any(
+        not torch.equal(a, b) for a, b in zip(average.state_dict().values(), model2.state_dict().values(), strict=True)
+    )
+    assert 0 <= evaluate(average, view, "val") <= 1
+    protocol = Protocol(steps=4, batch_size=8, split="val", test_samples=16, ema_decay=0.9)
+    run = train_one(
+        arch.encode(), 0, protocol.model_dump_json(), DataSpec(name="synthetic", limit=128).model_dump_json()
+    )
+    assert {"val_accuracy", "raw_val_accuracy", "accuracy"} <= set(run) and run["accuracy"] == run["val_accuracy"]
