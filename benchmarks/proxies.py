@@ -388,8 +388,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         "scores": {n: [None if math.isnan(v) else v for v in vals] for n, vals in scores.items()},
         "nets": [a.encode() for a in archs],
     }
-    out = write_results("proxies", payload)
+    out = write_results(args.name, payload)
     print(f"wrote {out}")
+    if args.write_default and args.name != "proxies":
+        print("--write-default records evidence in benchmarks/results/proxies.json: leave --name out")
+        return 1
     if args.write_default:
         if winner.startswith("predictor:"):
             print("the predictor won; default.json keeps a proxy (a predictor is fitted per user, hwnas proxies fit)")
@@ -482,6 +485,11 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--bootstrap", type=int, default=1000)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--write-default", action="store_true", help="record the choice in nas/proxies/default.json")
+    a.add_argument(
+        "--name",
+        default="proxies",
+        help="results file (benchmarks/results/NAME.json); e.g. proxies-preliminary for a truth still under way",
+    )
     args = p.parse_args(argv)
     return {"pilot": cmd_pilot, "truth": cmd_truth, "status": cmd_status, "report": cmd_report}[args.cmd](args)
 
