@@ -250,6 +250,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from nas.proxies.check import all_scores, judge, predictor_label, simplicity_order
     from searchspace.cost import count_cost
 
+    if args.write_default and args.name != "proxies":
+        print("--write-default records its evidence in benchmarks/results/proxies.json: leave --name out")
+        return 1
     protocol = PROTOCOLS[args.protocol].model_copy(update={"split": "both"})
     store = RunStore(TRUTH_FILE, protocol, DATA)
     archs, test0, test1 = paired(store, truth_nets(args.per_space), key="test_accuracy")
@@ -390,9 +393,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     }
     out = write_results(args.name, payload)
     print(f"wrote {out}")
-    if args.write_default and args.name != "proxies":
-        print("--write-default records evidence in benchmarks/results/proxies.json: leave --name out")
-        return 1
     if args.write_default:
         if winner.startswith("predictor:"):
             print("the predictor won; default.json keeps a proxy (a predictor is fitted per user, hwnas proxies fit)")
