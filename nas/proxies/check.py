@@ -36,6 +36,7 @@ from nas.errors import ProxyError
 from nas.proxies.judging import (
     COMBOS,
     PREDICTOR_PROXIES,
+    ScoreCache,
     all_scores,
     budget_axis,
     combined,
@@ -51,6 +52,7 @@ __all__ = [
     "PREDICTOR_PROXIES",
     "Protocol",
     "RunStore",
+    "ScoreCache",
     "all_scores",
     "budget_axis",
     "combined",

@@ -18,6 +18,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from nas.datasets import DataSpec
@@ -69,6 +70,51 @@ def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: s
         return [float(count_cost(a).macs) for a in archs], "macs"
 
 
+class ScoreCache:
+    """Scores already computed, appended to a JSON-lines file as each net is scored, so a check killed while
+    scoring (or run again with more nets) scores only what it has not. The first line names the data, batch
+    size and seed the scores were made with; a file made with others is started afresh."""
+
+    def __init__(self, path: str | Path, data: DataSpec, size: int = 64, seed: int = 0) -> None:
+        import json
+
+        self.path = Path(path)
+        self.header = {"kind": "hwnas-proxy-scores", "data": data.model_dump(mode="json"), "size": size, "seed": seed}
+        self.scores: dict[tuple[str, str], tuple[float, float]] = {}
+        lines = self.path.read_text().splitlines() if self.path.exists() else []
+        try:
+            same = bool(lines) and json.loads(lines[0]) == self.header
+        except json.JSONDecodeError:
+            same = False
+        if not same:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.header) + "\n")
+            return
+        for line in lines[1:]:
+            try:
+                row = json.loads(line)
+                value = math.nan if row["value"] is None else float(row["value"])
+                self.scores[(row["arch"], row["proxy"])] = (value, float(row["seconds"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):  # a line cut by a kill
+                continue
+
+    def get(self, arch: str, proxy: str) -> tuple[float, float] | None:
+        return self.scores.get((arch, proxy))
+
+    def add(self, arch: str, rows: Mapping[str, tuple[float, float]]) -> None:
+        """One net's scores (proxy -> (value, seconds)), appended in one write."""
+        import json
+
+        text = "".join(
+            json.dumps({"arch": arch, "proxy": n, "value": None if math.isnan(v) else v, "seconds": t}) + "\n"
+            for n, (v, t) in rows.items()
+        )
+        with self.path.open("a") as fh:
+            fh.write(text)
+        for n, vt in rows.items():
+            self.scores[(arch, n)] = vt
+
+
 def score_nets(
     archs: Sequence[Architecture],
     names: Sequence[str],
@@ -77,6 +123,7 @@ def score_nets(
     size: int = 64,
     seed: int = 0,
     progress: Callable[[int, int, str], None] | None = None,
+    cache: ScoreCache | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Every single proxy on every net with one fixed batch per resolution (nan where a proxy cannot score a
     net), and each proxy's median CPU seconds per net: CPU time on one torch thread (set for the call, the
@@ -87,7 +134,7 @@ def score_nets(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _score_nets(archs, names, data, size=size, seed=seed, progress=progress)
+        return _score_nets(archs, names, data, size=size, seed=seed, progress=progress, cache=cache)
     finally:
         torch.set_num_threads(threads)
 
@@ -100,6 +147,7 @@ def _score_nets(
     size: int,
     seed: int,
     progress: Callable[[int, int, str], None] | None,
+    cache: ScoreCache | None,
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     import numpy as np
 
@@ -108,9 +156,18 @@ def _score_nets(
     scores: dict[str, list[float]] = {n: [] for n in names}
     times: dict[str, list[float]] = {n: [] for n in names}
     for i, arch in enumerate(archs):
-        x, y, classes = proxies.default_batch(arch, data, size=size, seed=seed)
-        a = proxies.for_classes(arch, classes)
+        code = arch.encode()
+        known = {n: got for n in names if cache is not None and (got := cache.get(code, n)) is not None}
+        fresh: dict[str, tuple[float, float]] = {}
+        if len(known) < len(names):
+            x, y, classes = proxies.default_batch(arch, data, size=size, seed=seed)
+            a = proxies.for_classes(arch, classes)
         for name in names:
+            if name in known:
+                value, took = known[name]
+                scores[name].append(value)
+                times[name].append(took)
+                continue
             start = time.process_time()
             try:
                 value = proxies.score(name, a, (x, y), seed=seed)
@@ -120,6 +177,9 @@ def _score_nets(
                 value = math.nan
             times[name].append(time.process_time() - start)
             scores[name].append(value)
+            fresh[name] = (value, times[name][-1])
+        if cache is not None and fresh:
+            cache.add(code, fresh)
         if progress:
             progress(i + 1, len(archs), arch.arch_id)
     return scores, {n: float(np.median(t)) for n, t in times.items()}
@@ -177,17 +237,18 @@ def all_scores(
     *,
     reference_size: int = 32,
     progress: Callable[[int, int, str], None] | None = None,
+    cache: ScoreCache | None = None,
 ) -> tuple[dict[str, list[float]], dict[str, float]]:
     """Every candidate's score of every net: the single proxies, :data:`COMBOS` (members placed against
     ``reference_size`` random nets of the net's own space, as a search does) and the few-shot predictor
     (leave-one-out over the nets of each space, fitted on ``truth``, so no net is predicted by a model
-    that saw it)."""
+    that saw it). With ``cache``, scores it holds are not computed again (the reference nets' too)."""
     from nas import proxies
     from nas.proxies.ensemble import parse_members
     from nas.proxies.predictor import cross_validated
 
     names = [n for n in proxies.list_proxies() if n != "default"]
-    scores, seconds = score_nets(archs, names, data, progress=progress)
+    scores, seconds = score_nets(archs, names, data, progress=progress, cache=cache)
     members = sorted({m for c in COMBOS for m in parse_members(c)})
     for combo in COMBOS:
         scores[combo] = [math.nan] * len(archs)
@@ -200,7 +261,7 @@ def all_scores(
         first = archs[idx[0]]
         _, _, classes = proxies.default_batch(first, data)
         refs = proxies.reference_archs(space, first.resolution, classes, seed=0, size=reference_size)
-        ref_scores, _ = score_nets(refs, members, data)
+        ref_scores, _ = score_nets(refs, members, data, cache=cache)
         for combo in COMBOS:
             values = combined(
                 combo,

@@ -75,6 +75,7 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     from nas.proxies.check import (
         Protocol,
         RunStore,
+        ScoreCache,
         all_scores,
         budget_axis,
         judge,
@@ -129,7 +130,13 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     if budgets is not None and budget_in == "macs":  # checked before training; a table gone since then
         raise CliError(f"proxies check: --budget is in ms of {args.profile}, which no longer answers for {args.space}")
     scores, seconds = all_scores(
-        kept, [args.space] * len(kept), truth, data, reference_size=args.reference_size, progress=ProgressBar("scoring")
+        kept,
+        [args.space] * len(kept),
+        truth,
+        data,
+        reference_size=args.reference_size,
+        progress=ProgressBar("scoring"),
+        cache=ScoreCache(out / "scores.jsonl", data),  # a check killed while scoring resumes there too
     )
     table = judge(scores, truth, macs, latency, samples=args.bootstrap, budgets=budgets)
     choice = evidence.choose(table, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")

@@ -91,3 +91,28 @@ def test_a_combination_whose_member_scored_too_few_reference_nets_is_nan_not_a_c
     nets = {"naswot": [1.0, 2.0], "macs": [3.0, 4.0]}
     reference = {"naswot": [float("nan")] * 6 + [1.0], "macs": [1.0, 2, 3, 4, 5, 6, 7]}
     assert all(math.isnan(v) for v in combined("rank:naswot+macs", nets, reference, "test"))
+
+
+def test_scores_are_cached_so_a_check_killed_while_scoring_resumes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import searchspace as ss
+    from nas import proxies
+    from nas.proxies.judging import ScoreCache, score_nets
+
+    calls: list[str] = []
+    monkeypatch.setattr(proxies, "score", lambda name, arch, batch, seed=0: calls.append(name) or float(len(calls)))
+    nets = [ss.load_space("mobilenetv2-cifar").sample(i) for i in range(2)]
+    path = tmp_path / "scores.jsonl"
+    first, _ = score_nets(nets, ["a", "b"], DATA, cache=ScoreCache(path, DATA))
+    assert len(calls) == 4
+    again, seconds = score_nets(nets, ["a", "b", "c"], DATA, cache=ScoreCache(path, DATA))
+    assert len(calls) == 6  # only the new proxy, on each net
+    assert again["a"] == first["a"] and again["b"] == first["b"] and set(seconds) == {"a", "b", "c"}
+    with path.open("a") as fh:
+        fh.write('{"arch": "cut')  # a kill mid-line: that score is simply computed again
+    score_nets(nets, ["a"], DATA, cache=ScoreCache(path, DATA))
+    assert len(calls) == 6
+    other = DATA.model_copy(update={"seed": 1})  # scores made on another batch are not reused
+    score_nets(nets, ["a"], other, cache=ScoreCache(path, other))
+    assert len(calls) == 8

@@ -131,8 +131,11 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     assert report["protocol"]["warmup"] == 0.1
     runs = (out / "runs.jsonl").read_text().splitlines()
     assert len(runs) == 1 + 20
-    code, _, err = cli(*argv)  # everything trained already: nothing runs again
+    scored = (out / "scores.jsonl").read_text()
+    code, _, err = cli(*argv)  # everything trained and scored already: nothing runs again
     assert code == 0 and len((out / "runs.jsonl").read_text().splitlines()) == 21 and "20 of 20 runs" in err
+    assert (out / "scores.jsonl").read_text() == scored
+    assert json.loads((out / "report.json").read_text())["scores"] == report["scores"]
     code, text, _ = cli(
         "proxies", "fit", "--from", str(out), "--name", "tiny-fit", "--dir", str(tmp_path / "predictors")
     )
