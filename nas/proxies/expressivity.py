@@ -137,13 +137,17 @@ def swap(c: Candidate, samples: int = 64) -> float:
     if n < 8:
         raise ProxyError(f"proxy 'swap': needs a batch of at least 8 inputs, got {x.shape[0]}")
     x = x[:n]
-    weights = torch.ones(n, dtype=torch.int64).bitwise_left_shift(torch.arange(n, dtype=torch.int64))
     words: list[torch.Tensor] = []
+    zero = torch.zeros((), dtype=torch.int64)
 
     def pack(_m: nn.Module, inputs: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
-        bits = (inputs[0].detach().reshape(n, -1) > 0).to(torch.int64)
-        # distinct powers of two: the sum is a bitwise or, one word per unit (bit 63 wraps to the sign: still 1:1)
-        words.append((bits * weights[:, None]).sum(dim=0))
+        on = inputs[0].detach().reshape(n, -1) > 0  # one byte per sample and unit
+        # sample i sets bit i of each unit's word (bit 63 is the sign bit: still one word per pattern); one
+        # int64 per unit at a time, not samples x units of them (hundreds of MB for a 224x224 stem)
+        word = torch.zeros(on.shape[1], dtype=torch.int64)
+        for i in range(n):
+            word.bitwise_or_(torch.where(on[i], torch.tensor(1 << i if i < 63 else -(1 << 63)), zero))
+        words.append(word)
 
     forward_seen_by(model, activations(model), pack, x)
     if not words:
