@@ -11,7 +11,14 @@ table is checked against the host that is about to use it:
    every kind of block, small and large) are timed here, a second or two in
    all, and compared with the table's own figures for them. Their geometric
    mean ratio beyond :data:`MEAN_TOLERANCE`, or one layer beyond
-   :data:`LAYER_TOLERANCE`, makes the table ``foreign`` too.
+   :data:`LAYER_TOLERANCE`, makes the table ``foreign`` too;
+3. where the layers agree, a few whole nets the table measured end to end
+   (:func:`probe_nets`: its quickest calibration nets, spread over their
+   latency) are timed here too, a second or two more: the table's
+   calibration, fitted on such nets, is what turns its layers into a net's
+   latency, and eight layers can agree where what lies between them (memory
+   traffic, the runtime's fusions across layers) does not. Their geometric
+   mean ratio beyond :data:`NET_TOLERANCE` makes the table ``foreign``.
 
 A table whose host cannot be checked here (a profile this host cannot run,
 a table without the reference layers) is ``unverified``. Results are cached
@@ -55,8 +62,18 @@ MEAN_TOLERANCE = 0.06
 LAYER_TOLERANCE = 0.15
 #: interleaved rounds per reference layer; each layer's fastest round counts
 ROUNDS = 3
+#: whole nets the check times too, from the table's own end-to-end measured nets
+NET_PROBES = 4
+#: only nets the table measured at most this fast are probes (the check stays within seconds)
+NET_PROBE_MAX_MS = 5.0
+#: the probe nets' geometric mean ratio (here / table) may differ from 1 by this much
+NET_TOLERANCE = 0.06
+#: interleaved rounds per probe net; each net's least-disturbed round counts
+NET_ROUNDS = 2
 #: not *.json: the table folder's listing reads every *.json* file as a table
 CHECKS_FILE = "host-checks.cache"
+#: part of every cached verdict's key: a verdict made by an older check is made again
+CHECK_VERSION = 2
 
 Verdict = Literal["same", "foreign", "unverified"]
 
@@ -73,6 +90,8 @@ class HostCheck:
     layer_ratios: dict[str, float] = field(default_factory=dict)
     checked: str = ""
     seconds: float = 0.0
+    #: geometric mean over the probe nets of (time here / time in the table); None if none was timed
+    net_ratio: float | None = None
 
     @property
     def foreign(self) -> bool:
@@ -80,8 +99,10 @@ class HostCheck:
 
     def summary(self) -> str:
         if self.verdict == "same":
-            ratio = f" (reference layers at {self.speed_ratio:.2f}x the table's time)" if self.speed_ratio else ""
-            return f"table {self.table} matches this host{ratio}"
+            parts = [f"reference layers at {self.speed_ratio:.2f}x" if self.speed_ratio else ""]
+            parts.append(f"whole nets at {self.net_ratio:.2f}x" if self.net_ratio else "")
+            said = ", ".join(p for p in parts if p)
+            return f"table {self.table} matches this host" + (f" ({said} the table's time)" if said else "")
         what = "was measured on another host" if self.foreign else "could not be checked against this host"
         return f"table {self.table} {what}: {'; '.join(self.reasons)}"
 
@@ -159,9 +180,45 @@ def checks_path() -> Path:
     return user_table_dir() / CHECKS_FILE
 
 
+def probe_nets(table: LatencyTable) -> list[Any]:
+    """The table's end-to-end measured nets the check times: :data:`NET_PROBES` of those at most
+    :data:`NET_PROBE_MAX_MS`, spread evenly over their latency (the same ones every time)."""
+    quick = sorted((n for n in table.networks if n.median_ms <= NET_PROBE_MAX_MS), key=lambda n: (n.median_ms, n.arch))
+    if len(quick) <= NET_PROBES:
+        return quick
+    step = (len(quick) - 1) / (NET_PROBES - 1)
+    return [quick[round(i * step)] for i in range(NET_PROBES)]
+
+
+def measure_nets(profile: DeviceProfile, codes: list[str], rounds: int = NET_ROUNDS) -> list[float]:
+    """Each net's latency here (ms), the least-disturbed of ``rounds`` interleaved rounds, measured as the
+    table's calibration nets were (under the host's measurement lock)."""
+    from latency_tables.profiler import interleaved_timings
+    from searchspace.architecture import Architecture
+
+    archs = [Architecture.decode(c) for c in codes]
+    with measurement_lock():
+        return [t.median_ms for t in interleaved_timings(archs, profile, rounds)]
+
+
+def judge_nets(table_ms: list[float], here_ms: list[float]) -> tuple[float, list[str]]:
+    """(geometric mean ratio here / table, reasons the table is foreign) for the probe nets."""
+    logs = [math.log(h / t) for t, h in zip(table_ms, here_ms, strict=True) if t > 0 and h > 0]
+    if not logs:
+        return math.nan, []
+    mean = math.exp(sum(logs) / len(logs))
+    if abs(mean - 1) <= NET_TOLERANCE:
+        return mean, []
+    return mean, [
+        f"whole nets run at {mean:.2f}x the table's end-to-end figures here ({len(logs)} of the nets it measured; "
+        f"tolerance {1 - NET_TOLERANCE:.2f}-{1 + NET_TOLERANCE:.2f}), though its reference layers agree"
+    ]
+
+
 def _cache_key(table: LatencyTable, host: HostInfo) -> str:
     figures = reference_figures(table)
-    return json.dumps([table.name, figures, host.fingerprint(), boot_id()], sort_keys=True)
+    nets = [(n.arch, n.median_ms) for n in probe_nets(table)]
+    return json.dumps([CHECK_VERSION, table.name, figures, nets, host.fingerprint(), boot_id()], sort_keys=True)
 
 
 def _read_cache() -> dict[str, Any]:
@@ -241,6 +298,16 @@ def check_table(
         again = measure_signature(table.profile, list(figures))
         here = {k: min(v, again.get(k, v)) for k, v in here.items()}
         mean, ratios, reasons = judge_signature(figures, here)
+    net_ratio = None
+    probes = probe_nets(table)
+    if probes and not reasons:  # the layers agree: do whole nets?
+        codes, recorded = [n.arch for n in probes], [n.median_ms for n in probes]
+        here_nets = measure_nets(table.profile, codes)
+        net_ratio, net_reasons = judge_nets(recorded, here_nets)
+        if net_reasons:  # as for the layers: once more, each net's faster time
+            here_nets = [min(a, b) for a, b in zip(here_nets, measure_nets(table.profile, codes), strict=True)]
+            net_ratio, net_reasons = judge_nets(recorded, here_nets)
+        reasons = reasons + net_reasons
     check = HostCheck(
         table.name,
         "foreign" if reasons else "same",
@@ -249,6 +316,7 @@ def check_table(
         layer_ratios=ratios,
         checked=now,
         seconds=time.perf_counter() - start,
+        net_ratio=None if net_ratio is None or math.isnan(net_ratio) else net_ratio,
     )
     _store(table, host, check)
     return check

@@ -364,3 +364,37 @@ def test_a_lock_in_a_folder_it_cannot_write_is_taken_read_only_or_skipped(
     monkeypatch.setattr(portable, "_open_lock", lambda path: None)
     with portable.file_lock(existing) as fh:
         assert fh is None
+
+
+def test_layers_that_agree_do_not_pass_a_table_whose_whole_nets_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    from latency_tables.host import NET_PROBE_MAX_MS, NET_PROBES, NET_TOLERANCE, probe_nets
+    from latency_tables.table import NetMeasurement
+
+    table = table_with(REFERENCE)
+    table.networks = [
+        NetMeasurement(arch=f"net{i}", space="s", median_ms=0.5 * (i + 1), p10_ms=0.5, p90_ms=0.5, runs=10)
+        for i in range(12)
+    ]
+    probes = probe_nets(table)
+    assert len(probes) == NET_PROBES and all(n.median_ms <= NET_PROBE_MAX_MS for n in probes)
+    assert probes[0].median_ms == 0.5 and probes[-1].median_ms == NET_PROBE_MAX_MS  # spread over the quick ones
+    assert probe_nets(table) == probes  # the same ones every time
+    FakeClock(monkeypatch, 1.0)  # every reference layer exactly as the table has it
+    timed: list[list[str]] = []
+    ratio = {"r": 0.9}
+
+    def fake_nets(profile: DeviceProfile, codes: list[str], rounds: int = 2) -> list[float]:
+        timed.append(codes)
+        ms = {n.arch: n.median_ms for n in table.networks}
+        return [ms[c] * ratio["r"] for c in codes]
+
+    monkeypatch.setattr(host_module, "measure_nets", fake_nets)
+    check = check_table(table, use_cache=False)
+    assert check.foreign and check.speed_ratio == pytest.approx(1.0) and check.net_ratio == pytest.approx(0.9)
+    assert "whole nets run at 0.90x the table's end-to-end figures" in check.summary()
+    assert timed == [[n.arch for n in probes]] * 2  # measured once more before calling it foreign
+    ratio["r"] = 1 + NET_TOLERANCE / 2
+    again = check_table(table, use_cache=False)
+    assert again.verdict == "same" and "whole nets at 1.03x" in again.summary()
+    table.networks = []  # a table without end-to-end nets: the layers decide
+    assert check_table(table, use_cache=False).net_ratio is None
