@@ -163,6 +163,7 @@ def table_public(path: Path, table: Any, **calibration_extra: Any) -> schemas.Ta
             verdict=check.verdict,
             reasons=list(check.reasons),
             speed_ratio=check.speed_ratio if check.speed_ratio and math.isfinite(check.speed_ratio) else None,
+            net_ratio=check.net_ratio,
             note=host_note(table, check),
         ),
         layers=len(table.entries),

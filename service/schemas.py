@@ -260,6 +260,11 @@ class HostCheckPublic(BaseModel):
     speed_ratio: float | None = Field(
         description="time here / time in the table over the reference layers (None until measured)"
     )
+    net_ratio: float | None = Field(
+        default=None,
+        description="time here / time in the table over a few of the table's own end-to-end measured nets "
+        "(None until measured, or where the layers already told)",
+    )
     note: str | None = Field(description="the verdict in a sentence with what to do; None for this host's table")
 
 

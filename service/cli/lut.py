@@ -246,7 +246,12 @@ def cmd_lut_list(args: argparse.Namespace) -> None:
 
 def _check_brief(check: HostCheck) -> dict[str, Any]:
     """A host check as listings report it: verdict, reasons, speed ratio."""
-    return {"verdict": check.verdict, "reasons": list(check.reasons), "speed_ratio": check.speed_ratio}
+    return {
+        "verdict": check.verdict,
+        "reasons": list(check.reasons),
+        "speed_ratio": check.speed_ratio,
+        "net_ratio": check.net_ratio,
+    }
 
 
 def cmd_lut_check(args: argparse.Namespace) -> None:
@@ -290,12 +295,18 @@ def cmd_lut_check(args: argparse.Namespace) -> None:
     if checked:
         print(
             render_table(
-                ["table", "verdict", "time here/table", "path"],
+                ["table", "verdict", "layers: time here/table", "nets: time here/table", "path"],
                 [
-                    [r["table"], r["verdict"], f"{r['speed_ratio']:.2f}x" if r["speed_ratio"] else "-", r["path"]]
+                    [
+                        r["table"],
+                        r["verdict"],
+                        f"{r['speed_ratio']:.2f}x" if r["speed_ratio"] else "-",
+                        f"{r['net_ratio']:.2f}x" if r.get("net_ratio") else "-",
+                        r["path"],
+                    ]
                     for r in checked
                 ],
-                {2},
+                {2, 3},
             )
         )
     for r in rows:
