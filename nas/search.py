@@ -68,7 +68,7 @@ def _settings(config: SearchConfig) -> EvalSettings:
         dataset=config.dataset.model_dump(mode="json"),
         proxy_batch=config.proxy.batch_size,
         proxy_seed=config.proxy.seed,
-        training=config.training.model_dump(mode="json") if config.training else None,
+        training=config.training.digest_dump() if config.training else None,
         train_seed=config.seed,
         threads=(config.training.threads or 1) if config.training else 1,
     )

@@ -20,8 +20,8 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -61,8 +61,21 @@ class TrainSettings(BaseModel):
         gt=0,
         lt=1,
         description="also keep an exponential moving average of the weights (and BN statistics) with this decay, "
-        "warmed up as min(decay, (1+step)/(10+step)); train_model returns it beside the trained model",
+        "warmed up as min(decay, (1+step)/(10+step)) (so a 400-step run weighs mostly its last ~50 steps "
+        "whatever the decay above 0.98); the run's val_accuracy is then the average's",
     )
+
+    #: fields added after settings were first hashed into evaluation caches: left out of digest_dump() at their
+    #: defaults, so caches made before them stay valid
+    _LATER_FIELDS: ClassVar[tuple[str, ...]] = ("ema_decay",)
+
+    def digest_dump(self) -> dict[str, Any]:
+        """The settings as evaluation caches hash them (model_dump, less later fields at their defaults)."""
+        data = self.model_dump(mode="json")
+        for name in self._LATER_FIELDS:
+            if getattr(self, name) == type(self).model_fields[name].default:
+                data.pop(name)
+        return data
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainSettings:
@@ -95,7 +108,8 @@ class TrainResult:
     average: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "average"}
+        # the average left out before asdict, which would deep-copy the model only to drop it
+        return {k: v for k, v in asdict(replace(self, average=None)).items() if k != "average"}
 
 
 def _device(settings: TrainSettings) -> str:
@@ -323,8 +337,11 @@ def train_model(
             acc = evaluate(model, view, "val", settings.val_samples, device=device)
             curve.append(CurvePoint(step, step / steps_per_epoch, seconds, loss_sum / max(1, loss_n), acc))
         model.eval()
+        val_accuracy = curve[-1].val_accuracy
+        if average is not None:  # the run's result is the average's (the curve keeps the last weights')
+            val_accuracy = evaluate(average.model, view, "val", settings.val_samples, device=device)
         return model, TrainResult(
-            val_accuracy=curve[-1].val_accuracy,
+            val_accuracy=val_accuracy,
             steps=step,
             epochs=step / steps_per_epoch,
             seconds=seconds,

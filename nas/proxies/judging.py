@@ -70,6 +70,10 @@ def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: s
         return [float(count_cost(a).macs) for a in archs], "macs"
 
 
+#: part of a score cache's header: raise it when a proxy's definition changes, so older scores are not reused
+SCORES_VERSION = 1
+
+
 class ScoreCache:
     """Scores already computed, appended to a JSON-lines file as each net is scored, so a check killed while
     scoring (or run again with more nets) scores only what it has not. The first line names the data, batch
@@ -79,7 +83,13 @@ class ScoreCache:
         import json
 
         self.path = Path(path)
-        self.header = {"kind": "hwnas-proxy-scores", "data": data.model_dump(mode="json"), "size": size, "seed": seed}
+        self.header = {
+            "kind": "hwnas-proxy-scores",
+            "version": SCORES_VERSION,
+            "data": data.model_dump(mode="json"),
+            "size": size,
+            "seed": seed,
+        }
         self.scores: dict[tuple[str, str], tuple[float, float]] = {}
         lines = self.path.read_text().splitlines() if self.path.exists() else []
         try:
@@ -131,6 +141,12 @@ def score_nets(
     inflate it."""
     import torch
 
+    if (
+        cache is not None
+        and cache.header["data"] != data.model_dump(mode="json")
+        or (cache is not None and (cache.header["size"], cache.header["seed"]) != (size, seed))
+    ):
+        raise ValueError("score_nets: the score cache was made for other data, batch size or seed")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -169,15 +185,18 @@ def _score_nets(
                 times[name].append(took)
                 continue
             start = time.process_time()
+            lasting = True  # a score, or a ProxyError (the proxy cannot score this net): the same next time
             try:
                 value = proxies.score(name, a, (x, y), seed=seed)
             except Exception as exc:  # noqa: BLE001 - one net a proxy cannot score must not end an hours-long check
                 if not isinstance(exc, ProxyError):
                     _log.warning("proxy %s failed on %s: %s: %s", name, arch.arch_id, type(exc).__name__, exc)
+                    lasting = False  # out of memory, a bug: tried again next time, not cached
                 value = math.nan
             times[name].append(time.process_time() - start)
             scores[name].append(value)
-            fresh[name] = (value, times[name][-1])
+            if lasting:
+                fresh[name] = (value, times[name][-1])
         if cache is not None and fresh:
             cache.add(code, fresh)
         if progress:

@@ -116,3 +116,19 @@ def test_scores_are_cached_so_a_check_killed_while_scoring_resumes(
     other = DATA.model_copy(update={"seed": 1})  # scores made on another batch are not reused
     score_nets(nets, ["a"], other, cache=ScoreCache(path, other))
     assert len(calls) == 8
+    with pytest.raises(ValueError, match="made for other data"):
+        score_nets(nets, ["a"], DATA, cache=ScoreCache(path, other))
+
+    def flaky(name: str, arch: object, batch: object, seed: int = 0) -> float:
+        calls.append(name)
+        if name == "oom":
+            raise MemoryError("out of memory")
+        raise ProxyError(f"proxy {name!r}: cannot score this net")
+
+    monkeypatch.setattr(proxies, "score", flaky)
+    fresh = tmp_path / "fresh.jsonl"
+    got, _ = score_nets(nets[:1], ["oom", "cannot"], DATA, cache=ScoreCache(fresh, DATA))
+    assert all(math.isnan(v[0]) for v in got.values())
+    before = len(calls)
+    score_nets(nets[:1], ["oom", "cannot"], DATA, cache=ScoreCache(fresh, DATA))
+    assert calls[before:] == ["oom"]  # a passing failure is tried again; a proxy that cannot score is not

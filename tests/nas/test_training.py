@@ -176,7 +176,10 @@ def test_a_run_with_ema_returns_the_average_and_a_check_scores_both(arch: ss.Arc
     assert any(
         not torch.equal(a, b) for a, b in zip(average.state_dict().values(), model2.state_dict().values(), strict=True)
     )
-    assert 0 <= evaluate(average, view, "val") <= 1
+    assert result2.val_accuracy == evaluate(average, view, "val", plain.val_samples)  # the run's result
+    # settings hashed into evaluation caches before ema_decay existed hash the same
+    assert "ema_decay" not in plain.digest_dump() and plain.digest_dump().items() <= plain.model_dump().items()
+    assert plain.model_copy(update={"ema_decay": 0.9}).digest_dump()["ema_decay"] == 0.9
     protocol = Protocol(steps=4, batch_size=8, split="val", test_samples=16, ema_decay=0.9)
     run = train_one(
         arch.encode(), 0, protocol.model_dump_json(), DataSpec(name="synthetic", limit=128).model_dump_json()
