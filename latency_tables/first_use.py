@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from latency_tables.api import layers_to_cover, table_to_extend
 from latency_tables.errors import LatencyTableError
-from latency_tables.host import HostCheck, check_table
+from latency_tables.host import HostCheck, built_here, check_table
 from latency_tables.portable import file_lock
 from latency_tables.profiles import DeviceProfile, HostInfo
 from latency_tables.table import LatencyTable, find_table, user_table_dir
@@ -145,7 +145,9 @@ def ensure_host_table(
             table.save(path)
         if not path.exists() and found_path is not None:
             path = found_path  # this host's table as found (e.g. the shipped one, on its own host), nothing added
-    check = check_table(table, host=host)
+    # measured here just now: this host's by construction (timing it again at once, on a busy machine, could
+    # make it look foreign to the host that measured it); a table found and kept was checked above
+    check = built_here(table, host) if (measured or new_nets) else check_table(table, host=host)
     return HostTable(
         path=path,
         table=table,

@@ -269,6 +269,19 @@ def _store(table: LatencyTable, host: HostInfo, check: HostCheck) -> None:
         write_atomic(checks_path(), (json.dumps(data, indent=1) + "\n").encode())
 
 
+def built_here(table: LatencyTable, host: HostInfo | None = None) -> HostCheck:
+    """The verdict on a table this process has just measured on this host: ``same`` by construction, recorded
+    for the rest of the boot without timing anything again (re-timed at once, on a busy machine, a table
+    could look foreign to the very host that measured it)."""
+    from latency_tables.profiles import HostInfo
+
+    host = host or HostInfo.current()
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    check = HostCheck(table.name, "same", (), checked=now)
+    _store(table, host, check)
+    return check
+
+
 def check_table(
     table: LatencyTable,
     *,
@@ -318,7 +331,13 @@ def check_table(
         except Exception as exc:  # noqa: BLE001 - a net this hwnas cannot rebuild or run: the layers decide
             _log.warning("host check of %s: its nets could not be timed here (%s); the layers decide", table.name, exc)
         else:
-            net_ratio, net_reasons = judge_nets([n.median_ms for n in probes], here_nets)
+            recorded = [n.median_ms for n in probes]
+            net_ratio, net_reasons = judge_nets(recorded, here_nets)
+            if net_reasons:  # as for the layers, a busy moment is not another host: once more, the faster time
+                with contextlib.suppress(Exception):
+                    again = measure_nets(table.profile, [n.arch for n in probes])
+                    here_nets = [min(a, b) for a, b in zip(here_nets, again, strict=True)]
+                    net_ratio, net_reasons = judge_nets(recorded, here_nets)
             reasons = reasons + net_reasons
     check = HostCheck(
         table.name,

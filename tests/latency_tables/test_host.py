@@ -171,9 +171,14 @@ def test_unverified_where_nothing_can_be_measured(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_table_built_here_passes_its_own_check(tmp_path: Path) -> None:
-    table = LatencyTable(profile=FP32, host=HostInfo.current())
-    build_table(table, [parse_key(k) for k in REFERENCE_LAYERS[:3]], tmp_path / "t.json")
-    check = check_table(table)
+    # real timings: on a machine busy with other tests (CI runs two at once on two cores) one attempt can
+    # fall in a slow moment, so the table is built and checked up to three times
+    for attempt in range(3):
+        table = LatencyTable(profile=FP32, host=HostInfo.current())
+        build_table(table, [parse_key(k) for k in REFERENCE_LAYERS[:3]], tmp_path / f"t{attempt}.json")
+        check = check_table(table)
+        if check.verdict == "same":
+            break
     assert check.verdict == "same", check.reasons
     assert set(check.layer_ratios) == set(REFERENCE_LAYERS[:3])
     assert (
@@ -393,7 +398,7 @@ def test_layers_that_agree_do_not_pass_a_table_whose_whole_nets_do_not(monkeypat
     check = check_table(table, use_cache=False)
     assert check.foreign and check.speed_ratio == pytest.approx(1.0) and check.net_ratio == pytest.approx(0.9)
     assert "whole nets run at 0.90x the table's end-to-end figures" in check.summary()
-    assert timed == [[n.arch for n in probes]]
+    assert timed == [[n.arch for n in probes]] * 2  # measured once more before calling it foreign
     ratio["r"] = 1 + NET_TOLERANCE / 2
     again = check_table(table, use_cache=False)
     assert again.verdict == "same" and "whole nets at 1.03x" in again.summary()

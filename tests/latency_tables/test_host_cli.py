@@ -437,6 +437,8 @@ def test_lut_build_first_use_builds_what_a_search_would_once(
         "measure_signature",
         lambda profile, keys, **_: {k: LatencyTable.load(path).entries[k].median_ms for k in keys},
     )
+    nets = {n.arch: n.median_ms for n in table.networks}
+    monkeypatch.setattr(host_module, "measure_nets", lambda profile, codes, **_: [nets[c] for c in codes])
     code, out, _ = run(capsys, *argv)
     assert code == 0 and "matches this host" in out and "built" not in out
     for extra, message in [((), "name the spaces with --space"), (("--space", "x", "--table", "t.json"), "--table")]:
