@@ -335,8 +335,8 @@ def check_table(
             net_ratio, net_reasons = judge_nets(recorded, here_nets)
             if net_reasons:  # as for the layers, a busy moment is not another host: once more, the faster time
                 with contextlib.suppress(Exception):
-                    again = measure_nets(table.profile, [n.arch for n in probes])
-                    here_nets = [min(a, b) for a, b in zip(here_nets, again, strict=True)]
+                    retimed = measure_nets(table.profile, [n.arch for n in probes])
+                    here_nets = [min(a, b) for a, b in zip(here_nets, retimed, strict=True)]
                     net_ratio, net_reasons = judge_nets(recorded, here_nets)
             reasons = reasons + net_reasons
     check = HostCheck(
