@@ -105,16 +105,20 @@ def test_pareto_plot_has_every_trial_and_a_click_opens_the_net(page_as: Any, ser
     _local_only(page, server)
 
 
-def _job_as_reported(page: Any, server: Server, tables: list[dict[str, Any]]) -> None:
-    """The job's JSON as a worker on another host would have reported its tables: the banner is tested on any
-    host (which verdict this host gives the shipped table depends on the VM the tests run on)."""
+def _job_as_reported(page_as: Any, server: Server, table: dict[str, Any]) -> tuple[Any, Any]:
+    """The job page, its JSON as a worker on another host would have reported its one table, and the banner
+    for that table's verdict: the banner is tested on any host (which verdict this host gives the shipped
+    table depends on the VM the tests run on)."""
     import re
 
     def rewrite(route: Any) -> None:
         response = route.fetch()
-        route.fulfill(response=response, json={**response.json(), "latency_tables": tables})
+        route.fulfill(response=response, json={**response.json(), "latency_tables": [table]})
 
+    page = page_as("alice")
     page.route(re.compile(rf".*/api/v1/jobs/{server.job_id}(\?.*)?$"), rewrite)
+    page.goto(f"{server.url}/jobs/{server.job_id}")
+    return page, page.wait_for_selector(f"#latency-warning[data-verdict='{table['verdict']}']")
 
 
 def test_a_job_on_a_table_of_another_host_shows_a_banner_with_the_build_command(page_as: Any, server: Server) -> None:
@@ -134,10 +138,7 @@ def test_a_job_on_a_table_of_another_host_shows_a_banner_with_the_build_command(
         "reasons": ["reference layers run 0.52x the table's figures here"],
         "build_command": command,
     }
-    page = page_as("alice")
-    _job_as_reported(page, server, [foreign])
-    page.goto(f"{server.url}/jobs/{server.job_id}")
-    banner = page.wait_for_selector("#latency-warning[data-verdict='foreign']")
+    page, banner = _job_as_reported(page_as, server, foreign)
     assert banner.is_visible() and banner.get_attribute("role") == "alert"
     text = banner.inner_text()
     assert "another host" in text and "latency:ort-cpu-fp32-t1" in text and table["table"] in text
@@ -155,10 +156,7 @@ def test_a_job_on_a_table_of_another_host_shows_a_banner_with_the_build_command(
         "reasons": ["this host cannot run ort-cuda-fp32-t1 (no GPU)"],
         "build_command": None,
     }
-    page = page_as("alice")
-    _job_as_reported(page, server, [unverified])
-    page.goto(f"{server.url}/jobs/{server.job_id}")
-    banner = page.wait_for_selector("#latency-warning[data-verdict='unverified']")
+    page, banner = _job_as_reported(page_as, server, unverified)
     text = banner.inner_text()
     assert "could not be checked" in text and "no GPU" in text and "hwnas lut export-kit" in text
     assert page.locator("#latency-warning code.build-command").count() == 0
