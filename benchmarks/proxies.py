@@ -266,7 +266,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     macs = [float(count_cost(a).macs) for a in archs]
     spaces = [space_of(a) for a in archs]
     latency, latency_source = budget_axis(archs, spaces, LATENCY_PROFILE)
-    latency_source += " (shipped table)" if latency_source != "macs" else ""
+    latency_source += " (this host's table, as a search here predicts it)" if latency_source != "macs" else ""
     print(
         f"scoring {len(archs)} nets (and {args.reference_size} reference nets per space) with every proxy, "
         "one thread ...",
@@ -309,8 +309,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         f"{100 * rel['noise_sd']:.2f} pts vs nets {100 * rel['between_net_sd']:.2f}"
     )
     header = (
-        f"{'scorer':44s} {'spearman [90%]':>22s} {'kendall':>7s} {'cost-ctl [90%]':>22s} {'top10':>5s} "
-        f"{'regret':>7s} {'s/net':>6s}"
+        f"{'scorer':44s} {'spearman [90%]':>22s} {'kendall':>7s} {'cost-ctl [90%]':>22s} {'lat-ctl':>7s} "
+        f"{'top10':>5s} {'regret':>7s} {'s/net':>6s}"
     )
     print(header)
     for n in sorted(table, key=lambda n: -(table[n]["balanced"] if not math.isnan(table[n]["balanced"]) else -9)):
@@ -320,7 +320,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         mark = " <- default" if n == winner else ""
         print(
             f"{n:44s} {r['spearman']:6.3f} [{lo:6.3f},{hi:6.3f}] {r['kendall']:7.3f} "
-            f"{r['cost_controlled_spearman']:6.3f} [{clo:6.3f},{chi:6.3f}] {r['top10_hit']:5.2f} "
+            f"{r['cost_controlled_spearman']:6.3f} [{clo:6.3f},{chi:6.3f}] {r['latency_controlled_spearman']:7.3f} "
+            f"{r['top10_hit']:5.2f} "
             f"{100 * r['regret']['mean']:6.2f}% {seconds[n]:6.3f}{mark}"
         )
     print(

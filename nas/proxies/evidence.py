@@ -10,6 +10,11 @@ Pure statistics over lists (no torch): ``benchmarks/proxies.py`` and
   same cost (bins of equal MACs), averaged over bins. Under a latency
   objective this is the proxy's whole job; ``macs`` and ``params`` are near
   zero here by construction.
+- ``latency_controlled_spearman`` (in :func:`assess`): the same within bins
+  of similar latency. A search's front is accuracy against latency, not
+  MACs, and nets of one latency differ in MACs by 2x or more (fused against
+  depthwise blocks, resolution): a proxy that counts work favours, at equal
+  latency, the nets that do more of it, which a search then finds.
 - :func:`regret`: within each latency budget, how much accuracy a user gives
   up by taking the proxy's favourite instead of the best net.
 - :func:`assess`: all of that, with bootstrap intervals, for one scorer; its
@@ -207,6 +212,10 @@ def assess(
         "cost_controlled_spearman": cost_controlled_spearman(p, t, c, bins),
         "cost_controlled_interval": bootstrap(
             lambda i: cost_controlled_spearman(p[i], t[i], c[i], bins), n, samples=samples, seed=seed + 1
+        ),
+        "latency_controlled_spearman": cost_controlled_spearman(p, t, lat, bins),
+        "latency_controlled_interval": bootstrap(
+            lambda i: cost_controlled_spearman(p[i], t[i], lat[i], bins), n, samples=samples, seed=seed + 4
         ),
         "top10_hit": top_hit(p, t),
         "regret": regret(p, t, lat, budgets),

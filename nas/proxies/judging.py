@@ -9,7 +9,7 @@ are trained (:mod:`nas.proxies.check`):
   few-shot predictor (:data:`PREDICTOR_PROXIES`) on every net;
 - :func:`judge`: each scorer's evidence (:mod:`nas.proxies.evidence`);
   :func:`simplicity_order`: the order a choice between them prefers;
-- :func:`budget_axis`: what regret's budgets are drawn on.
+- :func:`budget_axis`: what regret's budgets (and latency control) are drawn on.
 """
 
 from __future__ import annotations
@@ -51,9 +51,8 @@ PREDICTOR_PROXIES = ("naswot", "zico", "synflow", "meco_opt")
 
 
 def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: str) -> tuple[list[float], str]:
-    """What regret's budgets are drawn on: each net's latency predicted by ``profile``'s table for its space
-    (what a search's latency objective sees), or its MACs, with a warning, where no table answers."""
-    from latency_tables.api import load_predictor
+    """What regret's budgets and the latency-controlled bins are drawn on: each net's latency as a search on this
+    host would predict it (:func:`latency_predictor`), or its MACs, with a warning, where no table answers."""
     from searchspace.cost import count_cost
 
     try:
@@ -62,12 +61,32 @@ def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: s
         for a, space in zip(archs, spaces, strict=True):
             key = space if isinstance(space, str) else space.name
             if key not in tables:
-                tables[key] = load_predictor(profile, space=space)
+                tables[key] = latency_predictor(profile, space)
             out.append(float(tables[key].predict_many([a])[0]))
         return out, f"latency:{profile}"
     except Exception as exc:  # noqa: BLE001 - no table for this space or profile: budgets in MACs instead
         _log.warning("no latency for the budgets (%s); using MACs", exc)
         return [float(count_cost(a).macs) for a in archs], "macs"
+
+
+def latency_predictor(profile: str, space: Any) -> Any:
+    """``profile``'s predictor for ``space`` as a search with ``latency_table: auto`` gets it: this host's table,
+    built on first use where this host can run the profile (a table measured on another VM of the same kind
+    can be 10-20% off here, and a space of the user's own has layers no shipped table holds), else the best
+    table found, flagged by its host check."""
+    from latency_tables import first_use
+    from latency_tables.api import load_predictor
+    from latency_tables.errors import RuntimeUnavailableError
+
+    key = space if isinstance(space, str) else space.name
+    try:
+        host = first_use.ensure_host_table(profile, space, calibrate=first_use.FIRST_USE_NETS)
+    except (RuntimeUnavailableError, OSError) as exc:  # a profile this host cannot run, a table folder it cannot write
+        _log.warning("latency of %s from the table found, not this host's (%s)", profile, exc)
+        return load_predictor(profile, space=key)
+    if host.built:
+        _log.warning("%s", host.summary())
+    return load_predictor(profile, table=host.path, space=key)
 
 
 #: part of a score cache's header: raise it when a proxy's definition changes, so older scores are not reused

@@ -170,19 +170,20 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     rows = sorted(table.items(), key=lambda kv: -(kv[1]["balanced"] if not math.isnan(kv[1]["balanced"]) else -9))
     print(
         render_table(
-            ["scorer", "spearman", "90% interval", "cost-controlled", "regret pts", "s/net"],
+            ["scorer", "spearman", "90% interval", "equal MACs", "equal latency", "regret pts", "s/net"],
             [
                 [
                     n,
                     f"{r['spearman']:.3f}",
                     f"{r['spearman_interval'][0]:.2f}..{r['spearman_interval'][1]:.2f}",
                     f"{r['cost_controlled_spearman']:.3f}",
+                    f"{r['latency_controlled_spearman']:.3f}",
                     f"{100 * r['regret']['mean']:.2f}",
                     f"{seconds[n]:.3f}",
                 ]
                 for n, r in rows
             ],
-            {1, 2, 3, 4, 5},
+            {1, 2, 3, 4, 5, 6},
         )
     )
     print(

@@ -55,6 +55,25 @@ def test_cost_control_sees_through_a_proxy_that_only_counts_cost() -> None:
     assert np.isnan(evidence.cost_controlled_spearman(knows_quality[:7], truth[:7], cost[:7]))  # one bin: no control
 
 
+def test_latency_control_sees_a_proxy_that_favours_work_a_search_gets_cheaply() -> None:
+    """At equal latency, nets differ in MACs (fused against depthwise blocks): where the extra MACs buy nothing, a
+    MAC count ranks nets of one latency by nothing a user wants, however well it ranks them across latency."""
+    rng = np.random.default_rng(2)
+    latency = rng.uniform(1, 10, 400)
+    work_per_ms = rng.uniform(1, 3, 400)  # how many MACs a millisecond buys: the block kinds' mix
+    macs = latency * work_per_ms
+    quality = rng.normal(size=400)
+    truth = np.log(latency) + 0.3 * quality  # slower nets are better; at one latency, MACs do not matter
+    knows_quality = truth + rng.normal(scale=0.1, size=400)
+    by_macs = evidence.assess(macs, truth, macs, latency, samples=20)
+    by_quality = evidence.assess(knows_quality, truth, macs, latency, samples=20)
+    assert by_macs["spearman"] > 0.5
+    assert abs(by_macs["latency_controlled_spearman"]) < 0.25
+    assert by_quality["latency_controlled_spearman"] > 0.8
+    lo, hi = by_quality["latency_controlled_interval"]
+    assert lo <= by_quality["latency_controlled_spearman"] <= hi
+
+
 def test_regret_is_what_the_proxys_pick_gives_up() -> None:
     truth = [0.9, 0.8, 0.7, 0.95]
     latency = [1.0, 1.0, 0.5, 3.0]

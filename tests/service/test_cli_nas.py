@@ -98,6 +98,9 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The self-check's plumbing on synthetic data: trains, resumes, judges, recommends; fit makes a metric."""
+    # the budgets' latency comes from this host's table, built on first use as a search would: in a private folder
+    monkeypatch.setenv("HWNAS_LUT_DIR", str(tmp_path / "luts"))
+    monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(tmp_path / "measure.lock"))
     spec = tmp_path / "tiny.yaml"
     spec.write_text(TINY_SPACE)
     out = tmp_path / "check"
