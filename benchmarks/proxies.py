@@ -48,6 +48,7 @@ from nas.proxies.check import (  # noqa: E402
     PREDICTOR_PROXIES,
     Protocol,
     RunStore,
+    ScoreCache,
     budget_axis,
     paired,
     sample_nets,
@@ -75,6 +76,7 @@ TRUTH_PROTOCOL = "long"
 TRUTH_PER_SPACE = 30
 PILOT_DIR = RESULTS / "proxies-pilot"
 TRUTH_FILE = RESULTS / "proxies-truth.jsonl"
+SCORES_FILE = RESULTS / "proxies-scores.jsonl"
 DATA = DataSpec(name="fashion-mnist", val_fraction=0.1)
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "nas" / "proxies" / "default.json"
 
@@ -272,7 +274,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         "one thread ...",
         flush=True,
     )
-    scores, seconds = all_scores(archs, spaces, truth_val, DATA, reference_size=args.reference_size)
+    cache = ScoreCache(args.scores, DATA)
+    scores, seconds = all_scores(archs, spaces, truth_val, DATA, reference_size=args.reference_size, cache=cache)
     predictor_name = predictor_label()
 
     # the choice: on the validation accuracy of a random half of the nets; reported on the other half's test
@@ -487,6 +490,13 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--bootstrap", type=int, default=1000)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--write-default", action="store_true", help="record the choice in nas/proxies/default.json")
+    a.add_argument(
+        "--scores",
+        type=Path,
+        default=SCORES_FILE,
+        help="every net's proxy scores and CPU seconds, appended as they are computed and reused by the next report "
+        "(delete it to score and time everything again, say on a quieter machine)",
+    )
     a.add_argument(
         "--name",
         default="proxies",
