@@ -267,8 +267,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     truth_val = [(a + b) / 2 for a, b in zip(val0, val1, strict=True)]
     macs = [float(count_cost(a).macs) for a in archs]
     spaces = [space_of(a) for a in archs]
-    latency, latency_source = budget_axis(archs, spaces, LATENCY_PROFILE)
-    latency_source += " (this host's table, as a search here predicts it)" if latency_source != "macs" else ""
+    # the shipped tables, not this host's: the committed evidence must not depend on the VM a report ran on
+    latency, latency_source = budget_axis(archs, spaces, LATENCY_PROFILE, this_host=False)
+    latency_source += " (shipped table)" if latency_source != "macs" else ""
     print(
         f"scoring {len(archs)} nets (and {args.reference_size} reference nets per space) with every proxy, "
         "one thread ...",

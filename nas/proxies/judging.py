@@ -50,9 +50,14 @@ COMBOS = (
 PREDICTOR_PROXIES = ("naswot", "zico", "synflow", "meco_opt")
 
 
-def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: str) -> tuple[list[float], str]:
+def budget_axis(
+    archs: Sequence[Architecture], spaces: Sequence[Any], profile: str, *, this_host: bool = True
+) -> tuple[list[float], str]:
     """What regret's budgets and the latency-controlled bins are drawn on: each net's latency as a search on this
-    host would predict it (:func:`latency_predictor`), or its MACs, with a warning, where no table answers."""
+    host would predict it (:func:`latency_predictor`), or its MACs, with a warning, where no table answers.
+    ``this_host=False`` predicts from the best table found as it is (a benchmark whose evidence must not depend
+    on the VM it ran on uses the shipped tables)."""
+    from latency_tables.api import load_predictor
     from searchspace.cost import count_cost
 
     try:
@@ -61,7 +66,7 @@ def budget_axis(archs: Sequence[Architecture], spaces: Sequence[Any], profile: s
         for a, space in zip(archs, spaces, strict=True):
             key = space if isinstance(space, str) else space.name
             if key not in tables:
-                tables[key] = latency_predictor(profile, space)
+                tables[key] = latency_predictor(profile, space) if this_host else load_predictor(profile, space=key)
             out.append(float(tables[key].predict_many([a])[0]))
         return out, f"latency:{profile}"
     except Exception as exc:  # noqa: BLE001 - no table for this space or profile: budgets in MACs instead
