@@ -13,6 +13,12 @@ at the end of a session goes on where it stopped):
 ``truth``  The chosen protocol on ``--per-space`` nets of each space (groups
            of 3 of similar MACs across the space's range), two seeds each,
            tested on the full test split. -> results/proxies-truth.jsonl
+``validity`` Does the truth's order hold under longer training? Its first
+           6 groups of similar-cost nets (both ends and the middle of both
+           spaces' cost range, 18 nets) trained 4x as long (~4 epochs),
+           one seed: ~1 epoch may reward the nets that learn fast (the big
+           ones) over the ones that end best, which would favour MACs and
+           params for a reason a user never sees. -> results/proxies-validity.jsonl, proxies-validity.json
 ``report`` Every proxy, rank combination and the few-shot predictor scored
            against the nets trained so far: Spearman / Kendall with bootstrap
            90% intervals, top-10% hit rate, Spearman within bins of equal
@@ -25,6 +31,7 @@ Torch runs one thread per process; ``--workers`` processes train at once.
     .venv/bin/python benchmarks/proxies.py truth [--protocol long] [--per-space 30] [--workers 2]
     .venv/bin/python benchmarks/proxies.py status        # the truth's reliability so far; trains nothing
     .venv/bin/python benchmarks/proxies.py pilot --protocols long --nets extremes   # the cost range's ends
+    .venv/bin/python benchmarks/proxies.py validity [--workers 2]   # resumable, about 6 CPU hours in all
     .venv/bin/python benchmarks/proxies.py report [--write-default]
 """
 
@@ -76,6 +83,11 @@ TRUTH_PROTOCOL = "long"
 TRUTH_PER_SPACE = 30
 PILOT_DIR = RESULTS / "proxies-pilot"
 TRUTH_FILE = RESULTS / "proxies-truth.jsonl"
+# the truth's protocol run 4x as long (1600 steps of 128: about 3.8 epochs of the 54,000 training images), one seed
+VALIDITY_PROTOCOL = Protocol(steps=1600, batch_size=128, lr=0.1, warmup=0.05, split="both", seeds=(0,))
+VALIDITY_FILE = RESULTS / "proxies-validity.jsonl"
+#: the truth's first groups of 3 nets of similar MACs (its order: both ends of each space's range, then the middle)
+VALIDITY_GROUPS = 6
 SCORES_FILE = RESULTS / "proxies-scores.jsonl"
 DATA = DataSpec(name="fashion-mnist", val_fraction=0.1)
 DEFAULT_FILE = Path(__file__).resolve().parents[1] / "nas" / "proxies" / "default.json"
@@ -209,6 +221,84 @@ def cmd_truth(args: argparse.Namespace) -> int:
     train_runs(archs, protocol, DATA, store, workers=args.workers, progress=progress("truth"))
     s = summarise(store, archs)
     print(json.dumps(s, indent=1))
+    return 0
+
+
+def cmd_validity(args: argparse.Namespace) -> int:
+    """Train the truth's first :data:`VALIDITY_GROUPS` groups 4x as long, and compare: does the longer training
+    order the nets as the truth does, across cost and within groups of equal cost, and does the advantage of
+    size shrink (the slope of accuracy over log10 MACs)?"""
+    import numpy as np
+
+    from latency_tables.stats import spearman
+    from searchspace.cost import count_cost
+
+    archs = truth_nets(args.per_space)[: 3 * VALIDITY_GROUPS]
+    store = RunStore(VALIDITY_FILE, VALIDITY_PROTOCOL, DATA, label="validity: the truth's nets trained 4x as long")
+    print(f"validity: {len(archs)} of the truth's nets, 1600 steps x 128, seed 0 ({len(store)} runs done)", flush=True)
+    if not args.report_only:
+        train_runs(archs, VALIDITY_PROTOCOL, DATA, store, workers=args.workers, progress=progress("validity"))
+    truth_store = RunStore(TRUTH_FILE, PROTOCOLS[TRUTH_PROTOCOL].model_copy(update={"split": "both"}), DATA)
+    kept, first, second = paired(truth_store, archs, key="test_accuracy")
+    rows = []
+    for group, a in enumerate(archs):
+        longer = store.get(a.encode(), 0)
+        if a in kept and longer is not None:
+            i = kept.index(a)
+            rows.append(
+                {
+                    "arch": a.encode(),
+                    "space": space_of(a),
+                    "group": group // 3,
+                    "macs": float(count_cost(a).macs),
+                    "params": float(count_cost(a).params),
+                    "truth": (first[i] + second[i]) / 2,
+                    "truth_seeds": [first[i], second[i]],
+                    "longer": longer["test_accuracy"],
+                    "longer_cpu_seconds": longer["cpu_seconds"],
+                }
+            )
+    out: dict[str, Any] = {"protocol": VALIDITY_PROTOCOL.model_dump(mode="json"), "nets": rows}
+    if len(rows) >= 4:
+        truth = np.array([r["truth"] for r in rows])
+        longer = np.array([r["longer"] for r in rows])
+        logm = np.log10([r["macs"] for r in rows])
+        # within groups of similar cost: share of pairs the two trainings order alike
+        pairs = agree = 0
+        for g in sorted({r["group"] for r in rows}):
+            idx = [i for i, r in enumerate(rows) if r["group"] == g]
+            for x in range(len(idx)):
+                for y in range(x + 1, len(idx)):
+                    i, j = idx[x], idx[y]
+                    pairs += 1
+                    agree += (truth[i] - truth[j]) * (longer[i] - longer[j]) > 0
+        out |= {
+            "spearman_truth_vs_longer": float(spearman(truth, longer)),
+            "within_group_pairs": pairs,
+            "within_group_agreement": agree / pairs if pairs else None,
+            # accuracy points per 10x MACs: does the size advantage shrink with longer training?
+            "slope_per_decade_truth": float(100 * np.polyfit(logm, truth, 1)[0]),
+            "slope_per_decade_longer": float(100 * np.polyfit(logm, longer, 1)[0]),
+            "gain_points": [float(100 * v) for v in (longer - truth)],
+            "spearman_with": {
+                k: {
+                    "truth": float(spearman([r[k] for r in rows], truth)),
+                    "longer": float(spearman([r[k] for r in rows], longer)),
+                }
+                for k in ("macs", "params")
+            },
+            "cpu_hours": sum(r["cpu_seconds"] for r in store.runs()) / 3600,
+        }
+        print(
+            f"{len(rows)} nets: Spearman truth vs 4x longer {out['spearman_truth_vs_longer']:.2f}; within groups of "
+            f"equal cost {agree} of {pairs} pairs ordered alike; accuracy per 10x MACs "
+            f"{out['slope_per_decade_truth']:.2f} pts (truth) vs {out['slope_per_decade_longer']:.2f} (longer); "
+            f"Spearman of macs {out['spearman_with']['macs']['truth']:.2f} (truth) vs "
+            f"{out['spearman_with']['macs']['longer']:.2f} (longer), "
+            f"params {out['spearman_with']['params']['truth']:.2f} vs {out['spearman_with']['params']['longer']:.2f}; "
+            f"{out['cpu_hours']:.2f} CPU h"
+        )
+    print(f"wrote {write_results('proxies-validity', evidence.strict_json(out))}")
     return 0
 
 
@@ -484,6 +574,10 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("status", help="the ground truth's progress and reliability so far (trains nothing)")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
+    a = sub.add_parser("validity", help="the truth's first nets trained 4x as long: does its order hold?")
+    a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
+    a.add_argument("--workers", type=int, default=2)
+    a.add_argument("--report-only", action="store_true", help="compare the runs done so far; train nothing")
     a = sub.add_parser("report", help="score every proxy against the nets trained so far and choose the default")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
@@ -504,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         help="results file (benchmarks/results/NAME.json); e.g. proxies-preliminary for a truth still under way",
     )
     args = p.parse_args(argv)
-    return {"pilot": cmd_pilot, "truth": cmd_truth, "status": cmd_status, "report": cmd_report}[args.cmd](args)
+    commands = {"pilot": cmd_pilot, "truth": cmd_truth, "status": cmd_status, "validity": cmd_validity}
+    return (commands | {"report": cmd_report})[args.cmd](args)
 
 
 if __name__ == "__main__":
