@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -232,25 +233,112 @@ def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _gate_path() -> Path:
+    """Where measurements queue, and where computations wait while one is queued or measuring."""
+    path = lock_path()
+    return path.with_name(path.name + ".gate")
+
+
+class _Slot(threading.local):
+    """This thread's compute slot: the open lock file holding its shared lock, and the nesting depth."""
+
+    fh: IO[str] | None = None
+    depth: int = 0
+
+
+_SLOT = _Slot()
+
+
+@contextmanager
+def compute_slot() -> Iterator[None]:
+    """Compute (a proxy, a training run) without disturbing a measurement on this host.
+
+    A computation holds a shared lock on the measurement lock file while it
+    runs; a measurement holds it exclusively. So a measurement waits for the
+    computations under way to end, and no new one starts until it is done:
+    on a 2-core host a worker training beside a table being built makes
+    every layer it measures slower, and the table wrong for that host. A
+    measurement first takes the gate (a second lock file) so that a stream of
+    computations cannot keep it waiting forever: a computation passes the gate
+    before it takes its share. Nested calls (in one thread) hold one share; where fcntl does not
+    exist (Windows) it does nothing.
+    """
+    if _SLOT.depth:
+        _SLOT.depth += 1
+        try:
+            yield
+        finally:
+            _SLOT.depth -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fh = _open_lock(lock_path())
+    if fh is None:  # nowhere to lock: nothing measures here either
+        yield
+        return
+    with fh:
+        gate = _open_lock(_gate_path())
+        if gate is not None:
+            with gate:  # wait while a measurement is queued or measuring
+                fcntl.flock(gate, fcntl.LOCK_SH)
+                fcntl.flock(gate, fcntl.LOCK_UN)
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        _SLOT.fh, _SLOT.depth = fh, 1
+        try:
+            yield
+        finally:
+            _SLOT.fh, _SLOT.depth = None, 0
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _own_slot_released() -> Iterator[None]:
+    """This thread's own compute slot given up while it measures (its shared lock would block its own
+    exclusive one), and taken back after."""
+    fh = _SLOT.fh
+    if fh is None:
+        yield
+        return
+    import fcntl
+
+    fcntl.flock(fh, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_SH)
+
+
 @contextmanager
 def measurement_lock(
     quiet: bool = False, prog: str = "hwnas", on_wait: Callable[[str], None] | None = None
 ) -> Iterator[None]:
-    """Hold the host-wide measurement lock, waiting while another process has it: saying so on stderr, or to
-    ``on_wait(message)`` where given (a progress display), or not at all when ``quiet``.
+    """Hold the host-wide measurement lock, waiting while another process has it or computes
+    (:func:`compute_slot`): saying so on stderr, or to ``on_wait(message)`` where given (a progress display),
+    or not at all when ``quiet``.
 
-    Two measurements at once on one machine distort each other.
+    Two measurements at once on one machine distort each other, and so does a computation beside one.
     """
     path = lock_path()
 
-    def say() -> None:
-        message = f"another measurement is running on this host ({path}); waiting for it"
-        if on_wait is not None:
-            on_wait(message)
-        elif not quiet:
-            print(f"{prog}: {message}", file=sys.stderr)
+    def say(message: str) -> Callable[[], None]:
+        def tell() -> None:
+            if on_wait is not None:
+                on_wait(message)
+            elif not quiet:
+                print(f"{prog}: {message}", file=sys.stderr)
 
-    with file_lock(path, say) as fh:
+        return tell
+
+    # this thread's own slot goes first: held while it queued at the gate, it would keep a measurement queued
+    # ahead of it waiting forever
+    with (
+        _own_slot_released(),
+        file_lock(_gate_path(), say(f"another measurement is running on this host ({path}); waiting for it")),
+        file_lock(path, say(f"waiting for the computations under way on this host to finish ({path})")) as fh,
+    ):
         # who holds it, for a person looking at the file; a lock file opened read-only (another user's) holds
         # all the same
         with suppress(OSError):

@@ -62,9 +62,8 @@ def evaluate(arch_code: str, metrics: list[str], settings: EvalSettings) -> dict
 
     import torch
 
-    from nas import proxies
+    from latency_tables.portable import compute_slot
     from nas.errors import NasError
-    from nas.training import TrainSettings, train
     from searchspace.architecture import Architecture
 
     torch.set_num_threads(settings.threads)  # Ray starts workers with 1 thread whatever num_cpus says
@@ -74,24 +73,10 @@ def evaluate(arch_code: str, metrics: list[str], settings: EvalSettings) -> dict
     for metric in metrics:
         start = time.perf_counter()
         try:
-            kind, name = metric.split(":", 1)
-            if kind == "proxy":
-                x = y = None
-                classes = None
-                if proxies.get_proxy(name).needs_data:
-                    x, y = _batch(
-                        dataset_json, arch.resolution, arch.in_channels, settings.proxy_batch, settings.proxy_seed
-                    )
-                    classes = _view(dataset_json, arch.resolution, arch.in_channels).num_classes
-                a = proxies.for_classes(arch, classes) if classes else arch
-                batch = (x, y) if x is not None and y is not None else None
-                value = proxies.score(name, a, batch, seed=settings.proxy_seed)
-            elif kind == "train":
-                view = _view(dataset_json, arch.resolution, arch.in_channels)
-                ts = TrainSettings.model_validate({**(settings.training or {}), "threads": settings.threads})
-                value = train(arch, view, ts, seed=settings.train_seed).val_accuracy
-            else:
-                raise ValueError(f"{metric} is not an expensive metric")
+            # never beside a latency measurement on this host (another job's table being built): a measurement
+            # waits for this metric to end, and no metric starts while one measures
+            with compute_slot():
+                value = _value(metric, arch, dataset_json, settings)
             out[metric] = Evaluation(float(value), None, time.perf_counter() - start)
         except NasError as exc:
             out[metric] = Evaluation(None, str(exc), time.perf_counter() - start)
@@ -99,3 +84,25 @@ def evaluate(arch_code: str, metrics: list[str], settings: EvalSettings) -> dict
             last = traceback.format_exception(exc)[-1].strip()
             out[metric] = Evaluation(None, f"{type(exc).__name__}: {exc} ({last})", time.perf_counter() - start)
     return out
+
+
+def _value(metric: str, arch: Any, dataset_json: str, settings: EvalSettings) -> float:
+    """One expensive metric of ``arch``: a proxy's score or a short training's validation accuracy."""
+    from nas import proxies
+    from nas.training import TrainSettings, train
+
+    kind, name = metric.split(":", 1)
+    if kind == "proxy":
+        x = y = None
+        classes = None
+        if proxies.get_proxy(name).needs_data:
+            x, y = _batch(dataset_json, arch.resolution, arch.in_channels, settings.proxy_batch, settings.proxy_seed)
+            classes = _view(dataset_json, arch.resolution, arch.in_channels).num_classes
+        a = proxies.for_classes(arch, classes) if classes else arch
+        batch = (x, y) if x is not None and y is not None else None
+        return float(proxies.score(name, a, batch, seed=settings.proxy_seed))
+    if kind == "train":
+        view = _view(dataset_json, arch.resolution, arch.in_channels)
+        ts = TrainSettings.model_validate({**(settings.training or {}), "threads": settings.threads})
+        return float(train(arch, view, ts, seed=settings.train_seed).val_accuracy)
+    raise ValueError(f"{metric} is not an expensive metric")
