@@ -216,9 +216,12 @@ def save_lock(path: Path) -> Any:
 
 
 def user_table_dir() -> Path:
-    """Where tables a user builds or imports go: $HWNAS_LUT_DIR, else ~/.local/share/hwnas/latency_tables."""
+    """Where tables a user builds or imports go: $HWNAS_LUT_DIR, else $XDG_DATA_HOME/hwnas/latency_tables
+    (~/.local/share/hwnas/latency_tables), beside the predictors."""
     env = os.environ.get("HWNAS_LUT_DIR")
-    return Path(env) if env else Path.home() / ".local" / "share" / "hwnas" / "latency_tables"
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "hwnas" / "latency_tables"
 
 
 def table_dirs() -> list[Path]:

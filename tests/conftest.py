@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# nothing a test does lands in the user's own folders (tables built on first use, host-check verdicts, fitted
+# predictors): a private data home for this test process, whatever the environment says, removed at exit
+_DATA_HOME = tempfile.mkdtemp(prefix="hwnas-tests-")
+atexit.register(shutil.rmtree, _DATA_HOME, True)
+os.environ["XDG_DATA_HOME"] = _DATA_HOME
+os.environ["HWNAS_LUT_DIR"] = os.path.join(_DATA_HOME, "hwnas", "latency_tables")
+os.environ.pop("HWNAS_PREDICTORS", None)
 
 PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
 # apps that tests make (some at collection, like the schemathesis module's) do not time their latency tables
