@@ -75,8 +75,15 @@ def load_predictor(
 
 
 # ------------------------------------------------------------ building a table here
+#: why first use does not extend a table that recorded no fingerprint
+UNRECORDED = (
+    "was measured on another machine of this host's kind (it predates host fingerprints: a shipped table or a copy "
+    "of one), and a table built here predicts this host better"
+)
+
+
 def table_to_extend(
-    profile: DeviceProfile, table: str | Path | None = None, host: HostInfo | None = None
+    profile: DeviceProfile, table: str | Path | None = None, host: HostInfo | None = None, *, unrecorded: bool = True
 ) -> tuple[Path, LatencyTable]:
     """The table new measurements of ``profile`` on ``host`` (default: this one) go into, and where it is saved.
 
@@ -84,6 +91,10 @@ def table_to_extend(
     on the search path (its writable copy, see :func:`writable_copy_path`), or
     a new one in the user folder. Refuses a table of another profile or one
     measured on another host, since the two kinds of figures must not mix.
+    ``unrecorded=False`` does not extend a table that recorded no fingerprint
+    (a shipped table or a copy of one), even where it passes the host check:
+    it was measured on another machine of this kind, and a table built here
+    predicts this host better (first use).
     """
     from latency_tables import table as table_module
 
@@ -104,11 +115,13 @@ def table_to_extend(
             path = writable_copy_path(found, lut)
             if lut.host.differences(host):
                 raise LatencyTableError("no table of this host")
+            if not unrecorded and not lut.host.fingerprinted:
+                raise LatencyTableError(UNRECORDED)
             # same label and fingerprint, yet measurably another speed (another VM of the "same" kind): never
             # extend it, or this host's figures would mix with that host's
             if check_table(lut, host=host).foreign:
-                raise LatencyTableError("the table of this host kind runs at another speed here")
-        except LatencyTableError:
+                raise LatencyTableError("runs at another speed on this host")
+        except LatencyTableError as exc:
             lut = LatencyTable(profile=profile, host=host.for_profile(profile))
             path = user_table_dir() / lut.default_filename()
             if path.exists():
@@ -118,9 +131,9 @@ def table_to_extend(
                     other_host = False
                 if other_host:  # another machine's table under this name (say, imported): both stay
                     path = path.with_name(f"{lut.name}-{host.fingerprint()[:8]}.json.gz")
-                else:  # this host kind's, but measurably another speed: out of the way, and said so
+                else:  # this host kind's, but measurably another speed or unrecorded: out of the way, and said so
                     dest = set_aside(path)
-                    warnings.warn(f"{path} runs at another speed on this host; moved to {dest}", stacklevel=2)
+                    warnings.warn(f"{path} {exc}; moved to {dest}", stacklevel=2)
     if lut.profile != profile:
         raise LatencyTableError(f"table {path} is for profile {lut.profile.id}, not {profile.id}")
     diffs = lut.host.differences(host)

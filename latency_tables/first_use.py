@@ -5,7 +5,11 @@ can be wrong by 20% per net (or 2x) and nothing in its name tells. So when
 a search needs a profile this host can run, :func:`ensure_host_table`:
 
 1. takes the table of this host if one passes the host check
-   (:mod:`latency_tables.host`);
+   (:mod:`latency_tables.host`) and recorded its host's fingerprint: a
+   shipped table (or a copy of one) recorded only the CPU's label, and even
+   where it passes the check it predicted 30-90% of nets within 10% on a VM
+   of its kind, against 100% for a table built there in ~35 s
+   (benchmarks/results/latency-host-*-here.json);
 2. otherwise starts one in the user table folder (a user table that turned
    out foreign is set aside into ``replaced/``, the shipped one is never
    touched);
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from latency_tables.api import layers_to_cover, table_to_extend
+from latency_tables.api import UNRECORDED, layers_to_cover, table_to_extend
 from latency_tables.errors import LatencyTableError
 from latency_tables.host import HostCheck, built_here, check_table
 from latency_tables.portable import file_lock
@@ -123,12 +127,15 @@ def ensure_host_table(
         found_path: Path | None = None
         try:
             found_path, found = find_table(prof, host)
-            found_check = check_table(found, host=host)
-            if found_check.foreign:
-                replaced = f"{found.name} ({'; '.join(found_check.reasons)})"
+            if not found.host.fingerprinted:  # a shipped table: even where its check passes, not this machine's
+                replaced = f"{found.name}, which {UNRECORDED}"
+            else:
+                found_check = check_table(found, host=host)
+                if found_check.foreign:
+                    replaced = f"{found.name} ({'; '.join(found_check.reasons)})"
         except LatencyTableError:
             pass
-        path, table = table_to_extend(prof, host=host)
+        path, table = table_to_extend(prof, host=host, unrecorded=False)
         layers = layers_to_cover([loaded], resolution=resolution, reference=True)
         nets = calibration_archs([loaded], calibrate, seed, resolution) if calibrate else []
         nets = [(name, a) for _, a in nets]

@@ -174,6 +174,12 @@ class HostInfo(BaseModel):
                 diffs.append(f"{runtime}: {a} vs {b}")
         return diffs
 
+    @property
+    def fingerprinted(self) -> bool:
+        """Whether the table recorded more than the CPU's label: tables measured before the fingerprint existed
+        (the shipped ones, and copies of them) did not, and cannot be told from another VM sold under that label."""
+        return bool(self.vendor or self.family or self.flags)
+
     def fingerprint(self) -> str:
         """A short digest of what :meth:`differences` compares, plus microcode (for caching a host check)."""
         import hashlib
