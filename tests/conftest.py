@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import shutil
 import tempfile
@@ -17,6 +18,11 @@ atexit.register(shutil.rmtree, _DATA_HOME, True)
 os.environ["XDG_DATA_HOME"] = _DATA_HOME
 os.environ["HWNAS_LUT_DIR"] = os.path.join(_DATA_HOME, "hwnas", "latency_tables")
 os.environ.pop("HWNAS_PREDICTORS", None)
+# measurements and computations take turns under a lock of this checkout's test run: its test processes wait for
+# one another, not for a benchmark's training runs or a service measuring on the same machine (minutes each)
+os.environ["HWNAS_MEASURE_LOCK"] = os.path.join(
+    tempfile.gettempdir(), f"hwnas-tests-{hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:10]}.lock"
+)
 
 PG_URL = os.environ.get("HWNAS_TEST_POSTGRES_URL")
 # apps that tests make (some at collection, like the schemathesis module's) do not time their latency tables

@@ -258,7 +258,10 @@ def train_one(code: str, seed: int, protocol_json: str, data_json: str) -> dict[
 
 
 def _train_job(job: tuple[str, int, str, str]) -> dict[str, Any]:
-    return train_one(*job)
+    from latency_tables.portable import compute_slot
+
+    with compute_slot():  # never beside a latency measurement on this host (see nas.evaluate)
+        return train_one(*job)
 
 
 def train_runs(

@@ -132,3 +132,15 @@ def test_scores_are_cached_so_a_check_killed_while_scoring_resumes(
     before = len(calls)
     score_nets(nets[:1], ["oom", "cannot"], DATA, cache=ScoreCache(fresh, DATA))
     assert calls[before:] == ["oom"]  # a passing failure is tried again; a proxy that cannot score is not
+
+
+def test_a_training_run_holds_a_compute_slot(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A ground truth's or a check's runs take turns with latency measurements on the host, as search workers do."""
+    from latency_tables import portable
+    from nas.proxies import check
+
+    monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(tmp_path / "measure.lock"))
+    held: list[int] = []
+    monkeypatch.setattr(check, "train_one", lambda *job: held.append(portable._SLOT.depth) or {"seed": job[1]})
+    assert check._train_job(("net", 0, "{}", "{}")) == {"seed": 0}
+    assert held == [1] and portable._SLOT.depth == 0
