@@ -152,9 +152,10 @@ def ensure_host_table(
             table.save(path)
         if not path.exists() and found_path is not None:
             path = found_path  # this host's table as found (e.g. the shipped one, on its own host), nothing added
-    # measured here just now: this host's by construction (timing it again at once, on a busy machine, could
-    # make it look foreign to the host that measured it); a table found and kept was checked above
-    check = built_here(table, host) if (measured or new_nets) else check_table(table, host=host)
+        # measured here just now: this host's by construction (timing it again at once, on a busy machine, could
+        # make it look foreign to the host that measured it); recorded before the lock is let go, or a job
+        # waiting for it would time the table itself first; a table found and kept was checked above
+        check = built_here(table, host) if (measured or new_nets) else check_table(table, host=host)
     return HostTable(
         path=path,
         table=table,
