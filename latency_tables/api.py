@@ -82,6 +82,28 @@ UNRECORDED = (
 )
 
 
+def not_this_hosts(lut: LatencyTable, host: HostInfo, *, unrecorded: bool = True) -> str | None:
+    """Why ``lut`` is not ``host``'s table to use and extend (a phrase that follows the table's name), or None.
+
+    Another host kind's; with ``unrecorded=False``, one that recorded no
+    fingerprint (a shipped table or a copy: measured on another machine of
+    this kind, and a table built here predicts this host better); or one of
+    this kind measurably at another speed (another VM of the "same" kind),
+    whose figures must not mix with this host's. The reasons are tried
+    cheapest first: the speed check times reference layers (seconds a
+    first-use build need not spend on a table it replaces anyway).
+    """
+    diffs = lut.host.differences(host)
+    if diffs:
+        return f"was measured on another host kind ({'; '.join(diffs)})"
+    if not unrecorded and not lut.host.fingerprinted:
+        return UNRECORDED
+    check = check_table(lut, host=host)
+    if check.foreign:
+        return f"runs at another speed on this host ({'; '.join(check.reasons)})"
+    return None
+
+
 def table_to_extend(
     profile: DeviceProfile, table: str | Path | None = None, host: HostInfo | None = None, *, unrecorded: bool = True
 ) -> tuple[Path, LatencyTable]:
@@ -113,14 +135,9 @@ def table_to_extend(
         try:
             found, lut = find_table(profile, host)
             path = writable_copy_path(found, lut)
-            if lut.host.differences(host):
-                raise LatencyTableError("no table of this host")
-            if not unrecorded and not lut.host.fingerprinted:
-                raise LatencyTableError(UNRECORDED)
-            # same label and fingerprint, yet measurably another speed (another VM of the "same" kind): never
-            # extend it, or this host's figures would mix with that host's
-            if check_table(lut, host=host).foreign:
-                raise LatencyTableError("runs at another speed on this host")
+            why = not_this_hosts(lut, host, unrecorded=unrecorded)
+            if why:
+                raise LatencyTableError(why)
         except LatencyTableError as exc:
             lut = LatencyTable(profile=profile, host=host.for_profile(profile))
             path = user_table_dir() / lut.default_filename()

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from latency_tables.api import UNRECORDED, layers_to_cover, table_to_extend
+from latency_tables.api import layers_to_cover, not_this_hosts, table_to_extend
 from latency_tables.errors import LatencyTableError
 from latency_tables.host import HostCheck, built_here, check_table
 from latency_tables.portable import file_lock
@@ -127,12 +127,8 @@ def ensure_host_table(
         found_path: Path | None = None
         try:
             found_path, found = find_table(prof, host)
-            if not found.host.fingerprinted:  # a shipped table: even where its check passes, not this machine's
-                replaced = f"{found.name}, which {UNRECORDED}"
-            else:
-                found_check = check_table(found, host=host)
-                if found_check.foreign:
-                    replaced = f"{found.name} ({'; '.join(found_check.reasons)})"
+            why = not_this_hosts(found, host, unrecorded=False)  # a shipped table is never this machine's
+            replaced = f"{found.name}, which {why}" if why else None
         except LatencyTableError:
             pass
         path, table = table_to_extend(prof, host=host, unrecorded=False)

@@ -41,6 +41,7 @@ __all__ = [
     "TableChoice",
     "TableEvent",
     "choose_table",
+    "pick_table",
     "foreign_warnings",
     "shipped_table",
     "table_profile",
@@ -189,7 +190,7 @@ def _runnable(table: LatencyTable) -> str | None:
 
 
 def _choice(
-    config: SearchConfig,
+    where: _For,
     profile: str,
     source: str,
     path: Path,
@@ -202,10 +203,10 @@ def _choice(
 ) -> TableChoice:
     from latency_tables.host import build_command
 
-    metrics = [m.name for m in config.metrics if m.kind == "latency" and m.arg == profile]
+    metrics = where.metrics
     command = warning = None
     if check.foreign:
-        command = build_command(profile, config.space if isinstance(config.space, str) else None)
+        command = build_command(profile, where.space_name)
         unavailable = _runnable(table)
         how = (
             f"this host cannot run {profile} ({unavailable}); build a table on a host that can"
@@ -234,6 +235,14 @@ def _choice(
     )
 
 
+@dataclass(frozen=True)
+class _For:
+    """What a choice is made for: the latency metrics it serves, and the space's name for a build command."""
+
+    metrics: list[str]
+    space_name: str | None
+
+
 def choose_table(
     config: SearchConfig, profile: str, space: Any = None, progress: TableProgress | None = None
 ) -> TableChoice:
@@ -242,11 +251,31 @@ def choose_table(
     ``space`` is the config's loaded space (loaded here when not given); ``progress`` sees the build's
     measurements and, last, the choice.
     """
+    mode = config.latency_table
+    if mode in ("auto", "host") and space is None:
+        space = config.load_space()
+    metrics = [m.name for m in config.metrics if m.kind == "latency" and m.arg == profile]
+    space_name = config.space if isinstance(config.space, str) else None
+    return pick_table(mode, profile, space, metrics=metrics, space_name=space_name, progress=progress)
+
+
+def pick_table(
+    mode: str,
+    profile: str,
+    space: Any,
+    *,
+    metrics: list[str] | None = None,
+    space_name: str | None = None,
+    progress: TableProgress | None = None,
+) -> TableChoice:
+    """:func:`choose_table` for a ``latency_table`` setting ``mode`` and a loaded ``space`` (used by auto and
+    host), outside a search config (the proxies' self-check times its nets this way): ``metrics`` are the
+    latency metrics the table serves, ``space_name`` names the space in a build command."""
     from latency_tables.host import check_table
     from latency_tables.table import find_table
 
     start = time.perf_counter()
-    mode = config.latency_table
+    where = _For(list(metrics or []), space_name)
     if mode in ("auto", "host"):
         from latency_tables import first_use
         from latency_tables.errors import RuntimeUnavailableError
@@ -254,7 +283,7 @@ def choose_table(
         try:
             host = first_use.ensure_host_table(
                 profile,
-                space if space is not None else config.load_space(),
+                space,
                 calibrate=first_use.FIRST_USE_NETS,
                 progress=_phases(profile, progress),
             )
@@ -264,17 +293,17 @@ def choose_table(
                     f"latency_table: host: {exc}; use auto or shipped to predict from a table measured elsewhere"
                 ) from None
             path, table = find_table(profile)
-            choice = _choice(config, profile, "found", path, table, check_table(table), start)
+            choice = _choice(where, profile, "found", path, table, check_table(table), start)
         except OSError as exc:  # this host's table cannot be saved (a read-only table folder, a full disk)
-            where = (
+            unsaved = (
                 f"this host's latency table cannot be saved ({exc.strerror or exc}); "
                 "set HWNAS_LUT_DIR to a writable folder"
             )
             if mode == "host":
-                raise SearchError(f"latency_table: host: {where}") from None
+                raise SearchError(f"latency_table: host: {unsaved}") from None
             path, table = find_table(profile)
-            choice = _choice(config, profile, "found", path, table, check_table(table), start)
-            choice = replace(choice, summary=f"{choice.summary} ({where})")
+            choice = _choice(where, profile, "found", path, table, check_table(table), start)
+            choice = replace(choice, summary=f"{choice.summary} ({unsaved})")
         else:
             if mode == "host" and host.check.foreign:
                 raise SearchError(f"latency_table: host: {host.check.summary()}")
@@ -282,7 +311,7 @@ def choose_table(
             # shipped one, on the host that measured it) it took as it was stays where it is
             path = host.path if host.path.exists() else find_table(profile)[0]
             choice = _choice(
-                config,
+                where,
                 profile,
                 "host",
                 path,
@@ -302,7 +331,7 @@ def choose_table(
         if table.profile.id != profile:
             raise SearchError(f"latency_table: {path} is a table of {table.profile.id}, not of {profile}")
         choice = _choice(
-            config, profile, "shipped" if mode == "shipped" else "file", path, table, check_table(table), start
+            where, profile, "shipped" if mode == "shipped" else "file", path, table, check_table(table), start
         )
     if progress is not None:
         progress(TableEvent(profile, 1, 1, choice.summary, choice))

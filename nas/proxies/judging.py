@@ -75,23 +75,18 @@ def budget_axis(
 
 
 def latency_predictor(profile: str, space: Any) -> Any:
-    """``profile``'s predictor for ``space`` as a search with ``latency_table: auto`` gets it: this host's table,
-    built on first use where this host can run the profile (a table measured on another VM of the same kind
-    can be 10-20% off here, and a space of the user's own has layers no shipped table holds), else the best
-    table found, flagged by its host check."""
-    from latency_tables import first_use
+    """``profile``'s predictor for ``space`` as a search with ``latency_table: auto`` gets it
+    (:func:`nas.table_choice.pick_table`): this host's table, built on first use where this host can run the
+    profile (a table measured on another VM of the same kind can be 10-20% off here, and a space of the user's
+    own has layers no shipped table holds), else the best table found, flagged by its host check."""
     from latency_tables.api import load_predictor
-    from latency_tables.errors import RuntimeUnavailableError
+    from nas.table_choice import pick_table
 
     key = space if isinstance(space, str) else space.name
-    try:
-        host = first_use.ensure_host_table(profile, space, calibrate=first_use.FIRST_USE_NETS)
-    except (RuntimeUnavailableError, OSError) as exc:  # a profile this host cannot run, a table folder it cannot write
-        _log.warning("latency of %s from the table found, not this host's (%s)", profile, exc)
-        return load_predictor(profile, space=key)
-    if host.built:
-        _log.warning("%s", host.summary())
-    return load_predictor(profile, table=host.path, space=key)
+    choice = pick_table("auto", profile, space, metrics=["latency"], space_name=key)
+    if choice.built_now or choice.warning:
+        _log.warning("%s", choice.warning or choice.summary)
+    return load_predictor(profile, table=choice.path, space=key)
 
 
 #: part of a score cache's header: raise it when a proxy's definition changes, so older scores are not reused

@@ -373,3 +373,28 @@ def test_a_study_resumed_on_another_host_says_its_latencies_may_not_compare(
     [note] = [n for n in again.notes if "may not be comparable" in n]
     assert note.startswith(f"latency:{FP32} of the 4 trial(s) finished before this run came from table ")
     assert "on another host" in note
+
+
+def test_the_proxies_check_times_its_nets_as_a_search_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hwnas proxies check`` draws its latency budgets from the table a search with ``auto`` would use: this
+    host's, built on first use (not the shipped one of another host); where this host's cannot be saved, the
+    table found, with the warning a search gives."""
+    from nas.proxies.judging import budget_axis
+
+    save_shipped(tiny_table(host=other_host(), ms=9.0))
+    space = ss.load_space(TINY_SPEC)
+    archs = [space.sample(s) for s in range(3)]
+    events: list[str] = []
+    FakeFirstUse(monkeypatch, events)
+    values, axis = budget_axis(archs, [space] * 3, FP32)
+    assert axis == LATENCY and events == ["build"]
+    assert values == pytest.approx(LatencyPredictor(tiny_table(ms=0.1)).predict_many(archs))
+
+    def cannot_save(*_: Any, **__: Any) -> HostTable:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(first_use, "ensure_host_table", cannot_save)
+    (user_table_dir() / tiny_table().default_filename()).unlink()
+    with pytest.warns(UserWarning, match="another host"):
+        values, axis = budget_axis(archs, [space] * 3, FP32)
+    assert values == pytest.approx(LatencyPredictor(tiny_table(ms=9.0)).predict_many(archs))
