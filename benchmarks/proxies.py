@@ -288,6 +288,7 @@ def cmd_validity(args: argparse.Namespace) -> int:
                 for k in ("macs", "params")
             },
             "cpu_hours": sum(r["cpu_seconds"] for r in store.runs()) / 3600,
+            "scorers": validity_scorers(rows, truth_store, args.per_space, args.scores),
         }
         print(
             f"{len(rows)} nets: Spearman truth vs 4x longer {out['spearman_truth_vs_longer']:.2f}; within groups of "
@@ -298,8 +299,32 @@ def cmd_validity(args: argparse.Namespace) -> int:
             f"params {out['spearman_with']['params']['truth']:.2f} vs {out['spearman_with']['params']['longer']:.2f}; "
             f"{out['cpu_hours']:.2f} CPU h"
         )
+        print(f"{'scorer':44s} {'vs truth':>8s} {'vs longer':>9s}")
+        for name, r in sorted(out["scorers"].items(), key=lambda kv: -np.nan_to_num(kv[1]["longer"], nan=-9)):
+            print(f"{name:44s} {r['truth']:8.2f} {r['longer']:9.2f}")
     print(f"wrote {write_results('proxies-validity', evidence.strict_json(out))}")
     return 0
+
+
+def validity_scorers(
+    rows: list[dict[str, Any]], truth_store: RunStore, per_space: int, scores_file: Path
+) -> dict[str, dict[str, float]]:
+    """Every scorer of the report (the predictor fitted leave-one-out on the whole truth, as there) on the
+    validity nets: Spearman with the truth's mean and with the longer run. Scores come from the report's cache."""
+    from latency_tables.stats import spearman
+    from nas.proxies.check import all_scores
+
+    archs, val0, val1 = paired(truth_store, truth_nets(per_space), key="val_accuracy")
+    spaces = [space_of(a) for a in archs]
+    truth_val = [(a + b) / 2 for a, b in zip(val0, val1, strict=True)]
+    scores, _ = all_scores(archs, spaces, truth_val, DATA, cache=ScoreCache(scores_file, DATA))
+    where = {a.encode(): i for i, a in enumerate(archs)}
+    idx = [where[r["arch"]] for r in rows]
+    out = {}
+    for name, values in scores.items():
+        mine = [values[i] for i in idx]
+        out[name] = {k: float(spearman(mine, [r[k] for r in rows])) for k in ("truth", "longer")}
+    return out
 
 
 LATENCY_PROFILE = "ort-cpu-fp32-t1"
@@ -578,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
     a.add_argument("--workers", type=int, default=2)
     a.add_argument("--report-only", action="store_true", help="compare the runs done so far; train nothing")
+    a.add_argument("--scores", type=Path, default=SCORES_FILE, help="the report's score cache")
     a = sub.add_parser("report", help="score every proxy against the nets trained so far and choose the default")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
