@@ -222,7 +222,9 @@ def main() -> None:
         from latency_tables import table as table_module
 
         table_module.table_dirs = lambda: [table_module.user_table_dir()]  # type: ignore[assignment]
-    results: dict[str, Any] = {"settings": vars(args), "signature": {}, "spaces": []}
+    # written after each profile, so a run stopped midway (the 224x224 int8 spaces take an hour on a slow VM) keeps
+    # what it measured; "complete" says whether every profile is in
+    results: dict[str, Any] = {"settings": vars(args), "complete": False, "signature": {}, "spaces": []}
     for profile in args.profiles:
         with tempfile.TemporaryDirectory(prefix="hwnas-first-use-") as folder:
             os.environ["HWNAS_LUT_DIR"] = folder  # an empty table folder: a new user's first use
@@ -233,6 +235,7 @@ def main() -> None:
             if args.gap >= 0:
                 measure_later(profile, done, args.rounds, args.gap)
             results["spaces"] += done
+            write_results(args.name, results)
 
     print()
     print(
@@ -292,6 +295,7 @@ def main() -> None:
             set(),
         )
     )
+    results["complete"] = True
     out = write_results(args.name, results)
     print(f"wrote {out}")
 
