@@ -158,13 +158,13 @@ def test_two_ray_nodes_a_killed_node_and_a_killed_worker(cluster: Cluster) -> No
     # 2. the worker running a job is killed; the other takes it over and resumes it where it stopped
     job = cluster.call("POST", "/api/v1/jobs", config("worker handover", 40, seed=8))  # new nets: none cached
 
-    def running() -> Any:
+    def job_running() -> Any:
         j = cluster.job(job["id"])
         # a job that ends here fails the test at once, saying why (a CI run under load once saw it fail, unexplained)
         assert j["status"] in ("queued", "running"), f"the job ended before its worker was killed: {j}"
         return j["status"] == "running" and j["worker"] and len(cluster.trials(job["id"])) >= 4 and j
 
-    running = cluster.wait("a worker running the job", running, timeout=240)
+    running = cluster.wait("a worker running the job", job_running, timeout=240)
     first = running["worker"]
     done_before = {t["number"]: t for t in cluster.trials(job["id"])}
     cluster.script("kill", "worker1" if first == "cluster-worker1" else "worker2")
