@@ -166,6 +166,7 @@ class Worker:
         failed = [t for t in result.trials if t.state == "FAIL" and t.error != "requeued"]
         if final == "succeeded" and failed and len(failed) == len(result.trials):
             final, error = "failed", f"all {len(failed)} trials failed; the first: {failed[0].error}"
+            log.warning("job %s failed: %s", job_id, error)
         jobs.finish_job(self.url, job_id=job_id, worker=self.id, status=final, error=error, notes=notes)
         return final
 
@@ -207,6 +208,7 @@ class Worker:
 
         if isinstance(exc, NasError | SearchSpaceError | LatencyTableError):
             message = str(exc)
+            log.warning("job %s failed: %s", job_id, message)
         else:
             message = f"internal error: {type(exc).__name__}: {exc}"
             log.error("job %s failed:\n%s", job_id, "".join(traceback.format_exception(exc)))

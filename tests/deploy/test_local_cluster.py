@@ -55,6 +55,13 @@ class Cluster:
     def trials(self, job_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/api/v1/jobs/{job_id}/trials?limit=1000")["data"]  # type: ignore[no-any-return]
 
+    def job_alive(self, job_id: str) -> dict[str, Any]:
+        """The job's record; a job that ended fails the test at once, saying why (a CI run under load once saw
+        a job fail within a minute and the test report only a timeout)."""
+        j = self.job(job_id)
+        assert j["status"] in ("queued", "running"), f"the job ended too early: {j}"
+        return j
+
     def wait(self, what: str, check: Any, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -129,7 +136,13 @@ def test_two_ray_nodes_a_killed_node_and_a_killed_worker(cluster: Cluster) -> No
     job = cluster.call("POST", "/api/v1/jobs", config("two nodes", 40, seed=7))
     before = cluster.wait(
         "trials on both nodes",
-        lambda: (t := cluster.trials(job["id"])) and len({x["node"] for x in t} - {None}) == 2 and len(t) >= 6 and t,
+        lambda: (
+            cluster.job_alive(job["id"])
+            and (t := cluster.trials(job["id"]))
+            and len({x["node"] for x in t} - {None}) == 2
+            and len(t) >= 6
+            and t
+        ),
         timeout=240,
     )
     nodes = {t["node"] for t in before}
@@ -159,9 +172,7 @@ def test_two_ray_nodes_a_killed_node_and_a_killed_worker(cluster: Cluster) -> No
     job = cluster.call("POST", "/api/v1/jobs", config("worker handover", 40, seed=8))  # new nets: none cached
 
     def job_running() -> Any:
-        j = cluster.job(job["id"])
-        # a job that ends here fails the test at once, saying why (a CI run under load once saw it fail, unexplained)
-        assert j["status"] in ("queued", "running"), f"the job ended before its worker was killed: {j}"
+        j = cluster.job_alive(job["id"])
         return j["status"] == "running" and j["worker"] and len(cluster.trials(job["id"])) >= 4 and j
 
     running = cluster.wait("a worker running the job", job_running, timeout=240)
