@@ -24,6 +24,9 @@ from latency_tables.table import Entry, LatencyTable, NetMeasurement
 from latency_tables.timing import Timing, time_calls
 from searchspace.architecture import Architecture
 
+#: layers prepared ahead at a time (:meth:`Runtime.ahead`) in a table build
+AHEAD_CHUNK = 256
+
 #: ``progress(done, total, what)``, called as measuring goes
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -82,11 +85,16 @@ def build_table(
         if overhead is not None and (todo or not table.call_overhead_ms):
             table.call_overhead_ms = time_calls(overhead, warmup=50, min_runs=200, min_seconds=0.2).median_ms
         try:
-            for layer in todo:
-                while pending and (time.monotonic() - pending[0][0] >= min_gap_s or len(pending) >= max_pending):
-                    _, waiting, run = pending.popleft()
-                    measure(waiting, run)
-                measure(layer, None if layer.is_identity else runtime.prepare_layer(layer, table.profile))
+            for start in range(0, len(todo), AHEAD_CHUNK):
+                # the layers' slow preparation (int8: quantizing) done ahead, in parallel, while nothing is
+                # timed; a chunk at a time bounds the memory it holds
+                chunk = todo[start : start + AHEAD_CHUNK]
+                ready = runtime.ahead(table.profile, layers=chunk)
+                for layer in chunk:
+                    while pending and (time.monotonic() - pending[0][0] >= min_gap_s or len(pending) >= max_pending):
+                        _, waiting, run = pending.popleft()
+                        measure(waiting, run)
+                    measure(layer, None if layer.is_identity else ready.layer(layer))
             while pending:
                 _, waiting, run = pending.popleft()
                 measure(waiting, run)
@@ -119,6 +127,7 @@ def interleaved_timings(
     total = total if total is not None else done + sum(needed)
     runtime = get_runtime(profile.runtime)
     runners: dict[int, Callable[[], object]] = {}
+    ready = runtime.ahead(profile, archs=[a for a, k in zip(archs, needed, strict=True) if k > 0])
     best: list[Timing | None] = [None] * len(archs)
     for r in range(max(needed, default=0)):
         for i, arch in enumerate(archs):
@@ -127,7 +136,7 @@ def interleaved_timings(
             if progress:
                 progress(done, total, f"{label}round {r + 1} {arch.arch_id}")
             if i not in runners:
-                runners[i] = runtime.prepare_network(arch, profile)
+                runners[i] = ready.network(arch)
             t = time_calls(runners[i], warmup=5, min_runs=20, min_seconds=0.3, max_seconds=10.0)
             # mypy: best[i] is not None on the right of `or`; mypy does not narrow list items
             if best[i] is None or t.median_ms < best[i].median_ms:  # type: ignore[union-attr]

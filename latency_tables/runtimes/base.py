@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from latency_tables.errors import RuntimeUnavailableError
@@ -68,3 +68,25 @@ class Runtime(ABC):
     @abstractmethod
     def prepare_network(self, arch: Architecture, profile: DeviceProfile) -> Callable[[], object]:
         """A callable that runs the whole net once on a fixed input."""
+
+    def ahead(
+        self, profile: DeviceProfile, layers: Sequence[Layer] = (), archs: Sequence[Architecture] = ()
+    ) -> Prepared:
+        """The layers and nets about to be measured, with whatever slow work preparing them needs done ahead
+        (by a runtime that can do it in parallel, while nothing is being timed). By default nothing is done
+        ahead: each is prepared when it is asked for."""
+        return Prepared(self, profile)
+
+
+class Prepared:
+    """Runners for the layers and nets a :meth:`Runtime.ahead` call announced; anything not made ahead (or
+    whose work ahead failed) is prepared when asked for, so it fails, if it does, as it would have alone."""
+
+    def __init__(self, runtime: Runtime, profile: DeviceProfile) -> None:
+        self.runtime, self.profile = runtime, profile
+
+    def layer(self, layer: Layer) -> Callable[[], object]:
+        return self.runtime.prepare_layer(layer, self.profile)
+
+    def network(self, arch: Architecture) -> Callable[[], object]:
+        return self.runtime.prepare_network(arch, self.profile)

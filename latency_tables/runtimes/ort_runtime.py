@@ -3,11 +3,16 @@
 Graphs come from :mod:`latency_tables.graph`; int8 graphs are made the way a
 user deploys int8 with onnxruntime: ``quant_pre_process`` then
 ``quantize_static`` in QDQ format with per-channel weights, calibrated on a
-few seeded random inputs.
+few seeded random inputs. Quantizing is the slow part of an int8 table build
+(onnxruntime's tooling, in Python: ~0.07 s a layer, 1.5-3 s a net against
+0.1-0.2 s to time it), so :meth:`OnnxRuntime.ahead` quantizes what a build is
+about to time in worker processes on every core first, while nothing is timed
+(:mod:`latency_tables.runtimes.ort_parallel`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -17,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latency_tables.portable import PROVIDERS, bound_runner
-from latency_tables.runtimes.base import Runtime
+from latency_tables.runtimes.base import Prepared, Runtime
 
 if TYPE_CHECKING:
     import onnx
@@ -74,6 +79,30 @@ def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibrat
     return qdq_static(model, inputs).SerializeToString()
 
 
+#: graphs with fewer nodes in all are quantized in this process: each worker's start (~2 s, onnxruntime's
+#: import) costs more than quantizing ~500 nodes (~0.01 s a node) on one core saves
+PARALLEL_MIN_NODES = 500
+
+
+class PreparedOrt(Prepared):
+    """Runners from graphs quantized ahead; anything else as :class:`Prepared`."""
+
+    def __init__(
+        self, runtime: OnnxRuntime, profile: DeviceProfile, models: dict[object, tuple[bytes, tuple[int, ...]]]
+    ) -> None:
+        super().__init__(runtime, profile)
+        self.ort = runtime
+        self.models = models
+
+    def layer(self, layer: Layer) -> Callable[[], object]:
+        got = self.models.pop(("layer", layer.key), None)
+        return super().layer(layer) if got is None else self.ort.session_runner(*got, self.profile)
+
+    def network(self, arch: Architecture) -> Callable[[], object]:
+        got = self.models.pop(("net", arch.encode()), None)
+        return super().network(arch) if got is None else self.ort.session_runner(*got, self.profile)
+
+
 class OnnxRuntime(Runtime):
     name = "ort"
     providers = ("cpu", "cuda")
@@ -117,8 +146,9 @@ class OnnxRuntime(Runtime):
     def prepare_overhead(self, profile: DeviceProfile) -> Callable[[], object] | None:
         return self.session_runner(self.overhead_model(), (1,), profile)
 
-    def layer_model(self, layer: Layer, profile: DeviceProfile) -> tuple[bytes, tuple[int, ...]]:
-        """The layer's graph as the profile runs it (int8: quantized here), and its input shape."""
+    @staticmethod
+    def layer_graph(layer: Layer, profile: DeviceProfile) -> tuple[onnx.ModelProto, tuple[int, ...]]:
+        """The layer's fp32 graph and its input shape."""
         from latency_tables.graph import block_graph, head_graph
 
         if layer.block is not None:
@@ -126,17 +156,50 @@ class OnnxRuntime(Runtime):
         else:
             assert layer.head is not None
             model = head_graph(layer.head, layer.cin, layer.size, profile.batch)
-        shape = (profile.batch, layer.cin, layer.size, layer.size)
+        return model, (profile.batch, layer.cin, layer.size, layer.size)
+
+    @staticmethod
+    def net_graph(arch: Architecture, profile: DeviceProfile) -> tuple[onnx.ModelProto, tuple[int, ...]]:
+        """The whole net's fp32 graph and its input shape."""
+        from latency_tables.graph import network_graph
+
+        return network_graph(arch, profile.batch), (profile.batch, arch.in_channels, arch.resolution, arch.resolution)
+
+    def layer_model(self, layer: Layer, profile: DeviceProfile) -> tuple[bytes, tuple[int, ...]]:
+        """The layer's graph as the profile runs it (int8: quantized here), and its input shape."""
+        model, shape = self.layer_graph(layer, profile)
         return self.model_bytes(model, shape, profile), shape
 
     def network_model(self, arch: Architecture, profile: DeviceProfile) -> tuple[bytes, tuple[int, ...]]:
-        from latency_tables.graph import network_graph
-
-        shape = (profile.batch, arch.in_channels, arch.resolution, arch.resolution)
-        return self.model_bytes(network_graph(arch, profile.batch), shape, profile), shape
+        model, shape = self.net_graph(arch, profile)
+        return self.model_bytes(model, shape, profile), shape
 
     def prepare_layer(self, layer: Layer, profile: DeviceProfile) -> Callable[[], object]:
         return self.session_runner(*self.layer_model(layer, profile), profile)
+
+    def ahead(
+        self, profile: DeviceProfile, layers: Sequence[Layer] = (), archs: Sequence[Architecture] = ()
+    ) -> Prepared:
+        """int8: every layer and net quantized now, in parallel (``ort_parallel.quantize_many``), if there is
+        enough to gain; fp32 has nothing slow to do ahead. Each quantized graph is handed out once (a build
+        prepares each layer once)."""
+        from latency_tables.runtimes.ort_parallel import quantize_many, quantize_workers
+
+        if profile.precision != "int8" or quantize_workers() < 2 or self.unavailable(profile):
+            return Prepared(self, profile)
+        graphs: dict[object, tuple[bytes, tuple[int, ...]]] = {}
+        nodes = 0
+        for key, (model, shape) in itertools.chain(  # one fp32 graph held at a time: only its bytes are kept
+            ((("layer", lyr.key), self.layer_graph(lyr, profile)) for lyr in layers if not lyr.is_identity),
+            ((("net", a.encode()), self.net_graph(a, profile)) for a in archs),
+        ):
+            graphs[key] = model.SerializeToString(), shape
+            nodes += len(model.graph.node)
+        if nodes < PARALLEL_MIN_NODES:  # less work than starting the workers costs
+            return Prepared(self, profile)
+        done = quantize_many(list(graphs.values()))
+        models = {k: (q, shape) for (k, (_, shape)), q in zip(graphs.items(), done, strict=True) if q is not None}
+        return PreparedOrt(self, profile, models)
 
     def prepare_network(self, arch: Architecture, profile: DeviceProfile) -> Callable[[], object]:
         return self.session_runner(*self.network_model(arch, profile), profile)
