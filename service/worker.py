@@ -7,7 +7,11 @@ finished trial and requeues the ones in flight). Whatever a job does wrong
 fails that job with its reason; the worker goes on to the next.
 
 Ray is started once, the first time a job needs parallel evaluations, and
-kept for later jobs; a job with ``workers: 1`` never waits for it.
+kept for later jobs; a job with ``workers: 1`` never waits for it. A worker
+that cannot start or reach Ray tries again a few times, then gives the job
+back (any worker may claim it half a minute later) rather than fail it for
+what is the worker's trouble; a job given back that way five times fails
+with Ray's error.
 
 Before a job's first trial its search chooses its latency tables and, on
 this host's first use of a profile, builds this host's table (a minute or
@@ -17,6 +21,7 @@ progress, and the job's ``latency_tables`` what was chosen.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,6 +43,18 @@ log = logging.getLogger("hwnas.worker")
 
 #: seconds between two progress notes of a latency table build
 TABLE_REPORT_SECONDS = 2.0
+
+#: pauses between attempts to start or reach Ray before a job is given back: a busy head's client server can
+#: fail to start a new client's session (seen in CI: "Starting Ray client server failed") and work seconds later
+RAY_CONNECT_PAUSES = (2.0, 5.0, 10.0)
+#: a job given back for want of Ray is claimed again after this many seconds, by any worker ...
+RAY_RETRY_AFTER = 30.0
+#: ... and fails with Ray's error once it has been claimed this many times
+RAY_MAX_ATTEMPTS = 5
+
+
+class RayUnreachable(Exception):
+    """This worker cannot start or reach Ray: the worker's trouble, not the job's."""
 
 
 class Worker:
@@ -69,7 +86,7 @@ class Worker:
                     return
                 self.stopping.wait(self.settings.poll_seconds)
                 continue
-            outcome = self.run_job(job.id, job.config, job.study_name)
+            outcome = self.run_job(job.id, job.config, job.study_name, attempts=job.attempts)
             log.info("job %s: %s", job.id, outcome)
             self.jobs_run += 1
             idle_since = time.monotonic()
@@ -78,8 +95,10 @@ class Worker:
         self.stopping.set()
 
     # ------------------------------------------------------------ one job
-    def run_job(self, job_id: str, config_json: str, study_name: str) -> str:
-        """Run one claimed job to its end; returns the state it ended in ('lost' when another worker has it)."""
+    def run_job(self, job_id: str, config_json: str, study_name: str, attempts: int = 1) -> str:
+        """Run one claimed job to its end; returns the state it ended in ('lost' when another worker has it,
+        'queued' when it was given back). ``attempts``: how many times the job has been claimed, this one
+        included."""
         from nas.config import SearchConfig
         from nas.search import Search, SearchError
 
@@ -137,6 +156,18 @@ class Worker:
                 )
             result = search.run(resume=previous is not None)
             notes = list(result.notes)
+        except RayUnreachable as exc:
+            if attempts >= RAY_MAX_ATTEMPTS:
+                return self._fail(job_id, exc)
+            log.warning("job %s given back (claim %d of %d): %s", job_id, attempts, RAY_MAX_ATTEMPTS, exc)
+            jobs.release_job(
+                self.url,
+                job_id=job_id,
+                worker=self.id,
+                note=f"waiting for Ray (claim {attempts} of {RAY_MAX_ATTEMPTS}): {exc}",
+                retry_after=RAY_RETRY_AFTER,
+            )
+            return "queued"
         except SearchError as exc:
             if "another controller" in str(exc):  # its last worker's study lease is still fresh: try later
                 from nas.search import LEASE_SECONDS
@@ -206,7 +237,7 @@ class Worker:
         from nas.errors import NasError
         from searchspace import SearchSpaceError
 
-        if isinstance(exc, NasError | SearchSpaceError | LatencyTableError):
+        if isinstance(exc, NasError | SearchSpaceError | LatencyTableError | RayUnreachable):
             message = str(exc)
             log.warning("job %s failed: %s", job_id, message)
         else:
@@ -216,11 +247,28 @@ class Worker:
         return "failed"
 
     def _ensure_ray(self) -> None:
+        """Start or reach Ray, trying again after each of :data:`RAY_CONNECT_PAUSES`; :class:`RayUnreachable`
+        when every attempt failed."""
         import ray
 
         if ray.is_initialized():
             return
-        from nas.executors import ExecutorError
+        where = f"HWNAS_RAY_ADDRESS={self.settings.ray_address}" if self.settings.ray_address else "a local Ray"
+        for attempt, pause in enumerate((*RAY_CONNECT_PAUSES, None), start=1):
+            try:
+                self._init_ray()
+                return
+            except RayUnreachable as exc:
+                with contextlib.suppress(Exception):  # a half-made connection must not stay "initialized"
+                    ray.shutdown()
+                if pause is None or self.stopping.is_set():
+                    message = f"{where}: cannot start or reach Ray after {attempt} attempts ({exc})"
+                    raise RayUnreachable(message) from None
+                log.warning("attempt %d to reach %s failed, again in %.0f s: %s", attempt, where, pause, exc)
+                self.stopping.wait(pause)
+
+    def _init_ray(self) -> None:
+        import ray
 
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         import signal
@@ -239,7 +287,7 @@ class Worker:
                     object_store_memory=128 * 2**20,
                 )
         except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
-            raise ExecutorError(f"HWNAS_RAY_ADDRESS: cannot start or reach Ray ({exc})") from None
+            raise RayUnreachable(str(exc).strip()) from None
         finally:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, handler)  # ray.init installs its own; `hwnas worker` stops on ours
