@@ -31,7 +31,8 @@ Torch runs one thread per process; ``--workers`` processes train at once.
     .venv/bin/python benchmarks/proxies.py truth [--protocol long] [--per-space 30] [--workers 2]
     .venv/bin/python benchmarks/proxies.py status        # the truth's reliability so far; trains nothing
     .venv/bin/python benchmarks/proxies.py pilot --protocols long --nets extremes   # the cost range's ends
-    .venv/bin/python benchmarks/proxies.py validity [--workers 2]   # resumable, about 6 CPU hours in all
+    .venv/bin/python benchmarks/proxies.py validity [--workers 2]   # resumable, about 4 CPU hours a seed
+    .venv/bin/python benchmarks/proxies.py validity --seed 1        # the longer runs' own seed noise
     .venv/bin/python benchmarks/proxies.py report [--write-default]
 """
 
@@ -234,16 +235,21 @@ def cmd_validity(args: argparse.Namespace) -> int:
     from searchspace.cost import count_cost
 
     archs = truth_nets(args.per_space)[: 3 * VALIDITY_GROUPS]
-    store = RunStore(VALIDITY_FILE, VALIDITY_PROTOCOL, DATA, label="validity: the truth's nets trained 4x as long")
-    print(f"validity: {len(archs)} of the truth's nets, 1600 steps x 128, seed 0 ({len(store)} runs done)", flush=True)
+    stores = {seed: validity_store(seed) for seed in (0, 1) if seed == args.seed or validity_file(seed).exists()}
+    store = stores[args.seed]
+    print(
+        f"validity: {len(archs)} of the truth's nets, 1600 steps x 128, seed {args.seed} ({len(store)} runs done)",
+        flush=True,
+    )
     if not args.report_only:
-        train_runs(archs, VALIDITY_PROTOCOL, DATA, store, workers=args.workers, progress=progress("validity"))
+        protocol = store_protocol(args.seed)
+        train_runs(archs, protocol, DATA, store, workers=args.workers, progress=progress("validity"))
     truth_store = RunStore(TRUTH_FILE, PROTOCOLS[TRUTH_PROTOCOL].model_copy(update={"split": "both"}), DATA)
     kept, first, second = paired(truth_store, archs, key="test_accuracy")
     rows = []
     for group, a in enumerate(archs):
-        longer = store.get(a.encode(), 0)
-        if a in kept and longer is not None:
+        longer_runs = [r for r in (st.get(a.encode(), seed) for seed, st in stores.items()) if r is not None]
+        if a in kept and stores[0].get(a.encode(), 0) is not None:
             i = kept.index(a)
             rows.append(
                 {
@@ -254,14 +260,31 @@ def cmd_validity(args: argparse.Namespace) -> int:
                     "params": float(count_cost(a).params),
                     "truth": (first[i] + second[i]) / 2,
                     "truth_seeds": [first[i], second[i]],
-                    "longer": longer["test_accuracy"],
-                    "longer_cpu_seconds": longer["cpu_seconds"],
+                    # the mean of the longer seeds run so far (seed 0 first; seed 1 where --seed 1 ran)
+                    "longer": float(np.mean([r["test_accuracy"] for r in longer_runs])),
+                    "longer_seeds": {str(r["seed"]): r["test_accuracy"] for r in longer_runs},
+                    "longer_cpu_seconds": sum(r["cpu_seconds"] for r in longer_runs),
                 }
             )
     out: dict[str, Any] = {"protocol": VALIDITY_PROTOCOL.model_dump(mode="json"), "nets": rows}
     if len(rows) >= 4:
         truth = np.array([r["truth"] for r in rows])
         longer = np.array([r["longer"] for r in rows])
+        seed0, seed1 = np.array([r["truth_seeds"] for r in rows]).T
+        # the yardstick: how well one ~1-epoch run orders these nets like another seed of itself. A longer run
+        # measuring the same thing would order them about as well against either truth seed; much worse, and
+        # the longer training orders the nets differently (or is itself that noisy: its own second seed says)
+        yardstick = {
+            "spearman_truth_seed0_vs_seed1": float(spearman(seed0, seed1)),
+            "spearman_truth_seed_vs_longer": float((spearman(seed0, longer) + spearman(seed1, longer)) / 2),
+        }
+        both = [r for r in rows if len(r["longer_seeds"]) == 2]
+        if len(both) >= 4:
+            l0, l1 = np.array([[r["longer_seeds"]["0"], r["longer_seeds"]["1"]] for r in both]).T
+            yardstick["longer_nets_with_two_seeds"] = len(both)
+            yardstick["spearman_longer_seed0_vs_seed1"] = float(spearman(l0, l1))
+            yardstick["longer_test_retest"] = evidence.test_retest(list(l0), list(l1))
+        out["yardstick"] = yardstick
         logm = np.log10([r["macs"] for r in rows])
         # within groups of similar cost: share of pairs the two trainings order alike
         pairs = agree = 0
@@ -287,7 +310,7 @@ def cmd_validity(args: argparse.Namespace) -> int:
                 }
                 for k in ("macs", "params")
             },
-            "cpu_hours": sum(r["cpu_seconds"] for r in store.runs()) / 3600,
+            "cpu_hours": sum(r["cpu_seconds"] for st in stores.values() for r in st.runs()) / 3600,
             "scorers": validity_scorers(rows, truth_store, args.per_space, args.scores),
         }
         print(
@@ -299,11 +322,35 @@ def cmd_validity(args: argparse.Namespace) -> int:
             f"params {out['spearman_with']['params']['truth']:.2f} vs {out['spearman_with']['params']['longer']:.2f}; "
             f"{out['cpu_hours']:.2f} CPU h"
         )
+        print(
+            "yardstick: Spearman truth seed 0 vs seed 1 {:.2f}; a truth seed vs longer {:.2f}{}".format(
+                yardstick["spearman_truth_seed0_vs_seed1"],
+                yardstick["spearman_truth_seed_vs_longer"],
+                f"; longer seed 0 vs seed 1 {yardstick['spearman_longer_seed0_vs_seed1']:.2f} "
+                f"({yardstick['longer_nets_with_two_seeds']} nets)"
+                if "spearman_longer_seed0_vs_seed1" in yardstick
+                else "",
+            )
+        )
         print(f"{'scorer':44s} {'vs truth':>8s} {'vs longer':>9s}")
         for name, r in sorted(out["scorers"].items(), key=lambda kv: -np.nan_to_num(kv[1]["longer"], nan=-9)):
             print(f"{name:44s} {r['truth']:8.2f} {r['longer']:9.2f}")
     print(f"wrote {write_results('proxies-validity', evidence.strict_json(out))}")
     return 0
+
+
+def validity_file(seed: int) -> Path:
+    return VALIDITY_FILE if seed == 0 else VALIDITY_FILE.with_name(f"proxies-validity-seed{seed}.jsonl")
+
+
+def store_protocol(seed: int) -> Protocol:
+    return VALIDITY_PROTOCOL.model_copy(update={"seeds": (seed,)})
+
+
+def validity_store(seed: int) -> RunStore:
+    """The longer runs of one seed, a file each (seed 0's file predates the second seed)."""
+    label = "validity: the truth's nets trained 4x as long" + (f", seed {seed}" if seed else "")
+    return RunStore(validity_file(seed), store_protocol(seed), DATA, label=label)
 
 
 def validity_scorers(
@@ -603,6 +650,13 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
     a.add_argument("--workers", type=int, default=2)
     a.add_argument("--report-only", action="store_true", help="compare the runs done so far; train nothing")
+    a.add_argument(
+        "--seed",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="1: train the same nets with a second seed (proxies-validity-seed1.jsonl): the longer run's own noise",
+    )
     a.add_argument("--scores", type=Path, default=SCORES_FILE, help="the report's score cache")
     a = sub.add_parser("report", help="score every proxy against the nets trained so far and choose the default")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
