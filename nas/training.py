@@ -17,10 +17,13 @@ deterministic on CPU.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -106,6 +109,10 @@ class TrainResult:
     curve: list[CurvePoint] = field(default_factory=list)
     #: the weight average (settings.ema_decay), in eval mode on the run's device; not part of as_dict
     average: Any = field(default=None, repr=False, compare=False)
+    #: the step a run resumed from its checkpoint at (0: it ran from the start), and the CPU seconds the
+    #: process(es) that made the checkpoint had spent on it
+    resumed_at: int = 0
+    earlier_cpu_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         # the average left out before asdict, which would deep-copy the model only to drop it
@@ -191,11 +198,56 @@ class WeightAverage:
                     v.copy_(theirs[k])
 
 
+@dataclass
+class Checkpointing:
+    """Where a long run keeps its state, and how often: a run killed midway (a session cut off, a worker
+    stopped) and started again with the same arguments goes on from its last checkpoint and ends exactly as
+    it would have without the kill (CPU). A checkpoint of another run (net, seed, settings) is never used."""
+
+    path: Path
+    every_seconds: float = 120.0
+
+    def _key(self, arch: Architecture, settings: TrainSettings, seed: int) -> str:
+        return json.dumps([arch.encode(), seed, settings.model_dump(mode="json")], sort_keys=True)
+
+    def load(self, arch: Architecture, settings: TrainSettings, seed: int) -> dict[str, Any] | None:
+        import torch
+
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001 - a checkpoint cut short by the kill itself: start afresh
+            return None
+        return state if isinstance(state, dict) and state.get("key") == self._key(arch, settings, seed) else None
+
+    def save(self, state: dict[str, Any], arch: Architecture, settings: TrainSettings, seed: int) -> None:
+        import torch
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        torch.save({**state, "key": self._key(arch, settings, seed)}, tmp)
+        os.replace(tmp, self.path)  # a kill mid-save leaves the previous checkpoint whole
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def train_model(
-    arch: Architecture, view: DataView, settings: TrainSettings, *, seed: int = 0, report: Report | None = None
+    arch: Architecture,
+    view: DataView,
+    settings: TrainSettings,
+    *,
+    seed: int = 0,
+    report: Report | None = None,
+    checkpoint: Checkpointing | None = None,
 ) -> tuple[Any, TrainResult]:
     """:func:`train`, also returning the trained model (in eval mode, on its device); with
-    ``settings.ema_decay`` the result's ``average`` holds the weight average (:class:`WeightAverage`) too."""
+    ``settings.ema_decay`` the result's ``average`` holds the weight average (:class:`WeightAverage`) too.
+
+    ``checkpoint`` (a steps or epochs budget only): the run's state is saved there every
+    ``every_seconds`` and, when a checkpoint of this very run is found, the run goes on from it. The
+    checkpoint is left in place at the end (the caller removes it once the result is safe)."""
     import numpy as np
     import torch
     import torch.nn.functional as F  # noqa: N812
@@ -270,8 +322,55 @@ def train_model(
         if planned is not None:
             eval_at = plan_evals(planned)
         average = WeightAverage(model, settings.ema_decay) if settings.ema_decay is not None else None
+        if checkpoint is not None and planned is None:
+            raise TrainingError("training: a checkpointed run needs a steps or epochs budget, not seconds")
+        resumed_at, earlier_cpu, cpu_start = 0, 0.0, time.process_time()
+        saved = checkpoint.load(arch, settings, seed) if checkpoint is not None else None
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["opt"])
+            if scaler is not None and saved.get("scaler") is not None:
+                scaler.load_state_dict(saved["scaler"])
+            if average is not None:
+                average.model.load_state_dict(saved["average"])
+                average.updates = saved["average_updates"]
+            rng.bit_generator.state = saved["rng"]
+            order, cursor, step = saved["order"], saved["cursor"], saved["step"]
+            loss_sum, loss_n = saved["loss_sum"], saved["loss_n"]
+            curve = [CurvePoint(**c) for c in saved["curve"]]
+            torch.set_rng_state(saved["torch_rng"])
+            if device == "cuda" and saved.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state_all(saved["cuda_rng"])
+            start -= saved["seconds"]  # the run's seconds count the earlier processes' too
+            resumed_at, earlier_cpu = step, saved["cpu_seconds"]
+        last_save = time.monotonic()
+
+        def state_now() -> dict[str, Any]:
+            return {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "average": average.model.state_dict() if average is not None else None,
+                "average_updates": average.updates if average is not None else 0,
+                "rng": rng.bit_generator.state,
+                "order": order,
+                "cursor": cursor,
+                "step": step,
+                "loss_sum": loss_sum,
+                "loss_n": loss_n,
+                "curve": [asdict(c) for c in curve],
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device == "cuda" else None,
+                "seconds": time.perf_counter() - start,
+                "cpu_seconds": earlier_cpu + time.process_time() - cpu_start,
+            }
+
         model.train()
         while True:
+            due = checkpoint is not None and time.monotonic() - last_save >= checkpoint.every_seconds
+            if checkpoint is not None and due and step > resumed_at:
+                checkpoint.save(state_now(), arch, settings, seed)  # between two steps: the state is whole
+                last_save = time.monotonic()
             if planned is not None and step >= planned:
                 break
             if cursor + batch > n_train:
@@ -350,6 +449,8 @@ def train_model(
             device=device,
             curve=curve,
             average=None if average is None else average.model,
+            resumed_at=resumed_at,
+            earlier_cpu_seconds=earlier_cpu,
         )
     finally:
         rng_scope.close()

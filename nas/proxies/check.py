@@ -19,6 +19,7 @@ its names are importable from here too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -219,11 +220,23 @@ class RunStore:
         return list(self._runs.values())
 
 
-def train_one(code: str, seed: int, protocol_json: str, data_json: str) -> dict[str, Any]:
-    """One run in a worker process: train on one thread, then accuracy on the protocol's split."""
+#: seconds between two checkpoints of a training run (a run killed midway goes on from its last one)
+CHECKPOINT_SECONDS = 120.0
+
+
+def checkpoint_dir(store: RunStore) -> Path:
+    """Where the runs of ``store`` keep their checkpoints while they train: beside it, ``<name>.partial/``."""
+    return store.path.with_name(store.path.stem + ".partial")
+
+
+def train_one(
+    code: str, seed: int, protocol_json: str, data_json: str, checkpoints: str | None = None
+) -> dict[str, Any]:
+    """One run in a worker process: train on one thread, then accuracy on the protocol's split. With
+    ``checkpoints`` (a folder) the run checkpoints there and a run killed midway goes on from its checkpoint."""
     import torch
 
-    from nas.training import evaluate, train_model
+    from nas.training import Checkpointing, evaluate, train_model
 
     torch.set_num_threads(1)
     protocol = Protocol.model_validate_json(protocol_json)
@@ -235,7 +248,10 @@ def train_one(code: str, seed: int, protocol_json: str, data_json: str) -> dict[
     if arch.head.classes != view.num_classes:
         arch = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes})})
     start = time.process_time()
-    model, result = train_model(arch, view, protocol.train_settings(), seed=seed)
+    ckpt = (
+        Checkpointing(Path(checkpoints) / f"{arch.arch_id}-seed{seed}.pt", CHECKPOINT_SECONDS) if checkpoints else None
+    )
+    model, result = train_model(arch, view, protocol.train_settings(), seed=seed, checkpoint=ckpt)
     splits = ("val", "test") if protocol.split == "both" else (protocol.split,)
     scored = result.average if result.average is not None else model
     measured = {f"{split}_accuracy": evaluate(scored, view, split, protocol.test_samples) for split in splits}
@@ -251,13 +267,13 @@ def train_one(code: str, seed: int, protocol_json: str, data_json: str) -> dict[
         **measured,
         "split": protocol.split,
         "train_seconds": result.seconds,
-        "cpu_seconds": time.process_time() - start,
+        "cpu_seconds": result.earlier_cpu_seconds + time.process_time() - start,
         "images_per_second": result.images_per_second,
         "final_train_loss": curve[-1].train_loss if curve else None,
     }
 
 
-def _train_job(job: tuple[str, int, str, str]) -> dict[str, Any]:
+def _train_job(job: tuple[str, int, str, str, str | None]) -> dict[str, Any]:
     from latency_tables.portable import compute_slot
 
     with compute_slot():  # never beside a latency measurement on this host (see nas.evaluate)
@@ -273,23 +289,35 @@ def train_runs(
     workers: int = 1,
     progress: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> int:
-    """Train every (net, seed) not yet in ``store``, storing each as it finishes; returns how many ran."""
+    """Train every (net, seed) not yet in ``store``, storing each as it finishes; returns how many ran. Each
+    run checkpoints beside the store (:func:`checkpoint_dir`) every :data:`CHECKPOINT_SECONDS`, so a run
+    killed midway loses at most that much when this is called again; its checkpoint goes once it is stored."""
     pjson, djson = protocol.model_dump_json(), data.model_dump_json()
-    todo = [(a.encode(), s, pjson, djson) for a in archs for s in protocol.seeds if store.get(a.encode(), s) is None]
+    folder = checkpoint_dir(store)
+    todo = [
+        (a.encode(), s, pjson, djson, str(folder))
+        for a in archs
+        for s in protocol.seeds
+        if store.get(a.encode(), s) is None
+    ]
     if not todo:
         return 0
+
+    def stored(i: int, run: dict[str, Any]) -> None:
+        store.add(run)
+        (folder / f"{run['arch_id']}-seed{run['seed']}.pt").unlink(missing_ok=True)
+        if progress:
+            progress(i, len(todo), run)
+
     if workers <= 1:
         for i, job in enumerate(todo, 1):
-            run = _train_job(job)
-            store.add(run)
-            if progress:
-                progress(i, len(todo), run)
-        return len(todo)
-    with mp.get_context("spawn").Pool(workers, maxtasksperchild=8) as pool:
-        for i, run in enumerate(pool.imap_unordered(_train_job, todo), 1):
-            store.add(run)
-            if progress:
-                progress(i, len(todo), run)
+            stored(i, _train_job(job))
+    else:
+        with mp.get_context("spawn").Pool(workers, maxtasksperchild=8) as pool:
+            for i, run in enumerate(pool.imap_unordered(_train_job, todo), 1):
+                stored(i, run)
+    with contextlib.suppress(OSError):  # empty once every run is stored
+        folder.rmdir()
     return len(todo)
 
 

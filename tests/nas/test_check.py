@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from nas.datasets import DataSpec
 from nas.errors import ProxyError
-from nas.proxies.check import Protocol, RunStore, paired, sample_nets, train_runs
+from nas.proxies.check import Protocol, RunStore, checkpoint_dir, paired, sample_nets, train_runs
 from searchspace.cost import count_cost
 
 TINY = Protocol(steps=2, batch_size=8, split="val", test_samples=16)
@@ -62,6 +63,30 @@ def test_runs_are_stored_as_they_finish_and_a_killed_check_resumes(tmp_path: Pat
     assert header["kind"] == "hwnas-ground-truth" and header["protocol"]["steps"] == 2
     with pytest.raises(ProxyError, match="another protocol"):
         RunStore(path, TINY.model_copy(update={"steps": 3}), DATA)
+
+
+def test_a_runs_checkpoint_lives_beside_the_store_until_the_run_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(A killed checkpointed run resuming to the same end: tests/nas/test_training.py.)"""
+    from nas.proxies import check
+    from nas.training import Checkpointing
+
+    monkeypatch.setattr(check, "CHECKPOINT_SECONDS", 0.0)
+    saved: list[Path] = []
+    real = Checkpointing.save
+
+    def spy(self: Checkpointing, state: dict[str, Any], *args: Any) -> None:
+        saved.append(self.path)
+        real(self, state, *args)
+
+    monkeypatch.setattr(Checkpointing, "save", spy)
+    one = TINY.model_copy(update={"seeds": (0,)})
+    store = RunStore(tmp_path / "truth.jsonl", one, DATA)
+    nets = sample_nets("mobilenetv2-cifar", 1, seed=0, pool=50, max_macs=10e6)
+    assert train_runs(nets, one, DATA, store) == 1
+    assert saved and {p.parent for p in saved} == {checkpoint_dir(store)} == {tmp_path / "truth.partial"}
+    assert not checkpoint_dir(store).exists()  # the run stored, its checkpoint and folder went
 
 
 def test_proxies_are_timed_on_one_thread_and_the_callers_count_comes_back(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -185,3 +187,52 @@ def test_a_run_with_ema_returns_the_average_and_a_check_scores_both(arch: ss.Arc
         arch.encode(), 0, protocol.model_dump_json(), DataSpec(name="synthetic", limit=128).model_dump_json()
     )
     assert {"val_accuracy", "raw_val_accuracy", "accuracy"} <= set(run) and run["accuracy"] == run["val_accuracy"]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_checkpointed_run_resumes_to_the_same_end(
+    arch: ss.Architecture, synthetic: Dataset, tmp_path: Path
+) -> None:
+    """Killed at its second validation point (after a checkpoint every step), started again: the same curve,
+    weights, weight average and dropout as a run never killed; a checkpoint of another run is not used."""
+    import torch
+
+    from nas.training import Checkpointing, train_model
+
+    view = synthetic.view(16, 3, limit=64)  # 4 steps an epoch: the data order is drawn again after the kill
+    net = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes, "dropout": 0.3})})
+    s = TrainSettings(steps=20, batch_size=16, evals=4, ema_decay=0.9, threads=1)
+    whole_model, whole = train_model(net, view, s, seed=3)
+
+    ckpt = Checkpointing(tmp_path / "run.pt", every_seconds=0.0)
+
+    def kill_at_ten(step: int, acc: float) -> None:
+        if step == 10:
+            raise Killed()
+
+    with pytest.raises(Killed):
+        train_model(net, view, s, seed=3, report=kill_at_ten, checkpoint=ckpt)
+    assert ckpt.path.exists()
+    other_seed_model, other_seed = train_model(net, view, s, seed=4, checkpoint=ckpt)
+    assert other_seed.resumed_at == 0  # not this run's checkpoint
+    ckpt2 = Checkpointing(tmp_path / "run2.pt", every_seconds=0.0)
+    with pytest.raises(Killed):
+        train_model(net, view, s, seed=3, report=kill_at_ten, checkpoint=ckpt2)
+    model, resumed = train_model(net, view, s, seed=3, checkpoint=ckpt2)
+    assert resumed.resumed_at == 9  # saved before step 10 began; step 10 is done again
+    assert resumed.earlier_cpu_seconds > 0
+    assert [asdict_point(p) for p in resumed.curve] == [asdict_point(p) for p in whole.curve]
+    assert resumed.val_accuracy == whole.val_accuracy
+    for a, b in zip(model.state_dict().values(), whole_model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(resumed.average.state_dict().values(), whole.average.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(TrainingError, match="needs a steps or epochs budget"):
+        train_model(net, view, TrainSettings(seconds=1.0), checkpoint=ckpt)
+
+
+def asdict_point(p: object) -> tuple[object, ...]:
+    return (p.step, p.epoch, p.train_loss, p.val_accuracy)  # type: ignore[attr-defined]
