@@ -229,9 +229,6 @@ class Checkpointing:
         torch.save({**state, "key": self._key(arch, settings, seed)}, tmp)
         os.replace(tmp, self.path)  # a kill mid-save leaves the previous checkpoint whole
 
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
 
 def train_model(
     arch: Architecture,
@@ -367,8 +364,11 @@ def train_model(
 
         model.train()
         while True:
-            due = checkpoint is not None and time.monotonic() - last_save >= checkpoint.every_seconds
-            if checkpoint is not None and due and step > resumed_at:
+            if (
+                checkpoint is not None
+                and step > resumed_at
+                and time.monotonic() - last_save >= checkpoint.every_seconds
+            ):
                 checkpoint.save(state_now(), arch, settings, seed)  # between two steps: the state is whole
                 last_save = time.monotonic()
             if planned is not None and step >= planned:

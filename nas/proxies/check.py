@@ -229,6 +229,11 @@ def checkpoint_dir(store: RunStore) -> Path:
     return store.path.with_name(store.path.stem + ".partial")
 
 
+def checkpoint_file(folder: Path, arch_id: str, seed: int) -> Path:
+    """The checkpoint of one run (the net as trained, with the data's classes) in ``folder``."""
+    return folder / f"{arch_id}-seed{seed}.pt"
+
+
 def train_one(
     code: str, seed: int, protocol_json: str, data_json: str, checkpoints: str | None = None
 ) -> dict[str, Any]:
@@ -249,7 +254,9 @@ def train_one(
         arch = arch.model_copy(update={"head": arch.head.model_copy(update={"classes": view.num_classes})})
     start = time.process_time()
     ckpt = (
-        Checkpointing(Path(checkpoints) / f"{arch.arch_id}-seed{seed}.pt", CHECKPOINT_SECONDS) if checkpoints else None
+        Checkpointing(checkpoint_file(Path(checkpoints), arch.arch_id, seed), CHECKPOINT_SECONDS)
+        if checkpoints
+        else None
     )
     model, result = train_model(arch, view, protocol.train_settings(), seed=seed, checkpoint=ckpt)
     splits = ("val", "test") if protocol.split == "both" else (protocol.split,)
@@ -305,7 +312,7 @@ def train_runs(
 
     def stored(i: int, run: dict[str, Any]) -> None:
         store.add(run)
-        (folder / f"{run['arch_id']}-seed{run['seed']}.pt").unlink(missing_ok=True)
+        checkpoint_file(folder, run["arch_id"], run["seed"]).unlink(missing_ok=True)
         if progress:
             progress(i, len(todo), run)
 
