@@ -86,6 +86,37 @@ def _remote_evaluate(arch: str, metrics: list[str], settings: EvalSettings) -> d
     return {m: replace(e, node=node) for m, e in evaluate(arch, metrics, settings).items()}
 
 
+def start_ray(address: str | None, cpus: int) -> None:
+    """Join the Ray cluster at ``address``, or (None) start a private local Ray with ``cpus`` CPUs.
+
+    The one place hwnas calls ``ray.init`` (the search's executor and the service's worker both come here).
+    :class:`ExecutorError` carries Ray's own message when Ray cannot be started or reached.
+    """
+    import logging
+    import os
+
+    import ray
+
+    # Ray 2.60 turns token auth on for a new local cluster and writes ~/.ray/auth_token; a private
+    # local instance needs none (a cluster's own RAY_AUTH_MODE, if the user set one, is kept)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+        else:
+            # "local": never attach to some other cluster found through RAY_ADDRESS or /tmp/ray
+            ray.init(
+                address="local",
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                object_store_memory=128 * 2**20,
+            )
+    except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
+        raise ExecutorError(str(exc).strip()) from None
+
+
 class RayExecutor:
     """One Ray task per job (num_cpus=1); ``address`` None starts a private local Ray with ``workers`` CPUs."""
 
@@ -99,26 +130,9 @@ class RayExecutor:
         self._ray = ray
         self._owns = False
         if not ray.is_initialized():
-            import logging
-            import os
-
-            # Ray 2.60 turns token auth on for a new local cluster and writes ~/.ray/auth_token; a private
-            # local instance needs none (a cluster's own RAY_AUTH_MODE, if the user set one, is kept)
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             try:
-                if address:
-                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-                else:
-                    # "local": never attach to some other cluster found through RAY_ADDRESS or /tmp/ray
-                    ray.init(
-                        address="local",
-                        num_cpus=workers,
-                        include_dashboard=False,
-                        log_to_driver=False,
-                        logging_level=logging.WARNING,
-                        object_store_memory=128 * 2**20,
-                    )
-            except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
+                start_ray(address, workers)
+            except ExecutorError as exc:
                 raise ExecutorError(f"ray_address: cannot start or reach Ray ({exc})") from None
             self._owns = True
         self._task = ray.remote(num_cpus=1, max_retries=retries)(_remote_evaluate)

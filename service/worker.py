@@ -268,26 +268,16 @@ class Worker:
                 self.stopping.wait(pause)
 
     def _init_ray(self) -> None:
-        import ray
-
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         import signal
+
+        from nas.errors import ExecutorError
+        from nas.executors import start_ray
 
         handler = signal.getsignal(signal.SIGTERM)
         try:
-            if self.settings.ray_address:
-                ray.init(address=self.settings.ray_address, log_to_driver=False, logging_level=logging.WARNING)
-            else:
-                ray.init(
-                    address="local",
-                    num_cpus=self.settings.ray_cpus,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,
-                    object_store_memory=128 * 2**20,
-                )
-        except Exception as exc:  # noqa: BLE001 - ray raises many types for "cannot connect"
-            raise RayUnreachable(str(exc).strip()) from None
+            start_ray(self.settings.ray_address, self.settings.ray_cpus)
+        except ExecutorError as exc:
+            raise RayUnreachable(str(exc)) from None
         finally:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, handler)  # ray.init installs its own; `hwnas worker` stops on ours
