@@ -85,22 +85,38 @@ PARALLEL_MIN_NODES = 500
 
 
 class PreparedOrt(Prepared):
-    """Runners from graphs quantized ahead; anything else as :class:`Prepared`."""
+    """Runners from the fp32 graphs built ahead, quantized ahead where workers did it and here (when asked for)
+    where they did not; anything not built ahead as :class:`Prepared`. Each graph is handed out once (a build
+    prepares each layer once)."""
 
     def __init__(
-        self, runtime: OnnxRuntime, profile: DeviceProfile, models: dict[object, tuple[bytes, tuple[int, ...]]]
+        self,
+        runtime: OnnxRuntime,
+        profile: DeviceProfile,
+        graphs: dict[object, tuple[bytes, tuple[int, ...]]],
+        quantized: dict[object, bytes],
     ) -> None:
         super().__init__(runtime, profile)
         self.ort = runtime
-        self.models = models
+        self.graphs, self.quantized = graphs, quantized
+
+    def _runner(self, key: object) -> Callable[[], object] | None:
+        got = self.graphs.pop(key, None)
+        if got is None:
+            return None
+        data, shape = got
+        q = self.quantized.pop(key, None)
+        if q is None:  # a small job, or a model a worker could not do: here, and any error is met here
+            import onnx
+
+            q = quantize_int8(onnx.load_from_string(data), shape)
+        return self.ort.session_runner(q, shape, self.profile)
 
     def layer(self, layer: Layer) -> Callable[[], object]:
-        got = self.models.pop(("layer", layer.key), None)
-        return super().layer(layer) if got is None else self.ort.session_runner(*got, self.profile)
+        return self._runner(("layer", layer.key)) or super().layer(layer)
 
     def network(self, arch: Architecture) -> Callable[[], object]:
-        got = self.models.pop(("net", arch.encode()), None)
-        return super().network(arch) if got is None else self.ort.session_runner(*got, self.profile)
+        return self._runner(("net", arch.encode())) or super().network(arch)
 
 
 class OnnxRuntime(Runtime):
@@ -180,9 +196,8 @@ class OnnxRuntime(Runtime):
     def ahead(
         self, profile: DeviceProfile, layers: Sequence[Layer] = (), archs: Sequence[Architecture] = ()
     ) -> Prepared:
-        """int8: every layer and net quantized now, in parallel (``ort_parallel.quantize_many``), if there is
-        enough to gain; fp32 has nothing slow to do ahead. Each quantized graph is handed out once (a build
-        prepares each layer once)."""
+        """int8: every layer's and net's graph built now and, if there is enough to gain, quantized in parallel
+        (``ort_parallel.quantize_many``); fp32 has nothing slow to do ahead."""
         from latency_tables.runtimes.ort_parallel import quantize_many, quantize_workers
 
         if profile.precision != "int8" or quantize_workers() < 2 or self.unavailable(profile):
@@ -195,11 +210,9 @@ class OnnxRuntime(Runtime):
         ):
             graphs[key] = model.SerializeToString(), shape
             nodes += len(model.graph.node)
-        if nodes < PARALLEL_MIN_NODES:  # less work than starting the workers costs
-            return Prepared(self, profile)
-        done = quantize_many(list(graphs.values()))
-        models = {k: (q, shape) for (k, (_, shape)), q in zip(graphs.items(), done, strict=True) if q is not None}
-        return PreparedOrt(self, profile, models)
+        # a small job is quantized here, when asked for: starting the workers would cost more than they save
+        done = quantize_many(list(graphs.values())) if nodes >= PARALLEL_MIN_NODES else [None] * len(graphs)
+        return PreparedOrt(self, profile, graphs, {k: q for k, q in zip(graphs, done, strict=True) if q is not None})
 
     def prepare_network(self, arch: Architecture, profile: DeviceProfile) -> Callable[[], object]:
         return self.session_runner(*self.network_model(arch, profile), profile)

@@ -32,11 +32,12 @@ def test_workers_quantize_exactly_what_this_process_would(layers: list, monkeypa
     ort = get_runtime("ort")
     ready = ort.ahead(INT8, layers=layers)
     assert isinstance(ready, ort_runtime.PreparedOrt)
-    assert set(ready.models) == {("layer", lyr.key) for lyr in layers}
+    assert set(ready.quantized) == set(ready.graphs) == {("layer", lyr.key) for lyr in layers}
     for lyr in layers:  # byte for byte: the same recipe, the same seeded calibration inputs
-        assert ready.models[("layer", lyr.key)][0] == ort.layer_model(lyr, INT8)[0]
+        assert ready.quantized[("layer", lyr.key)] == ort.layer_model(lyr, INT8)[0]
     ready.layer(layers[0])()  # a runner, and each graph is handed out once
-    assert ("layer", layers[0].key) not in ready.models
+    assert ("layer", layers[0].key) not in ready.quantized
+    assert ("layer", layers[0].key) not in ready.graphs
 
 
 def test_a_model_that_fails_in_a_worker_is_left_to_the_caller(layers: list) -> None:  # type: ignore[type-arg]
@@ -68,13 +69,39 @@ def test_nothing_runs_ahead_for_fp32_one_worker_or_little_work(layers: list, mon
     calls: list[int] = []
     monkeypatch.setattr(ort_parallel, "quantize_many", lambda jobs, workers=None: calls.append(len(jobs)) or [])
     assert type(ort.ahead(FP32, layers=layers)) is Prepared
-    assert type(ort.ahead(INT8, layers=layers[:2])) is Prepared  # a few nodes: starting workers costs more
+    small = ort.ahead(INT8, layers=layers[:2])  # a few nodes: starting workers costs more than they save
+    assert isinstance(small, ort_runtime.PreparedOrt) and small.quantized == {}
     monkeypatch.setattr(ort_runtime, "PARALLEL_MIN_NODES", 0)
     monkeypatch.setenv("HWNAS_QUANTIZE_WORKERS", "1")
     assert type(ort.ahead(INT8, layers=layers)) is Prepared
     assert calls == []
     monkeypatch.setenv("HWNAS_QUANTIZE_WORKERS", "two")
     assert ort_parallel.quantize_workers() == 1
+
+
+def test_a_small_job_is_quantized_here_from_the_graphs_built_ahead(
+    layers: list,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
+) -> None:
+    ort = get_runtime("ort")
+    expected = {lyr.key: ort.layer_model(lyr, INT8)[0] for lyr in layers[:2]}
+    ready = ort.ahead(INT8, layers=layers[:2])
+    built: list[object] = []
+    graph = ort_runtime.OnnxRuntime.layer_graph
+    monkeypatch.setattr(
+        ort_runtime.OnnxRuntime, "layer_graph", staticmethod(lambda lyr, p: built.append(lyr.key) or graph(lyr, p))
+    )
+    quantized: list[bytes] = []
+    original = ort_runtime.quantize_int8
+    monkeypatch.setattr(
+        ort_runtime, "quantize_int8", lambda *a, **k: quantized.append(original(*a, **k)) or quantized[-1]
+    )
+    for lyr in layers[:2]:
+        ready.layer(lyr)()
+    assert built == []  # the graphs built ahead, not built again
+    assert quantized == [expected[lyr.key] for lyr in layers[:2]]  # the serial path's bytes, made when asked for
+    ready.layer(layers[2])()  # a layer not announced ahead is built as it would have been alone
+    assert built == [layers[2].key]
 
 
 def test_an_int8_build_and_net_timings_use_what_was_quantized_ahead(
