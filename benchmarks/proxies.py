@@ -33,6 +33,7 @@ Torch runs one thread per process; ``--workers`` processes train at once.
     .venv/bin/python benchmarks/proxies.py pilot --protocols long --nets extremes   # the cost range's ends
     .venv/bin/python benchmarks/proxies.py validity [--workers 2]   # resumable, about 4 CPU hours a seed
     .venv/bin/python benchmarks/proxies.py validity --seed 1        # the longer runs' own seed noise
+    .venv/bin/python benchmarks/proxies.py validity --groups 4 5    # some groups of 3 only (cheap ones first)
     .venv/bin/python benchmarks/proxies.py report [--write-default]
 """
 
@@ -243,7 +244,9 @@ def cmd_validity(args: argparse.Namespace) -> int:
     )
     if not args.report_only:
         protocol = store_protocol(args.seed)
-        train_runs(archs, protocol, DATA, store, workers=args.workers, progress=progress("validity"))
+        groups = range(VALIDITY_GROUPS) if args.groups is None else args.groups
+        todo = [a for i, a in enumerate(archs) if i // 3 in groups]
+        train_runs(todo, protocol, DATA, store, workers=args.workers, progress=progress("validity"))
     truth_store = RunStore(TRUTH_FILE, PROTOCOLS[TRUTH_PROTOCOL].model_copy(update={"split": "both"}), DATA)
     kept, first, second = paired(truth_store, archs, key="test_accuracy")
     rows = []
@@ -656,6 +659,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=(0, 1),
         default=0,
         help="1: train the same nets with a second seed (proxies-validity-seed1.jsonl): the longer run's own noise",
+    )
+    a.add_argument(
+        "--groups",
+        type=int,
+        nargs="+",
+        choices=range(VALIDITY_GROUPS),
+        help="train only these groups of 3 (0-based, in the truth's order), e.g. cheap ones first; default: all",
     )
     a.add_argument("--scores", type=Path, default=SCORES_FILE, help="the report's score cache")
     a = sub.add_parser("report", help="score every proxy against the nets trained so far and choose the default")
