@@ -92,14 +92,12 @@ def quantize_many(jobs: Sequence[Job], workers: int | None = None) -> list[bytes
 
 def _worker(work: Path, k: int, n: int) -> None:
     """Quantize every ``n``-th model from the ``k``-th; a model that fails is left for the caller."""
-    import onnx
-
-    from latency_tables.runtimes.ort_runtime import quantize_int8
+    from latency_tables.runtimes.ort_runtime import quantize_serialized
 
     shapes = json.loads((work / "jobs.json").read_text())
     for i in range(k, len(shapes), n):
         try:
-            data = quantize_int8(onnx.load_from_string((work / f"{i}.onnx").read_bytes()), tuple(shapes[i]))
+            data = quantize_serialized((work / f"{i}.onnx").read_bytes(), tuple(shapes[i]))
         except Exception:  # noqa: BLE001, S112 - the caller quantizes it again and reports its error
             continue
         tmp = work / f"{i}.q.tmp"

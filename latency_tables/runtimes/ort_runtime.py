@@ -79,6 +79,13 @@ def quantize_int8(model: onnx.ModelProto, input_shape: tuple[int, ...], calibrat
     return qdq_static(model, inputs).SerializeToString()
 
 
+def quantize_serialized(data: bytes, input_shape: tuple[int, ...]) -> bytes:
+    """:func:`quantize_int8` of a serialized fp32 graph (what a quantizing worker and a small job both hold)."""
+    import onnx
+
+    return quantize_int8(onnx.load_from_string(data), input_shape)
+
+
 #: graphs with fewer nodes in all are quantized in this process: each worker's start (~2 s, onnxruntime's
 #: import) costs more than quantizing ~500 nodes (~0.01 s a node) on one core saves
 PARALLEL_MIN_NODES = 500
@@ -107,9 +114,7 @@ class PreparedOrt(Prepared):
         data, shape = got
         q = self.quantized.pop(key, None)
         if q is None:  # a small job, or a model a worker could not do: here, and any error is met here
-            import onnx
-
-            q = quantize_int8(onnx.load_from_string(data), shape)
+            q = quantize_serialized(data, shape)
         return self.ort.session_runner(q, shape, self.profile)
 
     def layer(self, layer: Layer) -> Callable[[], object]:
