@@ -21,6 +21,7 @@ Prints tables and writes benchmarks/results/search.json.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks._common import write_results  # noqa: E402
+from benchmarks._common import RESULTS, host_info, write_results  # noqa: E402
 
 DEFAULT_STRATEGY = "tpe"
 STRATEGIES = ["nsga2", "tpe", "evolution", "nsga3", "random"]
@@ -221,6 +222,16 @@ def main() -> int:
             payload["parallel"] = parallel(args, workdir)
         if "efficiency" not in args.skip:
             payload["efficiency"] = efficiency(args, workdir)
+    previous = RESULTS / "search.json"
+    if args.skip and previous.exists():
+        # a part skipped keeps its last figures, with the host and date they were measured on
+        old = json.loads(previous.read_text())
+        for part in args.skip:
+            if part in old:
+                payload[part] = {**old[part], "measured": old[part].get("measured", old.get("host"))}
+    for part in ("overhead", "parallel", "efficiency"):
+        if part in payload and part not in args.skip:
+            payload[part]["measured"] = host_info()
     path = write_results("search", payload)
     print(f"wrote {path}")
     return 0

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nas.datasets import DataSpec
 from nas.errors import ProxyError
 from nas.proxies.judging import (
+    BASELINES,
     COMBOS,
     PREDICTOR_PROXIES,
     ScoreCache,
@@ -49,6 +50,7 @@ from nas.proxies.judging import (
 from searchspace.architecture import Architecture
 
 __all__ = [
+    "BASELINES",
     "COMBOS",
     "PREDICTOR_PROXIES",
     "Protocol",

@@ -8,7 +8,8 @@ are trained (:mod:`nas.proxies.check`):
   computes it; :func:`all_scores`: the single proxies, :data:`COMBOS` and the
   few-shot predictor (:data:`PREDICTOR_PROXIES`) on every net;
 - :func:`judge`: each scorer's evidence (:mod:`nas.proxies.evidence`);
-  :func:`simplicity_order`: the order a choice between them prefers;
+  :func:`simplicity_order`: the order a choice between them prefers (the
+  :data:`BASELINES`, ``macs`` and ``params``, are judged but never chosen);
 - :func:`budget_axis`: what regret's budgets (and latency control) are drawn on.
 """
 
@@ -253,7 +254,7 @@ def judge(
     budgets: Sequence[float] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each scorer's evidence (:func:`nas.proxies.evidence.assess`), regret under ``budgets`` (default: the
-    quartiles of ``latency``)."""
+    deciles of ``latency``)."""
     from nas.proxies import evidence
 
     budgets = list(budgets) if budgets is not None else evidence.budgets_for(latency)
@@ -322,13 +323,18 @@ def all_scores(
     return scores, seconds
 
 
+# the counts: baselines every scorer is judged against, never the default or a recommendation. A search's other
+# objective is latency, a cost already; with a count on the accuracy axis too, the front is the nets sorted by
+# size, and at equal cost (what a latency-bound user chooses between) a count ranks nothing (issue 13)
+BASELINES = ("macs", "params")
+
+
 def simplicity_order(scores: Mapping[str, Sequence[float]], seconds: Mapping[str, float]) -> list[str]:
-    """Candidates simplest first: the counts, single proxies by cost, mean ensembles, rank combinations, the
-    predictor; a later one must beat an earlier one by its interval's half-width to be chosen."""
-    singles = sorted((n for n in scores if ":" not in n and n not in ("macs", "params")), key=lambda n: seconds[n])
+    """The candidates for a default or a recommendation, simplest first: single proxies by cost, mean ensembles,
+    rank combinations (with ``macs`` as a member: size weighed against a proxy's opinion), the predictor; a later
+    one must beat an earlier one by its interval's half-width to be chosen. The :data:`BASELINES` are left out."""
+    singles = sorted((n for n in scores if ":" not in n and n not in BASELINES), key=lambda n: seconds[n])
     return [
-        "macs",
-        "params",
         *singles,
         *[n for n in scores if n.startswith("ensemble:")],
         *[n for n in scores if n.startswith("rank:")],

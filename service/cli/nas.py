@@ -73,6 +73,7 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     from nas.datasets import resolve_data_spec
     from nas.proxies import evidence
     from nas.proxies.check import (
+        BASELINES,
         Protocol,
         RunStore,
         ScoreCache,
@@ -105,7 +106,7 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     if budgets is not None and budget_axis(archs[:1], [args.space], args.profile)[1] == "macs":
         raise CliError(
             f"proxies check: --budget is in ms of {args.profile}, which has no latency table for {args.space} here "
-            "(leave --budget out: the budgets are then quartiles of the nets' MACs)"
+            "(leave --budget out: the budgets are then deciles of the nets' MACs)"
         )
     store = RunStore(out / "runs.jsonl", protocol, data, label=f"hwnas proxies check {args.space}")
     total = len(archs) * len(protocol.seeds)
@@ -185,6 +186,10 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
             ],
             {1, 2, 3, 4, 5, 6},
         )
+    )
+    print(
+        f"a pick at random within each budget gives up {100 * table[choice['choice']]['regret']['random']:.2f} pts; "
+        f"{' and '.join(BASELINES)} are baselines, judged but never recommended"
     )
     print(
         f"\nrecommended for {args.space} on {args.dataset}: {choice['choice']} "
@@ -361,7 +366,7 @@ def add_commands(sub: Any, add: AddCommand) -> None:
         nargs="+",
         metavar="MS",
         help="latency budgets (ms of --profile) for the regret: within each, what the proxy's favourite loses "
-        "to the best net (default: the quartiles of the sampled nets' latency)",
+        "to the best net (default: the deciles of the sampled nets' latency)",
     )
     c.add_argument("--reference-size", type=int, default=32)
     c.add_argument("--bootstrap", type=int, default=1000)

@@ -169,3 +169,28 @@ def test_a_training_run_holds_a_compute_slot(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setattr(check, "train_one", lambda *job: held.append(portable._SLOT.depth) or {"seed": job[1]})
     assert check._train_job(("net", 0, "{}", "{}")) == {"seed": 0}
     assert held == [1] and portable._SLOT.depth == 0
+
+
+def test_the_counts_are_baselines_never_candidates_for_a_default() -> None:
+    """With latency on the other axis, a count on the accuracy axis sorts the front by size: macs and params
+    are judged beside every proxy but a choice (the default, a check's recommendation) never falls on them."""
+    from nas.proxies import evidence
+    from nas.proxies.check import BASELINES, simplicity_order
+
+    seconds = {"macs": 0.0, "params": 0.0, "naswot": 0.2, "meco_opt": 0.05, "rank:meco_opt+macs": 0.05}
+    seconds["ensemble:naswot+meco_opt"] = 0.25
+    seconds["predictor:ridge(naswot)"] = 0.2
+    scores = {n: [0.0] for n in seconds}
+    order = simplicity_order(scores, seconds)
+    assert order == [
+        "meco_opt",
+        "naswot",
+        "ensemble:naswot+meco_opt",
+        "rank:meco_opt+macs",
+        "predictor:ridge(naswot)",
+    ]
+    assert not set(BASELINES) & set(order)
+    # even where the counts rank best by far, the choice is among the proxies
+    results = {n: {"balanced": 0.1, "balanced_interval": (0.0, 0.2)} for n in seconds}
+    results["macs"] = results["params"] = {"balanced": 0.9, "balanced_interval": (0.85, 0.95)}
+    assert evidence.choose(results, order, key="balanced", interval="balanced_interval")["choice"] == "meco_opt"

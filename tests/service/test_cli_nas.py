@@ -130,7 +130,9 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     report = json.loads((out / "report.json").read_text())
     assert len(report["nets"]) == 10 and report["recommended"] in report["scorers"]
     assert {"naswot", "swap", "meco_opt", "rank:naswot+macs"} <= set(report["scorers"])
-    assert len(report["budgets"]) == 4 and report["budgets_in"] == "latency:ort-cpu-fp32-t1"  # its quartiles
+    assert len(report["budgets"]) == 10 and report["budgets_in"] == "latency:ort-cpu-fp32-t1"  # its deciles
+    assert report["recommended"] not in ("macs", "params")  # the counts are baselines, never recommended
+    assert "a pick at random within each budget gives up" in text
     assert report["protocol"]["warmup"] == 0.1
     runs = (out / "runs.jsonl").read_text().splitlines()
     assert len(runs) == 1 + 20
