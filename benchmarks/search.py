@@ -48,6 +48,7 @@ def run_search(config: dict[str, Any], storage: str, executor: Any = None) -> An
 
 def efficiency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from nas.pareto import hypervolume, non_dominated, to_minimize
+    from nas.proxies import canonical
 
     storage = f"sqlite:///{workdir / 'efficiency.db'}"
     objectives = [
@@ -122,6 +123,7 @@ def efficiency(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return {
         "space": args.space,
         "proxy": args.proxy,
+        "proxy_stands_for": canonical(args.proxy),
         "trials": args.trials,
         "seeds": args.seeds,
         "hypervolume": table,
@@ -222,16 +224,18 @@ def main() -> int:
             payload["parallel"] = parallel(args, workdir)
         if "efficiency" not in args.skip:
             payload["efficiency"] = efficiency(args, workdir)
+    # each part's host and date: a part skipped keeps its last figures and where they were measured
+    measured = {part: host_info() for part in payload}
     previous = RESULTS / "search.json"
     if args.skip and previous.exists():
-        # a part skipped keeps its last figures, with the host and date they were measured on
         old = json.loads(previous.read_text())
         for part in args.skip:
-            if part in old:
-                payload[part] = {**old[part], "measured": old[part].get("measured", old.get("host"))}
-    for part in ("overhead", "parallel", "efficiency"):
-        if part in payload and part not in args.skip:
-            payload[part]["measured"] = host_info()
+            if isinstance(old.get(part), dict):
+                payload[part] = old[part]
+                measured[part] = old.get("measured", {}).get(part, old.get("host"))
+            else:
+                print(f"--skip {part}: {previous} has no figures for it; they are left out")
+    payload["measured"] = measured
     path = write_results("search", payload)
     print(f"wrote {path}")
     return 0

@@ -44,6 +44,7 @@ from nas.table_choice import STUDY_ATTR, TableEvent
 
 #: the rank: formula a study's trials were scored by (nas.proxies.ensemble.RANK_FORMULA)
 FORMULA_ATTR = "hwnas_rank_formula"
+DEFAULT_ATTR = "hwnas_default_proxy"  # what proxy:default stood for when the study's trials were scored
 
 # the loop plus the result, error and lease names its callers use with it
 __all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError", "SearchResult", "TrialRecord"]
@@ -131,7 +132,7 @@ class Search:
         except BaseException:
             session.release(elapsed_before)
             raise
-        notes = session.start(study) + table_notes + self._formula_changes(durable)
+        notes = session.start(study) + table_notes + self._formula_changes(durable) + self._default_changes(durable)
         writer = session.writer
         if not resume and self.config.seed_known:
             n = session.seed_known(study, self.space)
@@ -298,6 +299,26 @@ class Search:
             f"{', '.join(ranked)} of the {finished} trial(s) finished before this run were scored by an earlier "
             f"rank formula ({before or 'log normal CDF'}) than this run's ({RANK_FORMULA}): the two may not be "
             "comparable"
+        ]
+
+    def _default_changes(self, durable: Any) -> list[str]:
+        """A note where a resumed study's proxy:default was scored by another proxy than it stands for now
+        (nas/proxies/default.json changed between the runs: MAC counts and MeCo scores in one column do not
+        compare); what it stands for in this run is recorded with the study."""
+        from nas.proxies import default_proxy
+
+        if not any(m.name == "proxy:default" for m in self.metrics):
+            return []
+        now = default_proxy()
+        before = durable.user_attrs.get(DEFAULT_ATTR)
+        finished = sum(1 for t in durable.get_trials(deepcopy=False) if t.state.is_finished())
+        durable.set_user_attr(DEFAULT_ATTR, now)
+        if not finished or before == now:
+            return []
+        return [
+            f"proxy:default of the {finished} trial(s) finished before this run was "
+            f"{before or 'an earlier default (not recorded)'}; from now on it is {now}: the two are not comparable "
+            "(start a new study, or name the proxy, e.g. proxy:" + now + ", to keep one scale)"
         ]
 
     def _table_changes(self, durable: Any, choices: list[Any]) -> list[str]:

@@ -83,20 +83,29 @@ def test_regret_is_what_the_proxys_pick_gives_up() -> None:
     assert r["mean"] == pytest.approx(0.1)
     assert evidence.regret(truth, truth, latency, [1.0, 3.0])["mean"] == 0
     assert evidence.regret(pred, truth, latency, [0.1])["budgets"] == []
+    assert evidence.regret(pred, truth, latency, [0.5])["budgets"] == []  # one net: nothing to choose
     # a pick at random gives up the best net's lead over the mean net: (0.9 - 0.8) and (0.95 - 0.8375)
     assert [b["random"] for b in r["budgets"]] == pytest.approx([0.1, 0.1125])
     assert r["random"] == pytest.approx(0.10625) and r["mean"] < r["random"]
 
 
-def test_regret_is_judged_on_ten_budgets_with_an_interval() -> None:
-    """Regret over the deciles of latency, not four picks that one net's seed noise can flip."""
+def test_regret_is_judged_on_ten_budgets_and_compared_in_pairs() -> None:
+    """Regret over the deciles of latency, not four picks that one net's seed noise can flip; two scorers (or
+    one and a random pick) compared on the same resamples."""
     latency = np.arange(1.0, 101.0)
     assert evidence.budgets_for(latency) == pytest.approx([10.9 + 9.9 * k for k in range(10)])
+    assert evidence.budgets_for([1.0, 2.0]) == pytest.approx(sorted({1.1 + 0.1 * k for k in range(10)}))
+    assert len(evidence.budgets_for([5.0] * 8)) == 1  # repeated quantiles count once
     true, a, _ = synthetic(100, noise=0.2)
     r = evidence.assess(a, true, latency, latency, samples=50)
-    assert len(r["regret"]["budgets"]) == 10
-    lo, hi = r["regret_interval"]
-    assert 0 <= lo <= hi and r["regret"]["mean"] < r["regret"]["random"]
+    assert len(r["regret"]["budgets"]) == 10 and r["regret"]["mean"] < r["regret"]["random"]
+    vs_random = evidence.regret_difference(a, None, true, latency, evidence.budgets_for(latency), samples=200)
+    lo, hi = vs_random["interval"]
+    assert lo <= vs_random["difference"] <= hi < 0  # a good scorer beats picking at random, and surely
+    inverse = evidence.regret_difference(-a, a, true, latency, evidence.budgets_for(latency), samples=200)
+    assert inverse["difference"] > 0 and inverse["interval"][0] > 0
+    # a scorer that scored nothing has no regret (not that of the first net listed)
+    assert math.isnan(evidence.assess([math.nan] * 100, true, latency, latency, samples=5)["regret"]["mean"])
 
 
 def test_assess_gives_intervals_and_ranks_unscorable_nets_last() -> None:

@@ -380,3 +380,34 @@ def test_rank_combinations_search_and_counts_stay_on_the_controller(tmp_path: Pa
     again = Search(cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"trials": 10})}), storage)
     notes = again.run(resume=True).notes
     assert any("scored by an earlier rank formula (log normal CDF)" in n and "8 trial(s)" in n for n in notes), notes
+
+
+def test_a_resumed_study_says_when_proxy_default_stood_for_another_proxy(tmp_path: Path) -> None:
+    """default.json changed between two runs of one study (macs -> meco_opt): the column mixes two scales."""
+    from nas.proxies import default_proxy
+    from nas.search import DEFAULT_ATTR
+
+    cfg = make_config(
+        objectives=[
+            {"metric": "proxy:default", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        budget={"trials": 4},
+        dataset={"name": "synthetic"},
+    )
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    first = Search(cfg, storage).run()
+    assert not any("proxy:default of the" in n for n in first.notes)
+    durable = optuna.load_study(study_name=cfg.study_name(), storage=storage)
+    assert durable.user_attrs[DEFAULT_ATTR] == default_proxy()
+    more = cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"trials": 5})})
+    assert not any("proxy:default of the" in n for n in Search(more, storage).run(resume=True).notes)
+    durable.set_user_attr(DEFAULT_ATTR, "an-older-default")
+    more = cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"trials": 6})})
+    notes = Search(more, storage).run(resume=True).notes
+    assert any(
+        f"proxy:default of the 5 trial(s) finished before this run was an-older-default; from now on it is "
+        f"{default_proxy()}" in n
+        for n in notes
+    ), notes
+    assert optuna.load_study(study_name=cfg.study_name(), storage=storage).user_attrs[DEFAULT_ATTR] == default_proxy()
