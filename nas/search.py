@@ -282,19 +282,25 @@ class Search:
 
         return HostInfo.current().fingerprint()
 
+    @staticmethod
+    def _recorded_change(durable: Any, attr: str, now: Any) -> tuple[int, Any] | None:
+        """Record ``now`` under ``attr`` with the study; (trials finished before, what was recorded) where a
+        resumed study's earlier trials were scored under something else, else None."""
+        before = durable.user_attrs.get(attr)
+        finished = sum(1 for t in durable.get_trials(deepcopy=False) if t.state.is_finished())
+        durable.set_user_attr(attr, now)
+        return None if not finished or before == now else (finished, before)
+
     def _formula_changes(self, durable: Any) -> list[str]:
         """A note where a resumed study's rank: objectives were scored by an earlier formula than this run's
         (their values do not compare); the formula this run uses is recorded with the study."""
         from nas.proxies.ensemble import RANK_FORMULA, RANK_PREFIX
 
         ranked = [m.name for m in self.metrics if m.name.startswith(f"proxy:{RANK_PREFIX}")]
-        if not ranked:
+        change = self._recorded_change(durable, FORMULA_ATTR, RANK_FORMULA) if ranked else None
+        if change is None:
             return []
-        before = durable.user_attrs.get(FORMULA_ATTR)
-        finished = sum(1 for t in durable.get_trials(deepcopy=False) if t.state.is_finished())
-        durable.set_user_attr(FORMULA_ATTR, RANK_FORMULA)
-        if not finished or before == RANK_FORMULA:
-            return []
+        finished, before = change
         return [
             f"{', '.join(ranked)} of the {finished} trial(s) finished before this run were scored by an earlier "
             f"rank formula ({before or 'log normal CDF'}) than this run's ({RANK_FORMULA}): the two may not be "
@@ -310,15 +316,14 @@ class Search:
         if not any(m.name == "proxy:default" for m in self.metrics):
             return []
         now = default_proxy()
-        before = durable.user_attrs.get(DEFAULT_ATTR)
-        finished = sum(1 for t in durable.get_trials(deepcopy=False) if t.state.is_finished())
-        durable.set_user_attr(DEFAULT_ATTR, now)
-        if not finished or before == now:
+        change = self._recorded_change(durable, DEFAULT_ATTR, now)
+        if change is None:
             return []
+        finished, before = change
         return [
             f"proxy:default of the {finished} trial(s) finished before this run was "
             f"{before or 'an earlier default (not recorded)'}; from now on it is {now}: the two are not comparable "
-            "(start a new study, or name the proxy, e.g. proxy:" + now + ", to keep one scale)"
+            f"(start a new study, or name the proxy, e.g. proxy:{now}, to keep one scale)"
         ]
 
     def _table_changes(self, durable: Any, choices: list[Any]) -> list[str]:
