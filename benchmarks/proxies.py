@@ -352,7 +352,8 @@ def cmd_validity(args: argparse.Namespace) -> int:
                 f"{100 * yardstick['longer_test_retest']['noise_sd']:.2f} pts vs nets "
                 f"{100 * yardstick['longer_test_retest']['between_net_sd']:.2f}; pairs of equal cost ordered alike "
                 f"by the two seeds: longer {yardstick['within_group_longer_seeds_agree']} of "
-                f"{yardstick['within_group_pairs_two_seeds']}, truth {yardstick['within_group_truth_seeds_agree']})"
+                f"{yardstick['within_group_pairs_two_seeds']}, truth {yardstick['within_group_truth_seeds_agree']} "
+                f"of {yardstick['within_group_pairs_two_seeds']})"
                 if "spearman_longer_seed0_vs_seed1" in yardstick
                 else "",
             )
