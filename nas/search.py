@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,18 @@ from nas.table_choice import STUDY_ATTR, TableEvent
 #: the rank: formula a study's trials were scored by (nas.proxies.ensemble.RANK_FORMULA)
 FORMULA_ATTR = "hwnas_rank_formula"
 DEFAULT_ATTR = "hwnas_default_proxy"  # what proxy:default stood for when the study's trials were scored
+#: the note every run with a proxy:default objective carries, so a result (and a service job) says what it meant
+DEFAULT_NOTE = "proxy:default stands for {} (nas/proxies/default.json)"
+
+
+def default_proxy_in(notes: Sequence[str]) -> str | None:
+    """What proxy:default stood for in a run, from its notes (:data:`DEFAULT_NOTE`); None where none says."""
+    head, tail = DEFAULT_NOTE.split("{}")
+    for note in notes:
+        if note.startswith(head) and note.endswith(tail):
+            return note[len(head) : len(note) - len(tail)]
+    return None
+
 
 # the loop plus the result, error and lease names its callers use with it
 __all__ = ["ANALYTIC", "LEASE_SECONDS", "InFlight", "Search", "SearchError", "SearchResult", "TrialRecord"]
@@ -308,9 +320,10 @@ class Search:
         ]
 
     def _default_changes(self, durable: Any) -> list[str]:
-        """A note where a resumed study's proxy:default was scored by another proxy than it stands for now
-        (nas/proxies/default.json changed between the runs: MAC counts and MeCo scores in one column do not
-        compare); what it stands for in this run is recorded with the study."""
+        """What proxy:default stands for in this run (:data:`DEFAULT_NOTE`), and a note where a resumed study's
+        proxy:default was scored by another proxy than it stands for now (nas/proxies/default.json changed
+        between the runs: MAC counts and MeCo scores in one column do not compare); what it stands for in this
+        run is recorded with the study."""
         from nas.proxies import default_proxy
 
         if not any(m.name == "proxy:default" for m in self.metrics):
@@ -318,12 +331,13 @@ class Search:
         now = default_proxy()
         change = self._recorded_change(durable, DEFAULT_ATTR, now)
         if change is None:
-            return []
+            return [DEFAULT_NOTE.format(now)]
         finished, before = change
         return [
+            DEFAULT_NOTE.format(now),
             f"proxy:default of the {finished} trial(s) finished before this run was "
             f"{before or 'an earlier default (not recorded)'}; from now on it is {now}: the two are not comparable "
-            f"(start a new study, or name the proxy, e.g. proxy:{now}, to keep one scale)"
+            f"(start a new study, or name the proxy, e.g. proxy:{now}, to keep one scale)",
         ]
 
     def _table_changes(self, durable: Any, choices: list[Any]) -> list[str]:

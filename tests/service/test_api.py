@@ -107,6 +107,32 @@ def test_a_whole_job_from_post_to_downloads(world: World, tmp_path: Path) -> Non
     assert card.status_code == 200 and job["id"] in card.text and best["arch_id"] in card.text
 
 
+def test_a_job_on_proxy_default_says_which_proxy_it_was(world: World) -> None:
+    """proxy:default is a name whose meaning the evidence may change: the job's notes and its nets' model cards
+    say what it stood for when the job ran."""
+    from nas.proxies import default_proxy
+
+    alice = world.as_user("alice")
+    job = submit(
+        world,
+        objectives=[
+            {"metric": "proxy:default", "direction": "maximize"},
+            {"metric": "params", "direction": "minimize"},
+        ],
+        budget={"trials": 3},
+        dataset={"name": "synthetic"},
+    )
+    run_queued(world)
+    done = world.client.get(f"/api/v1/jobs/{job['id']}", headers=alice).json()
+    assert done["status"] == "succeeded", done
+    assert f"proxy:default stands for {default_proxy()} (nas/proxies/default.json)" in done["notes"]
+    best = world.client.get(f"/api/v1/jobs/{job['id']}/pareto", headers=alice).json()["data"][0]
+    card = world.client.get(
+        f"/api/v1/architectures/{best['arch_id']}/download", params={"format": "card"}, headers=alice
+    )
+    assert card.status_code == 200 and f"proxy:default -> {default_proxy()}" in card.text
+
+
 def test_trials_sort_filter_paginate_and_csv(world: World) -> None:
     alice = world.as_user("alice")
     job = submit(world, budget={"trials": 12})

@@ -87,6 +87,7 @@ def download(
     """The net as JSON, ONNX (opset 17), int8 ONNX (static QDQ, calibrated on the job's dataset), a
     self-contained PyTorch file, or a markdown model card. `job` picks which of your jobs it is described from."""
     from nas.datasets import DataSpec
+    from nas.search import default_proxy_in
     from service import exports
 
     arch, job_ids = _owned(session, user, arch_id)
@@ -104,6 +105,8 @@ def download(
     if format == "card" and job_row is not None:
         lat, _ = latencies(arch, job_row.space if job_row.space != "custom" else None)
         proxies = [o["metric"] for o in config.get("objectives", []) if o["metric"].startswith("proxy:")]
+        stood_for = default_proxy_in(json.loads(job_row.notes or "[]"))  # what the job's run resolved it to
+        proxies = [f"{m} -> {stood_for}" if m == "proxy:default" and stood_for else m for m in proxies]
         card = exports.CardContext(
             job_id=job_row.id,
             job_name=job_row.name,
