@@ -40,6 +40,7 @@ Torch runs one thread per process; ``--workers`` processes train at once.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -289,32 +290,19 @@ def cmd_validity(args: argparse.Namespace) -> int:
             yardstick["longer_test_retest"] = evidence.test_retest(list(l0), list(l1))
             # within groups of equal cost, what a latency-bound choice depends on: do the longer run's two seeds
             # order a pair alike (and the truth's two seeds, on the same pairs)?
-            longer_pairs = same_longer = same_truth = 0
-            for g in sorted({r["group"] for r in both}):
-                grp = [r for r in both if r["group"] == g]
-                for x in range(len(grp)):
-                    for y in range(x + 1, len(grp)):
-                        a, b = grp[x], grp[y]
-                        longer_pairs += 1
-                        d0 = a["longer_seeds"]["0"] - b["longer_seeds"]["0"]
-                        same_longer += d0 * (a["longer_seeds"]["1"] - b["longer_seeds"]["1"]) > 0
-                        same_truth += (a["truth_seeds"][0] - b["truth_seeds"][0]) * (
-                            a["truth_seeds"][1] - b["truth_seeds"][1]
-                        ) > 0
-            yardstick["within_group_pairs_two_seeds"] = longer_pairs
-            yardstick["within_group_longer_seeds_agree"] = same_longer
-            yardstick["within_group_truth_seeds_agree"] = same_truth
+            both_pairs = equal_cost_pairs(both)
+            yardstick["within_group_pairs_two_seeds"] = len(both_pairs)
+            yardstick["within_group_longer_seeds_agree"] = ordered_alike(
+                both_pairs, [r["longer_seeds"]["0"] for r in both], [r["longer_seeds"]["1"] for r in both]
+            )
+            yardstick["within_group_truth_seeds_agree"] = ordered_alike(
+                both_pairs, [r["truth_seeds"][0] for r in both], [r["truth_seeds"][1] for r in both]
+            )
         out["yardstick"] = yardstick
         logm = np.log10([r["macs"] for r in rows])
         # within groups of similar cost: share of pairs the two trainings order alike
-        pairs = agree = 0
-        for g in sorted({r["group"] for r in rows}):
-            idx = [i for i, r in enumerate(rows) if r["group"] == g]
-            for x in range(len(idx)):
-                for y in range(x + 1, len(idx)):
-                    i, j = idx[x], idx[y]
-                    pairs += 1
-                    agree += (truth[i] - truth[j]) * (longer[i] - longer[j]) > 0
+        group_pairs = equal_cost_pairs(rows)
+        pairs, agree = len(group_pairs), ordered_alike(group_pairs, truth, longer)
         out |= {
             "spearman_truth_vs_longer": float(spearman(truth, longer)),
             "within_group_pairs": pairs,
@@ -363,6 +351,16 @@ def cmd_validity(args: argparse.Namespace) -> int:
             print(f"{name:44s} {r['truth']:8.2f} {r['longer']:9.2f}")
     print(f"wrote {write_results('proxies-validity', evidence.strict_json(out))}")
     return 0
+
+
+def equal_cost_pairs(rows: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Index pairs of the rows that share a group of equal cost."""
+    return [(i, j) for i, j in itertools.combinations(range(len(rows)), 2) if rows[i]["group"] == rows[j]["group"]]
+
+
+def ordered_alike(pairs: list[tuple[int, int]], first: Any, second: Any) -> int:
+    """How many of ``pairs`` the two measurements order the same way."""
+    return sum(bool((first[i] - first[j]) * (second[i] - second[j]) > 0) for i, j in pairs)
 
 
 def validity_file(seed: int) -> Path:
