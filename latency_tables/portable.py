@@ -12,8 +12,10 @@ import platform
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO
 
@@ -204,6 +206,45 @@ def _open_lock(path: Path) -> IO[str] | None:
     return os.fdopen(fd, "r+")
 
 
+#: seconds between two tries of a lock held elsewhere, where the wait may be given up (:func:`abandonable_waits`)
+LOCK_POLL_SECONDS = 0.2
+_GIVE_UP: ContextVar[Callable[[], None] | None] = ContextVar("hwnas_lock_give_up", default=None)
+
+
+@contextmanager
+def abandonable_waits(check: Callable[[], None]) -> Iterator[None]:
+    """Inside this (in this thread), a wait for any lock of this module (:func:`file_lock`,
+    :func:`measurement_lock`, :func:`compute_slot`) tries again every :data:`LOCK_POLL_SECONDS` and calls
+    ``check()`` in between: what it raises ends the wait, the lock not taken, and goes up to the caller.
+
+    A lock wait can last as long as another job's table build or training run: a search asked to stop (its
+    worker told to shut down) must not sit in it until then, unable to give its job back.
+    """
+    token = _GIVE_UP.set(check)
+    try:
+        yield
+    finally:
+        _GIVE_UP.reset(token)
+
+
+def _flock(fh: IO[str], mode: int) -> None:
+    """``fcntl.flock(fh, mode)``, waiting as long as it takes; polled where :func:`abandonable_waits` is in
+    force, so that its check can end the wait."""
+    import fcntl
+
+    check = _GIVE_UP.get()
+    if check is None:
+        fcntl.flock(fh, mode)
+        return
+    while True:
+        try:
+            fcntl.flock(fh, mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            check()
+            time.sleep(LOCK_POLL_SECONDS)
+
+
 @contextmanager
 def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[IO[str] | None]:
     """Hold an exclusive lock on ``path`` (created if missing), calling ``on_wait()`` once if another process
@@ -226,7 +267,7 @@ def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator
         except BlockingIOError:
             if on_wait is not None:
                 on_wait()
-            fcntl.flock(fh, fcntl.LOCK_EX)
+            _flock(fh, fcntl.LOCK_EX)
         try:
             yield fh
         finally:
@@ -283,9 +324,9 @@ def compute_slot() -> Iterator[None]:
         gate = _open_lock(_gate_path())
         if gate is not None:
             with gate:  # wait while a measurement is queued or measuring
-                fcntl.flock(gate, fcntl.LOCK_SH)
+                _flock(gate, fcntl.LOCK_SH)
                 fcntl.flock(gate, fcntl.LOCK_UN)
-        fcntl.flock(fh, fcntl.LOCK_SH)
+        _flock(fh, fcntl.LOCK_SH)
         _SLOT.fh, _SLOT.depth = fh, 1
         try:
             yield

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from latency_tables.portable import abandonable_waits
 from nas import search_params
 from nas.config import SearchConfig
 from nas.errors import SearchError
@@ -268,16 +269,22 @@ class Search:
                 except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
                     continue
 
-        def progress(event: TableEvent) -> None:
+        def stop_now() -> None:
             if self.stop is not None and self.stop():
                 raise _Stopped()
+
+        def progress(event: TableEvent) -> None:
+            stop_now()
             if self.on_table is not None:
                 self.on_table(event)
 
         beater = threading.Thread(target=beat, name="hwnas-table-lease", daemon=True)
         beater.start()
         try:
-            choices = self.objectives.prepare_tables(progress)
+            # a build may first wait for the host's measurement lock (another job measuring or training) for as
+            # long as that takes: a stop ends the wait too
+            with abandonable_waits(stop_now):
+                choices = self.objectives.prepare_tables(progress)
         finally:
             done.set()
             beater.join(timeout=5)

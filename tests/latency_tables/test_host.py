@@ -401,6 +401,43 @@ def test_a_lock_in_a_folder_it_cannot_write_is_taken_read_only_or_skipped(
         assert fh is None
 
 
+def test_a_lock_wait_ends_when_its_check_says_so_and_takes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker told to stop while its job waits behind another job's measurement stops then, not after it."""
+    import fcntl
+
+    from latency_tables import portable
+
+    class GiveUp(Exception):
+        pass
+
+    calls: list[int] = []
+
+    def give_up_third_time() -> None:
+        calls.append(1)
+        if len(calls) % 3 == 0:
+            raise GiveUp()
+
+    path = tmp_path / "x.lock"
+    monkeypatch.setenv("HWNAS_MEASURE_LOCK", str(path))
+    with open(path, "w") as holder:  # another process's lock (another open of the file: flock tells them apart)
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        waits = [
+            lambda: portable.file_lock(path),
+            portable.measurement_lock,  # its gate is free: it waits on the lock itself
+            portable.compute_slot,  # a computation waits while a measurement holds the lock
+        ]
+        for wait in waits:
+            with portable.abandonable_waits(give_up_third_time), pytest.raises(GiveUp), wait():
+                pytest.fail("the lock was taken while another held it")
+        assert len(calls) == 9
+        fcntl.flock(holder, fcntl.LOCK_UN)
+    with portable.abandonable_waits(give_up_third_time), portable.file_lock(path) as fh:
+        assert fh is not None  # free: taken at once, the check never asked
+    assert len(calls) == 9
+
+
 def test_layers_that_agree_do_not_pass_a_table_whose_whole_nets_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
     from latency_tables.host import NET_PROBE_MAX_MS, NET_PROBES, NET_TOLERANCE, probe_nets
     from latency_tables.table import NetMeasurement

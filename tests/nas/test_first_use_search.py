@@ -261,6 +261,37 @@ def test_a_stop_during_the_build_ends_the_run_before_any_trial(tmp_path: Path, m
 
 
 # ------------------------------------------------------------ shipped, a file, a host that cannot measure
+def test_a_stop_while_the_build_waits_for_the_measurement_lock_ends_the_wait(tmp_path: Path) -> None:
+    """Another job measures (or trains) on this host for as long as it takes: a search stopped meanwhile (its
+    worker shut down) gives up waiting at once and leaves its table unbuilt, to be built when it resumes."""
+    import fcntl
+    import threading
+
+    from latency_tables.portable import lock_path
+
+    save_shipped(tiny_table(host=other_host()))
+    stop = threading.Event()
+    outcome: list[Any] = []
+    search = Search(config(), f"sqlite:///{tmp_path / 's.db'}", stop=stop.is_set)
+    run = threading.Thread(target=lambda: outcome.append(search.run()), daemon=True)
+    lock_path().parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(), "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        try:
+            run.start()
+            run.join(1.0)
+            assert run.is_alive()  # waiting for the lock
+            stop.set()
+            run.join(10)
+            assert not run.is_alive(), "the stopped search still waits for the measurement lock"
+        finally:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            run.join(30)
+    assert search.stopped and outcome[0].trials == []
+    assert "while building a latency table" in outcome[0].notes[0]
+    assert not list(user_table_dir().glob("*.json*"))  # nothing measured
+
+
 def test_shipped_predicts_from_the_shipped_file_and_flags_every_latency(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
