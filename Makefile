@@ -83,7 +83,7 @@ bench-latency-host: install
 	$(BIN)/python benchmarks/latency_host.py
 
 # the proxies' evidence, resumable (each training run is appended to benchmarks/results/ as it ends): the
-# protocol pilot, the ground truth (60 nets x 2 seeds, about 10 CPU hours), then the report
+# protocol pilot, the ground truth (60 nets x 4 seeds, about 24 CPU hours), then the report
 bench-proxies: install system-deps
 	$(BIN)/python benchmarks/proxies.py pilot
 	$(BIN)/python benchmarks/proxies.py truth

@@ -64,6 +64,7 @@ __all__ = [
     "predictor_label",
     "sample_nets",
     "score_nets",
+    "seed_matrix",
     "simplicity_order",
     "train_one",
     "train_runs",
@@ -183,9 +184,11 @@ class RunStore:
                     f.write("\n")
             lines = text.splitlines()
             head = json.loads(lines[0]) if lines else None
-            # compared as models, so a field added later with a default does not orphan old files
+            # compared as models, so a field added later with a default does not orphan old files; the seeds say
+            # which runs to do, not how one is trained, so a truth may grow more of them
             if head is not None and (
-                Protocol.model_validate(head.get("protocol", {})) != protocol
+                Protocol.model_validate(head.get("protocol", {})).model_copy(update={"seeds": protocol.seeds})
+                != protocol
                 or DataSpec.model_validate(head.get("data", {})) != data
             ):
                 raise ProxyError(
@@ -328,6 +331,29 @@ def train_runs(
     with contextlib.suppress(OSError):  # empty once every run is stored
         folder.rmdir()
     return len(todo)
+
+
+def seed_matrix(
+    store: RunStore,
+    archs: Sequence[Architecture],
+    seeds: Sequence[int],
+    key: str = "accuracy",
+    min_seeds: int = 2,
+) -> tuple[list[Architecture], list[list[float]]]:
+    """The nets trained with at least ``min_seeds`` of ``seeds``, and their accuracies (``key``: accuracy,
+    val_accuracy or test_accuracy), one row per net and a column per seed, NaN where a run is missing: what
+    :func:`nas.proxies.evidence.reliability` and :func:`~nas.proxies.evidence.net_means` take."""
+    kept, rows = [], []
+    for a in archs:
+        code = a.encode()
+        row = [
+            float(r[key]) if (r := store.get(code, s)) is not None and r.get(key) is not None else math.nan
+            for s in seeds
+        ]
+        if sum(not math.isnan(v) for v in row) >= min_seeds:
+            kept.append(a)
+            rows.append(row)
+    return kept, rows
 
 
 def paired(

@@ -3,9 +3,11 @@
 Pure statistics over lists (no torch): ``benchmarks/proxies.py`` and
 ``hwnas proxies check`` feed them trained accuracies and proxy scores.
 
-- :func:`test_retest`: how reproducible the ground truth itself is (two
-  training seeds per net). Its reliability bounds every correlation that can
-  be measured against it (Spearman's attenuation: ceiling = sqrt(reliability)).
+- :func:`reliability` (:func:`test_retest` for two seeds): how reproducible
+  the ground truth itself is (two or more training seeds per net). Its
+  reliability bounds every correlation that can be measured against it
+  (Spearman's attenuation: ceiling = sqrt(reliability)); :func:`net_means`
+  is the truth itself, each net's mean over its seeds.
 - :func:`cost_controlled_spearman`: rank agreement among nets of about the
   same cost (bins of equal MACs), averaged over bins. Under a latency
   objective this is the proxy's whole job; ``macs`` and ``params`` are near
@@ -52,39 +54,95 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearman(x, y))
 
 
-def test_retest(first: Array, second: Array) -> dict[str, float]:
-    """Reliability of a ground truth from two independent runs (seeds) of every net.
-
-    A run's accuracy is the net's own, plus what its seed does to every net
-    alike (seed 0 shuffles the data the same way for all of them), plus noise.
-    The shared part moves every net together and leaves their order alone, so
-    it is measured (``seed_offset``) and taken out: the noise variance is half
-    the variance of the two runs' difference (the consistency form of the
-    intraclass correlation). The truth used downstream is the mean of the two
-    runs, whose noise variance is half a single run's; its reliability is the
-    share of its variance that is not noise, and the square root of that the
-    highest correlation any proxy can be expected to reach against it.
-    """
+def test_retest(first: Array, second: Array) -> dict[str, Any]:
+    """Reliability of a ground truth from two independent runs (seeds) of every net: :func:`reliability` of
+    the two columns."""
     a, b = _arr(first), _arr(second)
     if len(a) != len(b) or len(a) < 3:
         raise ValueError(f"test_retest: needs two equal-length runs of at least 3 nets, got {len(a)} and {len(b)}")
-    d = a - b
-    noise_var = float(np.var(d, ddof=1) / 2)
-    mean = (a + b) / 2
-    single_var = float((np.var(a, ddof=1) + np.var(b, ddof=1)) / 2)
-    mean_var = float(np.var(mean, ddof=1))
+    return reliability(np.column_stack([a, b]))
+
+
+def _additive_fit(x: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares of ``x[i, j] = net[i] + seed[j]`` over the entries ``seen``, the seeds' effects centred on
+    0 (a complete table: the row means and the column means' deviations; missing entries: alternating means,
+    which converge to the same least-squares fit)."""
+    net = np.nanmean(np.where(seen, x, np.nan), axis=1)
+    seed = np.zeros(x.shape[1])
+    for _ in range(200):
+        resid = np.where(seen, x - net[:, None], np.nan)
+        new_seed = np.nanmean(resid, axis=0)
+        new_seed -= new_seed.mean()
+        new_net = np.nanmean(np.where(seen, x - new_seed[None, :], np.nan), axis=1)
+        done = np.allclose(new_seed, seed, rtol=0, atol=1e-12) and np.allclose(new_net, net, rtol=0, atol=1e-12)
+        net, seed = new_net, new_seed
+        if done:
+            break
+    return net, seed
+
+
+def reliability(runs: Array | Sequence[Sequence[float]]) -> dict[str, Any]:
+    """Reliability of a ground truth from independent runs (seeds) of every net: ``runs[i][j]`` is net i's
+    accuracy under seed j, NaN where that run is missing (every net needs at least one, and some two).
+
+    A run's accuracy is the net's own, plus what its seed does to every net alike (a seed shuffles the data
+    the same way for all of them), plus noise. The shared part moves every net together and leaves their order
+    alone, so it is measured (``seed_offsets``) and taken out: the noise variance is what is left of the
+    additive fit (net + seed), per degree of freedom; two seeds: half the variance of their difference (the
+    consistency form of the intraclass correlation). The truth used downstream is each net's mean over its
+    seeds (:func:`net_means`), whose noise variance is a single run's over the net's number of seeds; its
+    reliability is the share of its variance that is not noise, and the square root of that the highest
+    correlation any proxy can be expected to reach against it. More seeds raise it as Spearman-Brown says:
+    k r / (1 + (k - 1) r) for a single run's reliability r.
+    """
+    x = np.atleast_2d(np.asarray(runs, dtype=float))
+    seen = np.isfinite(x)
+    per_net = seen.sum(axis=1)
+    n, k = x.shape
+    if n < 3 or k < 2 or per_net.min() < 1 or seen.sum() - n - (k - 1) < 1:
+        raise ValueError(
+            f"reliability: needs at least 3 nets with a run each and some with two seeds, got {n} nets x {k} seeds "
+            f"with {int(seen.sum())} runs"
+        )
+    net, seed = _additive_fit(x, seen)
+    resid = np.where(seen, x - net[:, None] - seed[None, :], 0.0)
+    noise_var = float((resid**2).sum() / (seen.sum() - n - (k - 1)))
+    mean_var = float(np.var(net, ddof=1))
+    single_var = float(np.mean([np.var(x[seen[:, j], j], ddof=1) for j in range(k) if seen[:, j].sum() >= 2]))
     single = max(0.0, 1 - noise_var / single_var) if single_var > 0 else 0.0
-    of_mean = max(0.0, 1 - (noise_var / 2) / mean_var) if mean_var > 0 else 0.0
+    of_mean = max(0.0, 1 - float(np.mean(noise_var / per_net)) / mean_var) if mean_var > 0 else 0.0
+    pairs = [
+        _spearman(x[both, i], x[both, j])
+        for i in range(k)
+        for j in range(i + 1, k)
+        if (both := seen[:, i] & seen[:, j]).sum() >= 3
+    ]
     return {
-        "nets": len(a),
+        "nets": n,
+        "seeds": k,
+        "runs": int(seen.sum()),
         "noise_sd": math.sqrt(noise_var),
-        "seed_offset": float(d.mean()),
+        # the first two seeds' difference (what a two-seed truth always reported), then each seed's own
+        "seed_offset": float(seed[0] - seed[1]),
+        "seed_offsets": [float(v) for v in seed],
         "between_net_sd": math.sqrt(mean_var),
         "reliability_single_run": single,
         "reliability": of_mean,
         "ceiling": math.sqrt(of_mean),
-        "spearman_between_seeds": _spearman(a, b),
+        "spearman_between_seeds": float(np.nanmean(pairs)) if pairs and not np.isnan(pairs).all() else math.nan,
     }
+
+
+def net_means(runs: Array | Sequence[Sequence[float]]) -> list[float]:
+    """Each net's accuracy over its seeds (NaN: a missing run), the seeds' shared offsets taken out, so that a
+    net missing a seed that runs high or low for every net is not moved by that: with every run present,
+    the plain means."""
+    x = np.atleast_2d(np.asarray(runs, dtype=float))
+    seen = np.isfinite(x)
+    if (seen.sum(axis=1) < 1).any():
+        raise ValueError("net_means: every net needs at least one run")
+    net, _ = _additive_fit(x, seen)
+    return [float(v) for v in net]
 
 
 def strict_json(value: Any) -> Any:

@@ -65,7 +65,7 @@ def _check_dir(args: argparse.Namespace) -> Any:
 
 
 def cmd_proxies_check(args: argparse.Namespace) -> None:
-    """Train sampled nets of the user's space on the user's data (two seeds each) and judge every proxy."""
+    """Train sampled nets of the user's space on the user's data (``--seeds`` seeds each) and judge every proxy."""
     import json
     import math
 
@@ -80,19 +80,28 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         all_scores,
         budget_axis,
         judge,
-        paired,
         sample_nets,
+        seed_matrix,
         simplicity_order,
         train_runs,
     )
     from searchspace.cost import count_cost
     from service.cli.progress import ProgressBar
 
+    if not 2 <= args.seeds <= 10:
+        raise CliError(f"proxies check: --seeds must be 2 to 10 (got {args.seeds}): a reliability needs two")
     space = ss.load_space(args.space)
     data = resolve_data_spec(args.dataset, 0)
     protocol = validate_model(
         Protocol,
-        {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "warmup": args.warmup, "split": "val"},
+        {
+            "steps": args.steps,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "warmup": args.warmup,
+            "split": "val",
+            "seeds": tuple(range(args.seeds)),
+        },
         CliError,
         "proxies check: invalid training protocol",
     )
@@ -124,8 +133,8 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         workers=args.workers,
         progress=lambda i, n, run: bar(i, n, f"{run['arch_id']} seed {run['seed']}: {run['accuracy']:.4f}"),
     )
-    kept, first, second = paired(store, archs)
-    truth = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
+    kept, runs = seed_matrix(store, archs, protocol.seeds)
+    truth = evidence.net_means(runs)
     macs = [float(count_cost(a).macs) for a in kept]
     latency, budget_in = budget_axis(kept, [args.space] * len(kept), args.profile)
     if budgets is not None and budget_in == "macs":  # checked before training; a table gone since then
@@ -146,8 +155,8 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         "dataset": data.name,
         "protocol": protocol.model_dump(mode="json"),
         "nets": [a.encode() for a in kept],
-        "accuracy": {"seed0": first, "seed1": second},
-        "reliability": evidence.test_retest(first, second),
+        "accuracy": {f"seed{s}": [row[j] for row in runs] for j, s in enumerate(protocol.seeds)},
+        "reliability": evidence.reliability(runs),
         "budgets_in": budget_in,
         "budgets": budgets if budgets is not None else evidence.budgets_for(latency),
         "recommended": choice["choice"],
@@ -200,11 +209,12 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
 def cmd_proxies_fit(args: argparse.Namespace) -> None:
     """Fit the few-shot predictor on the nets a check trained, and save it where searches find it."""
     import json
+    import math
     from pathlib import Path
 
     from latency_tables.stats import spearman
     from nas.errors import ProxyError
-    from nas.proxies import predictor
+    from nas.proxies import evidence, predictor
     from nas.proxies.check import PREDICTOR_PROXIES
     from searchspace.architecture import Architecture
 
@@ -226,13 +236,17 @@ def cmd_proxies_fit(args: argparse.Namespace) -> None:
     if missing:
         raise CliError(f"proxies fit: --proxy {', '.join(missing)}: not scored in {path}")
     archs = [Architecture.decode(c) for c in report["nets"]]
-    truth = [(a + b) / 2 for a, b in zip(report["accuracy"]["seed0"], report["accuracy"]["seed1"], strict=True)]
+    try:
+        columns = [[math.nan if v is None else float(v) for v in col] for col in report["accuracy"].values()]
+        truth = evidence.net_means([list(row) for row in zip(*columns, strict=True)])
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise CliError(f"proxies fit: --from {args.source}: {path} has unreadable accuracies ({exc})") from None
     keep = [i for i in range(len(archs)) if all(report["scores"][p][i] is not None for p in proxies_used)]
     archs, truth = [archs[i] for i in keep], [truth[i] for i in keep]
     scores = {p: [report["scores"][p][i] for i in keep] for p in proxies_used}
     if len(archs) < 8:
         raise CliError(
-            f"proxies fit: {path} has {len(archs)} nets with both seeds and every proxy's score; "
+            f"proxies fit: {path} has {len(archs)} nets with two seeds or more and every proxy's score; "
             "a predictor needs at least 8 (check more nets, or drop the --proxy that failed on some)"
         )
     oof = predictor.cross_validated(archs, scores, truth, proxies_used)
@@ -341,8 +355,8 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     psub = p.add_subparsers(dest="proxies_command", metavar="SUBCOMMAND")
     c = psub.add_parser(
         "check",
-        help="train sampled nets of a space (two seeds) and judge every proxy on them",
-        description="Train --nets sampled nets of --space on --dataset with two seeds each "
+        help="train sampled nets of a space (two seeds or more) and judge every proxy on them",
+        description="Train --nets sampled nets of --space on --dataset with --seeds seeds each "
         "(resumable: runs are appended to OUT/runs.jsonl), score every proxy, combination and "
         "the few-shot predictor, and report reliability, Spearman, Spearman at equal MACs, "
         "regret under latency budgets and the recommended proxy (OUT/report.json).",
@@ -357,6 +371,13 @@ def add_commands(sub: Any, add: AddCommand) -> None:
     c.add_argument("--batch-size", type=int, default=128)
     c.add_argument("--lr", type=float, default=0.1)
     c.add_argument("--warmup", type=float, default=0.1, help="share of the steps spent warming the learning rate up")
+    c.add_argument(
+        "--seeds",
+        type=int,
+        default=2,
+        help="training seeds per net, at least 2 (their agreement is the reliability; a mean of more is steadier: "
+        "k r / (1 + (k - 1) r) for one run's reliability r); raising it later trains only the new seeds",
+    )
     c.add_argument("--max-macs", type=float, help="sample nets up to this many MACs (bounds the training cost)")
     c.add_argument("--workers", type=int, default=1, help="training processes (one torch thread each)")
     c.add_argument("--profile", default="ort-cpu-fp32-t1", help="latency profile for the regret budgets")

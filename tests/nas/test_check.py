@@ -11,7 +11,7 @@ import pytest
 
 from nas.datasets import DataSpec
 from nas.errors import ProxyError
-from nas.proxies.check import Protocol, RunStore, checkpoint_dir, paired, sample_nets, train_runs
+from nas.proxies.check import Protocol, RunStore, checkpoint_dir, paired, sample_nets, seed_matrix, train_runs
 from searchspace.cost import count_cost
 
 TINY = Protocol(steps=2, batch_size=8, split="val", test_samples=16)
@@ -63,6 +63,18 @@ def test_runs_are_stored_as_they_finish_and_a_killed_check_resumes(tmp_path: Pat
     assert header["kind"] == "hwnas-ground-truth" and header["protocol"]["steps"] == 2
     with pytest.raises(ProxyError, match="another protocol"):
         RunStore(path, TINY.model_copy(update={"steps": 3}), DATA)
+    # more seeds of the same protocol: the store grows, only the new seeds train, nets in order
+    more = TINY.model_copy(update={"seeds": (0, 1, 2)})
+    grown = RunStore(path, more, DATA)
+    order: list[str] = []
+    assert train_runs(nets, more, DATA, grown, progress=lambda i, n, run: order.append(run["arch_id"])) == 2
+    assert order == [nets[0].arch_id, nets[1].arch_id]
+    kept, rows = seed_matrix(grown, nets, more.seeds)
+    assert kept == nets and all(len(row) == 3 and not math.isnan(row[2]) for row in rows)
+    kept, rows = seed_matrix(grown, nets, (0, 1, 2, 3), min_seeds=4)
+    assert kept == []
+    kept, rows = seed_matrix(grown, nets, (0, 1, 2, 3))
+    assert kept == nets and all(math.isnan(row[3]) for row in rows)
 
 
 def test_a_runs_checkpoint_lives_beside_the_store_until_the_run_is_stored(

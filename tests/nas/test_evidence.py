@@ -34,6 +34,37 @@ def test_test_retest_recovers_the_noise_it_was_given() -> None:
         evidence.test_retest([1, 2], [1, 2])
 
 
+def test_more_seeds_raise_reliability_as_spearman_brown_says_and_missing_runs_count_as_such() -> None:
+    rng = np.random.default_rng(3)
+    true = rng.normal(size=3000)
+    offsets = np.array([0.1, -0.1, 0.5, 0.3])  # what each seed does to every net alike
+    runs = true[:, None] + offsets + rng.normal(scale=0.5, size=(3000, 4))
+    two, four = evidence.reliability(runs[:, :2]), evidence.reliability(runs)
+    assert two == evidence.test_retest(runs[:, 0], runs[:, 1])  # two seeds: the same figures as before
+    assert four["seeds"] == 4 and four["runs"] == 12000
+    assert four["noise_sd"] == pytest.approx(0.5, rel=0.05)
+    r = four["reliability_single_run"]
+    assert r == pytest.approx(0.8, abs=0.03)
+    assert four["reliability"] == pytest.approx(4 * r / (1 + 3 * r), abs=0.01) and four["reliability"] > 0.92
+    assert two["reliability"] == pytest.approx(2 * r / (1 + r), abs=0.02)
+    assert four["seed_offsets"] == pytest.approx(list(offsets - offsets.mean()), abs=0.03)
+    # half the nets with two seeds only (a truth stopped midway): each weighed by the seeds it has
+    partial = runs.copy()
+    partial[:1500, 2:] = np.nan
+    mixed = evidence.reliability(partial)
+    assert mixed["runs"] == 9000 and two["reliability"] < mixed["reliability"] < four["reliability"]
+    means = np.array(evidence.net_means(partial))
+    # seeds 2 and 3 run high for every net: a net without them is not ranked lower for that
+    assert abs(np.mean(means[:1500] - true[:1500]) - np.mean(means[1500:] - true[1500:])) < 0.03
+    plain = np.nanmean(partial, axis=1)
+    assert abs(np.mean(plain[:1500] - true[:1500]) - np.mean(plain[1500:] - true[1500:])) > 0.1
+    assert evidence.net_means(runs[:5]) == pytest.approx(list(runs[:5].mean(axis=1)))  # complete: plain means
+    with pytest.raises(ValueError, match="some with two seeds"):
+        evidence.reliability([[1.0, math.nan], [2.0, math.nan], [3.0, math.nan]])
+    with pytest.raises(ValueError, match="at least one run"):
+        evidence.net_means([[1.0, 2.0], [math.nan, math.nan]])
+
+
 def test_cost_control_sees_through_a_proxy_that_only_counts_cost() -> None:
     rng = np.random.default_rng(1)
     cost = rng.uniform(1, 100, 500)

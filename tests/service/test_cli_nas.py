@@ -141,6 +141,10 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     assert code == 0 and len((out / "runs.jsonl").read_text().splitlines()) == 21 and "20 of 20 runs" in err
     assert (out / "scores.jsonl").read_text() == scored
     assert json.loads((out / "report.json").read_text())["scores"] == report["scores"]
+    code, _, err = cli(*argv, "--seeds", "3")  # a third seed later: only its runs train
+    assert code == 0 and "20 of 30 runs" in err and len((out / "runs.jsonl").read_text().splitlines()) == 31
+    grown = json.loads((out / "report.json").read_text())
+    assert set(grown["accuracy"]) == {"seed0", "seed1", "seed2"} and grown["reliability"]["seeds"] == 3
     code, text, _ = cli(
         "proxies", "fit", "--from", str(out), "--name", "tiny-fit", "--dir", str(tmp_path / "predictors")
     )
@@ -155,7 +159,9 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     report["scores"]["naswot"] = [None] * 10  # no net usable: a named error, not an IndexError
     (out / "report.json").write_text(json.dumps(report))
     code, _, err = cli("proxies", "fit", "--from", str(out), "--name", "x", "--proxy", "naswot")
-    assert code == 2 and "has 0 nets with both seeds and every proxy's score" in err
+    assert code == 2 and "has 0 nets with two seeds or more and every proxy's score" in err
+    code, _, err = cli("proxies", "check", "--space", str(spec), "--seeds", "1", "--out", str(tmp_path / "s"))
+    assert code == 2 and "--seeds must be 2 to 10 (got 1)" in err and not (tmp_path / "s").exists()
     code, _, err = cli("proxies", "check", "--space", str(spec), "--nets", "3")
     assert code == 2 and "--nets must be at least 8" in err
     code, _, err = cli("proxies", "check", "--space", str(spec), "--steps", "0")
