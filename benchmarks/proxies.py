@@ -149,7 +149,7 @@ def seed_table(store: RunStore, archs: list[Any], key: str = "accuracy") -> tupl
 def summarise(store: RunStore, archs: list[Any], key: str = "accuracy") -> dict[str, Any]:
     kept, table = seed_table(store, archs, key=key)
     cpu = sum(r["cpu_seconds"] for r in store.runs())
-    out: dict[str, Any] = {"runs": len(store), "nets_with_both_seeds": len(kept), "cpu_hours": cpu / 3600}
+    out: dict[str, Any] = {"runs": len(store), "nets_with_two_seeds_or_more": len(kept), "cpu_hours": cpu / 3600}
     if len(kept) >= 3:
         per_net = [sum(v == v for v in row) for row in table]
         out["seeds_per_net"] = {str(k): per_net.count(k) for k in sorted(set(per_net))}
@@ -450,7 +450,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {
         "protocol": args.protocol,
         "nets_planned": len(archs),
-        "seeds_planned": TRUTH_SEEDS,
+        "seeds_planned": args.seeds,
         "test": summarise(store, archs, key="test_accuracy"),
         "validation": summarise(store, archs, key="val_accuracy"),
     }
@@ -459,7 +459,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if r.get("reliability") is not None:
             seeds = ", ".join(f"{n} with {k}" for k, n in r["seeds_per_net"].items())
             print(
-                f"{split:10s} {r['nets_with_both_seeds']} of {len(archs)} nets with two seeds or more ({seeds}): "
+                f"{split:10s} {r['nets_with_two_seeds_or_more']} of {len(archs)} nets with two seeds or more "
+                f"({seeds}): "
                 f"reliability {r['reliability_single_run']:.2f} one run, {r['reliability']:.2f} mean of their "
                 f"seeds; noise sd {100 * r['noise_sd']:.2f} pts vs nets {100 * r['between_net_sd']:.2f}"
             )
@@ -482,7 +483,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     protocol = truth_protocol(args.protocol)
     store = RunStore(TRUTH_FILE, protocol, DATA)
     archs, test_runs = seed_table(store, truth_nets(args.per_space), key="test_accuracy")
-    _, val_runs = seed_table(store, archs, key="val_accuracy")
+    val_archs, val_runs = seed_table(store, archs, key="val_accuracy")
+    if val_archs != archs:  # every run measures both splits; a file edited by hand might not
+        print(f"{TRUTH_FILE}: some runs lack a validation or test accuracy; the report needs both")
+        return 1
     if len(archs) < 12:
         print(f"only {len(archs)} nets have two seeds in {TRUTH_FILE}; run `truth` first")
         return 1
@@ -761,6 +765,7 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("status", help="the ground truth's progress and reliability so far (trains nothing)")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
+    a.add_argument("--seeds", type=int, default=TRUTH_SEEDS, help="seeds per net the truth plans (default 4)")
     a = sub.add_parser("validity", help="the truth's first nets trained 4x as long: does its order hold?")
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
     a.add_argument("--workers", type=int, default=2)

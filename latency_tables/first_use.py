@@ -121,7 +121,7 @@ def ensure_host_table(
         if progress:
             progress(0, 1, WAITING)
 
-    with file_lock(user_table_dir() / f".first-use-{prof.id}.lock", waiting):
+    with file_lock(user_table_dir() / f".first-use-{prof.id}.lock", waiting, abandonable=True):
         host = HostInfo.current()
         replaced = None
         found_path: Path | None = None

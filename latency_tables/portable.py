@@ -213,12 +213,14 @@ _GIVE_UP: ContextVar[Callable[[], None] | None] = ContextVar("hwnas_lock_give_up
 
 @contextmanager
 def abandonable_waits(check: Callable[[], None]) -> Iterator[None]:
-    """Inside this (in this thread), a wait for any lock of this module (:func:`file_lock`,
-    :func:`measurement_lock`, :func:`compute_slot`) tries again every :data:`LOCK_POLL_SECONDS` and calls
-    ``check()`` in between: what it raises ends the wait, the lock not taken, and goes up to the caller.
+    """Inside this (in this thread), a wait for the host's long locks (:func:`measurement_lock`,
+    :func:`compute_slot`, a :func:`file_lock` taken with ``abandonable=True`` such as first use's) tries again
+    every :data:`LOCK_POLL_SECONDS` and calls ``check()`` in between: what it raises ends the wait, the lock not
+    taken, and goes up to the caller.
 
-    A lock wait can last as long as another job's table build or training run: a search asked to stop (its
-    worker told to shut down) must not sit in it until then, unable to give its job back.
+    Such a wait can last as long as another job's table build or training run: a search asked to stop (its
+    worker told to shut down) must not sit in it until then, unable to give its job back. The short locks
+    that guard a file being written (a table's save) still wait: giving up there would lose what was measured.
     """
     token = _GIVE_UP.set(check)
     try:
@@ -246,9 +248,12 @@ def _flock(fh: IO[str], mode: int) -> None:
 
 
 @contextmanager
-def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[IO[str] | None]:
+def file_lock(
+    path: Path, on_wait: Callable[[], None] | None = None, abandonable: bool = False
+) -> Iterator[IO[str] | None]:
     """Hold an exclusive lock on ``path`` (created if missing), calling ``on_wait()`` once if another process
-    (or another open of it in this one) holds it, then waiting. Yields the open lock file (read-only where it
+    (or another open of it in this one) holds it, then waiting (``abandonable``: a wait that
+    :func:`abandonable_waits` may end). Yields the open lock file (read-only where it
     could not be opened for writing), or None where it could not be opened at all (a read-only folder without
     it: nothing can be written beside it either, so there is nothing to guard). Where fcntl does not exist
     (Windows) it only opens the file: nothing else of hwnas runs beside it there."""
@@ -267,7 +272,10 @@ def file_lock(path: Path, on_wait: Callable[[], None] | None = None) -> Iterator
         except BlockingIOError:
             if on_wait is not None:
                 on_wait()
-            _flock(fh, fcntl.LOCK_EX)
+            if abandonable:
+                _flock(fh, fcntl.LOCK_EX)
+            else:
+                fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield fh
         finally:
@@ -349,7 +357,8 @@ def _own_slot_released() -> Iterator[None]:
     try:
         yield
     finally:
-        fcntl.flock(fh, fcntl.LOCK_SH)
+        # given up (a stop), the slot is simply not held again: compute_slot's own release stays harmless
+        _flock(fh, fcntl.LOCK_SH)
 
 
 @contextmanager
@@ -377,8 +386,12 @@ def measurement_lock(
     # ahead of it waiting forever
     with (
         _own_slot_released(),
-        file_lock(_gate_path(), say(f"another measurement is running on this host ({path}); waiting for it")),
-        file_lock(path, say(f"waiting for the computations under way on this host to finish ({path})")) as fh,
+        file_lock(
+            _gate_path(), say(f"another measurement is running on this host ({path}); waiting for it"), abandonable=True
+        ),
+        file_lock(
+            path, say(f"waiting for the computations under way on this host to finish ({path})"), abandonable=True
+        ) as fh,
     ):
         # who holds it, for a person looking at the file; a lock file opened read-only (another user's) holds
         # all the same

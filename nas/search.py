@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +74,10 @@ class InFlight:
     log: str | None = None  # token of its in-flight row, when something was sent to a worker
 
 
-class _Stopped(Exception):
-    """Raised through a table build when the search is asked to stop (the build resumes next time)."""
+class _Stopped(BaseException):
+    """Raised through a table build, or a lock wait, when the search is asked to stop (what it interrupted
+    resumes next time). Not an Exception: the handlers that turn a metric's error into a failed trial must let
+    it through."""
 
 
 def _settings(config: SearchConfig) -> EvalSettings:
@@ -204,7 +207,14 @@ class Search:
                         done += 1
                         report()
                         continue
-                    parts = self.objectives.cheap(arch)
+                    try:
+                        # a layer the table lacks is measured here, after the host's measurement lock: a stop ends
+                        # that wait, and the trial, logged in flight, runs first when the search resumes
+                        with self._stoppable():
+                            parts = self.objectives.cheap(arch)
+                    except _Stopped:
+                        in_flight[trial.number] = InFlight(trial, arch, {}, session.log_inflight(dict(trial.params)))
+                        break
                     wanted = [(arch.arch_id, x, self.settings.for_metric(x)) for x in expensive]
                     for k, v in self.cache.get_many(wanted).items():
                         parts[k[1]] = v
@@ -252,6 +262,15 @@ class Search:
         result.controller_seconds_per_trial = controller_time / told if told else None
         return result
 
+    def _stop_check(self) -> None:
+        if self.stop is not None and self.stop():
+            raise _Stopped()
+
+    def _stoppable(self) -> AbstractContextManager[None]:
+        """Where the search may wait for the host's measurement lock (a table build, a missing layer): a stop
+        ends the wait (:class:`_Stopped`) instead of waiting out another job's measurement or training run."""
+        return nullcontext() if self.stop is None else abandonable_waits(self._stop_check)
+
     def _prepare_tables(self) -> list[str]:
         """Choose (and on first use build) every latency profile's table, keep the choices with the study;
         notes on them. The lease is renewed meanwhile: a first build takes a minute or two."""
@@ -269,12 +288,8 @@ class Search:
                 except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
                     continue
 
-        def stop_now() -> None:
-            if self.stop is not None and self.stop():
-                raise _Stopped()
-
         def progress(event: TableEvent) -> None:
-            stop_now()
+            self._stop_check()
             if self.on_table is not None:
                 self.on_table(event)
 
@@ -283,7 +298,7 @@ class Search:
         try:
             # a build may first wait for the host's measurement lock (another job measuring or training) for as
             # long as that takes: a stop ends the wait too
-            with abandonable_waits(stop_now):
+            with self._stoppable():
                 choices = self.objectives.prepare_tables(progress)
         finally:
             done.set()

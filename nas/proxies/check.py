@@ -1,4 +1,4 @@
-"""A ground truth for judging proxies: sampled nets of a space, each trained with two seeds, resumably.
+"""A ground truth for judging proxies: sampled nets of a space, each trained with two seeds or more, resumably.
 
 Used by ``benchmarks/proxies.py`` (hwnas's own evidence) and by
 ``hwnas proxies check`` (a user's evidence on their own space and data):
@@ -8,7 +8,8 @@ Used by ``benchmarks/proxies.py`` (hwnas's own evidence) and by
   groups of similar cost, so both "is the bigger net better" and "which of
   these equal-cost nets is better" can be asked of the proxies.
 - :class:`RunStore`: one JSON line per finished (net, seed) run, appended
-  as it finishes; a killed check resumes where it stopped.
+  as it finishes; a killed check resumes where it stopped, and a truth can
+  grow more seeds later (:func:`seed_matrix` reads any number of them).
 - :func:`train_runs`: the missing runs, in ``workers`` processes of one
   torch thread each (two processes with torch's default threads on a
   2-core machine oversubscribe it many times over).
@@ -185,7 +186,9 @@ class RunStore:
             lines = text.splitlines()
             head = json.loads(lines[0]) if lines else None
             # compared as models, so a field added later with a default does not orphan old files; the seeds say
-            # which runs to do, not how one is trained, so a truth may grow more of them
+            # which runs to do, not how one is trained, so a truth may grow more of them (the header keeps the
+            # seeds it was made for: rewriting it under a process appending runs could lose one; the runs say
+            # which seeds there are)
             if head is not None and (
                 Protocol.model_validate(head.get("protocol", {})).model_copy(update={"seeds": protocol.seeds})
                 != protocol

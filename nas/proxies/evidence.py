@@ -63,27 +63,33 @@ def test_retest(first: Array, second: Array) -> dict[str, Any]:
     return reliability(np.column_stack([a, b]))
 
 
-def _additive_fit(x: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares of ``x[i, j] = net[i] + seed[j]`` over the entries ``seen``, the seeds' effects centred on
-    0 (a complete table: the row means and the column means' deviations; missing entries: alternating means,
-    which converge to the same least-squares fit)."""
-    net = np.nanmean(np.where(seen, x, np.nan), axis=1)
-    seed = np.zeros(x.shape[1])
-    for _ in range(200):
-        resid = np.where(seen, x - net[:, None], np.nan)
-        new_seed = np.nanmean(resid, axis=0)
-        new_seed -= new_seed.mean()
-        new_net = np.nanmean(np.where(seen, x - new_seed[None, :], np.nan), axis=1)
-        done = np.allclose(new_seed, seed, rtol=0, atol=1e-12) and np.allclose(new_net, net, rtol=0, atol=1e-12)
-        net, seed = new_net, new_seed
-        if done:
-            break
-    return net, seed
+def _additive_fit(x: np.ndarray, seen: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Least squares of ``x[i, j] = net[i] + seed[j]`` over the entries ``seen`` (every column holding some):
+    the seeds' effects centred on 0, and the rank of their part of the fit (k - 1 when the nets tie every seed
+    to every other; less when the seeds fall into groups no net spans, whose offsets cannot be told apart).
+
+    The nets' effects are eliminated exactly (each net's mean of ``x - seed`` over its own seeds), which leaves
+    a k x k system for the seeds: small whatever the number of nets. Complete rows give the row means and the
+    column means' deviations."""
+    m = seen.sum(axis=1).astype(float)
+    s = seen.astype(float)
+    xz = np.where(seen, x, 0.0)
+    row_mean = xz.sum(axis=1) / m
+    # normal equations of the seeds' effects, the nets' effects eliminated: sum over nets of
+    # (diag(s_i) - s_i s_i^T / m_i) seed = sum over nets of s_i * (x_i - mean_i)
+    gram = np.diag(s.sum(axis=0)) - (s / m[:, None]).T @ s
+    rhs = (s * (xz - row_mean[:, None])).sum(axis=0)
+    seed, *_ = np.linalg.lstsq(gram, rhs, rcond=None)
+    rank = int(np.linalg.matrix_rank(gram))
+    seed = seed - seed.mean()
+    net = (np.where(seen, x - seed[None, :], 0.0)).sum(axis=1) / m
+    return net, seed, rank
 
 
 def reliability(runs: Array | Sequence[Sequence[float]]) -> dict[str, Any]:
     """Reliability of a ground truth from independent runs (seeds) of every net: ``runs[i][j]`` is net i's
-    accuracy under seed j, NaN where that run is missing (every net needs at least one, and some two).
+    accuracy under seed j, NaN where that run is missing (every net needs at least one, and some two; a seed
+    with no run at all is left out).
 
     A run's accuracy is the net's own, plus what its seed does to every net alike (a seed shuffles the data
     the same way for all of them), plus noise. The shared part moves every net together and leaves their order
@@ -92,31 +98,47 @@ def reliability(runs: Array | Sequence[Sequence[float]]) -> dict[str, Any]:
     consistency form of the intraclass correlation). The truth used downstream is each net's mean over its
     seeds (:func:`net_means`), whose noise variance is a single run's over the net's number of seeds; its
     reliability is the share of its variance that is not noise, and the square root of that the highest
-    correlation any proxy can be expected to reach against it. More seeds raise it as Spearman-Brown says:
+    correlation any proxy can be expected to reach against it. A single run's reliability comes from the same
+    two variances (the nets' true spread and the noise), so a truth whose extra seeds cover some nets only is
+    not judged on those nets' spread. More seeds raise the mean's reliability as Spearman-Brown says:
     k r / (1 + (k - 1) r) for a single run's reliability r.
     """
     x = np.atleast_2d(np.asarray(runs, dtype=float))
     seen = np.isfinite(x)
+    used = seen.any(axis=0)
+    x, seen = x[:, used], seen[:, used]
     per_net = seen.sum(axis=1)
     n, k = x.shape
-    if n < 3 or k < 2 or per_net.min() < 1 or seen.sum() - n - (k - 1) < 1:
+    if n < 3 or k < 2 or per_net.min() < 1:
         raise ValueError(
             f"reliability: needs at least 3 nets with a run each and some with two seeds, got {n} nets x {k} seeds "
-            f"with {int(seen.sum())} runs"
+            f"with runs, {int(seen.sum())} runs"
         )
-    net, seed = _additive_fit(x, seen)
+    net, seed, rank = _additive_fit(x, seen)
+    dof = int(seen.sum()) - n - rank
+    if dof < 1:
+        raise ValueError(
+            f"reliability: needs some nets with two seeds, got {n} nets x {k} seeds with {int(seen.sum())} runs"
+        )
     resid = np.where(seen, x - net[:, None] - seed[None, :], 0.0)
-    noise_var = float((resid**2).sum() / (seen.sum() - n - (k - 1)))
+    noise_var = float((resid**2).sum() / dof)
     mean_var = float(np.var(net, ddof=1))
-    single_var = float(np.mean([np.var(x[seen[:, j], j], ddof=1) for j in range(k) if seen[:, j].sum() >= 2]))
-    single = max(0.0, 1 - noise_var / single_var) if single_var > 0 else 0.0
-    of_mean = max(0.0, 1 - float(np.mean(noise_var / per_net)) / mean_var) if mean_var > 0 else 0.0
+    mean_noise = float(np.mean(noise_var / per_net))
+    true_var = max(0.0, mean_var - mean_noise)
+    single = true_var / (true_var + noise_var) if true_var + noise_var > 0 else math.nan
+    of_mean = max(0.0, 1 - mean_noise / mean_var) if mean_var > 0 else math.nan
+    # two seeds' agreement, averaged over the pairs of seeds that share the most nets: every pair when every
+    # net has every seed; else only those (a half-done truth's extra seeds cover its first nets, not a sample)
+    shared = {(i, j): int((seen[:, i] & seen[:, j]).sum()) for i in range(k) for j in range(i + 1, k)}
+    most = max(shared.values())
     pairs = [
-        _spearman(x[both, i], x[both, j])
-        for i in range(k)
-        for j in range(i + 1, k)
-        if (both := seen[:, i] & seen[:, j]).sum() >= 3
+        rho
+        for (i, j), count in shared.items()
+        if count == most
+        and count >= 3
+        and not math.isnan(rho := _spearman(x[seen[:, i] & seen[:, j], i], x[seen[:, i] & seen[:, j], j]))
     ]
+    seeds_used = [int(j) for j in np.flatnonzero(used)]
     return {
         "nets": n,
         "seeds": k,
@@ -124,12 +146,12 @@ def reliability(runs: Array | Sequence[Sequence[float]]) -> dict[str, Any]:
         "noise_sd": math.sqrt(noise_var),
         # the first two seeds' difference (what a two-seed truth always reported), then each seed's own
         "seed_offset": float(seed[0] - seed[1]),
-        "seed_offsets": [float(v) for v in seed],
+        "seed_offsets": dict(zip(map(str, seeds_used), map(float, seed), strict=True)),
         "between_net_sd": math.sqrt(mean_var),
         "reliability_single_run": single,
         "reliability": of_mean,
-        "ceiling": math.sqrt(of_mean),
-        "spearman_between_seeds": float(np.nanmean(pairs)) if pairs and not np.isnan(pairs).all() else math.nan,
+        "ceiling": math.sqrt(of_mean) if not math.isnan(of_mean) else math.nan,
+        "spearman_between_seeds": float(np.mean(pairs)) if pairs else math.nan,
     }
 
 
@@ -141,7 +163,8 @@ def net_means(runs: Array | Sequence[Sequence[float]]) -> list[float]:
     seen = np.isfinite(x)
     if (seen.sum(axis=1) < 1).any():
         raise ValueError("net_means: every net needs at least one run")
-    net, _ = _additive_fit(x, seen)
+    used = seen.any(axis=0)
+    net, _, _ = _additive_fit(x[:, used], seen[:, used])
     return [float(v) for v in net]
 
 

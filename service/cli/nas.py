@@ -375,7 +375,7 @@ def add_commands(sub: Any, add: AddCommand) -> None:
         "--seeds",
         type=int,
         default=2,
-        help="training seeds per net, at least 2 (their agreement is the reliability; a mean of more is steadier: "
+        help="training seeds per net, 2 to 10 (their agreement is the reliability; a mean of more is steadier: "
         "k r / (1 + (k - 1) r) for one run's reliability r); raising it later trains only the new seeds",
     )
     c.add_argument("--max-macs", type=float, help="sample nets up to this many MACs (bounds the training cost)")

@@ -406,6 +406,7 @@ def test_a_lock_wait_ends_when_its_check_says_so_and_takes_nothing(
 ) -> None:
     """A worker told to stop while its job waits behind another job's measurement stops then, not after it."""
     import fcntl
+    import threading
 
     from latency_tables import portable
 
@@ -424,7 +425,7 @@ def test_a_lock_wait_ends_when_its_check_says_so_and_takes_nothing(
     with open(path, "w") as holder:  # another process's lock (another open of the file: flock tells them apart)
         fcntl.flock(holder, fcntl.LOCK_EX)
         waits = [
-            lambda: portable.file_lock(path),
+            lambda: portable.file_lock(path, abandonable=True),  # e.g. first use's
             portable.measurement_lock,  # its gate is free: it waits on the lock itself
             portable.compute_slot,  # a computation waits while a measurement holds the lock
         ]
@@ -432,8 +433,21 @@ def test_a_lock_wait_ends_when_its_check_says_so_and_takes_nothing(
             with portable.abandonable_waits(give_up_third_time), pytest.raises(GiveUp), wait():
                 pytest.fail("the lock was taken while another held it")
         assert len(calls) == 9
+        # a table's save lock is not given up (what was measured would be lost): it waits, and then saves
+        saved = threading.Event()
+
+        def save() -> None:
+            with portable.abandonable_waits(give_up_third_time), portable.file_lock(path):
+                saved.set()
+
+        writer = threading.Thread(target=save, daemon=True)
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and not saved.is_set() and len(calls) == 9
         fcntl.flock(holder, fcntl.LOCK_UN)
-    with portable.abandonable_waits(give_up_third_time), portable.file_lock(path) as fh:
+        writer.join(10)
+        assert saved.is_set()
+    with portable.abandonable_waits(give_up_third_time), portable.file_lock(path, abandonable=True) as fh:
         assert fh is not None  # free: taken at once, the check never asked
     assert len(calls) == 9
 

@@ -47,12 +47,24 @@ def test_more_seeds_raise_reliability_as_spearman_brown_says_and_missing_runs_co
     assert r == pytest.approx(0.8, abs=0.03)
     assert four["reliability"] == pytest.approx(4 * r / (1 + 3 * r), abs=0.01) and four["reliability"] > 0.92
     assert two["reliability"] == pytest.approx(2 * r / (1 + r), abs=0.02)
-    assert four["seed_offsets"] == pytest.approx(list(offsets - offsets.mean()), abs=0.03)
+    assert list(four["seed_offsets"].values()) == pytest.approx(list(offsets - offsets.mean()), abs=0.03)
+    # a seed not run yet (an empty column) is left out, not turned into NaN everywhere
+    planned = np.column_stack([runs[:, :2], np.full(3000, np.nan)])
+    assert evidence.reliability(planned) == two and evidence.net_means(planned) == evidence.net_means(runs[:, :2])
     # half the nets with two seeds only (a truth stopped midway): each weighed by the seeds it has
     partial = runs.copy()
     partial[:1500, 2:] = np.nan
     mixed = evidence.reliability(partial)
     assert mixed["runs"] == 9000 and two["reliability"] < mixed["reliability"] < four["reliability"]
+    # the extra seeds on the first nets only: a single run's reliability and the seeds' agreement stay those
+    # of all the nets, not of the few the extra seeds cover (here: the widest-spread ones)
+    wide = runs.copy()
+    order = np.argsort(-np.abs(true))
+    wide[order[300:], 2:] = np.nan
+    assert evidence.reliability(wide)["reliability_single_run"] == pytest.approx(r, abs=0.03)
+    assert evidence.reliability(wide)["spearman_between_seeds"] == pytest.approx(
+        four["spearman_between_seeds"], abs=0.02
+    )
     means = np.array(evidence.net_means(partial))
     # seeds 2 and 3 run high for every net: a net without them is not ranked lower for that
     assert abs(np.mean(means[:1500] - true[:1500]) - np.mean(means[1500:] - true[1500:])) < 0.03

@@ -292,6 +292,49 @@ def test_a_stop_while_the_build_waits_for_the_measurement_lock_ends_the_wait(tmp
     assert not list(user_table_dir().glob("*.json*"))  # nothing measured
 
 
+def test_a_stop_while_a_trial_waits_to_measure_a_missing_layer_requeues_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trial's latency needs a layer the table lacks, measured after the host's measurement lock, which another
+    job holds: a stop ends that wait too, and the trial, logged in flight, runs first on resume."""
+    import fcntl
+    import threading
+
+    from latency_tables.portable import lock_path, measurement_lock
+
+    FakeFirstUse(monkeypatch, [])
+    real = Objectives.cheap
+
+    def cheap(self: Objectives, arch: Any) -> Any:
+        with measurement_lock():  # as LatencyPredictor measures a missing layer
+            return real(self, arch)
+
+    monkeypatch.setattr(Objectives, "cheap", cheap)
+    cfg, storage = config(), f"sqlite:///{tmp_path / 's.db'}"
+    stop = threading.Event()
+    outcome: list[Any] = []
+    search = Search(cfg, storage, stop=stop.is_set)
+    run = threading.Thread(target=lambda: outcome.append(search.run()), daemon=True)
+    lock_path().parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(), "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        try:
+            run.start()
+            run.join(1.0)
+            assert run.is_alive()
+            stop.set()
+            run.join(10)
+            assert not run.is_alive(), "the stopped search still waits for the measurement lock"
+        finally:
+            fcntl.flock(holder, fcntl.LOCK_UN)
+            run.join(30)
+    assert search.stopped and not any(t.state == "COMPLETE" for t in outcome[0].trials)
+    assert any("stopped on request with 1 trial(s) in flight" in n for n in outcome[0].notes)
+    again = Search(cfg, storage).run(resume=True)
+    assert any("1 trial(s) in flight when the last controller stopped were requeued" in n for n in again.notes)
+    assert [t.state for t in again.trials] == ["COMPLETE"] * 4
+
+
 def test_shipped_predicts_from_the_shipped_file_and_flags_every_latency(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
