@@ -155,6 +155,16 @@ def reliability(runs: Array | Sequence[Sequence[float]]) -> dict[str, Any]:
     }
 
 
+def seeds_for(single_run: float, target: float = 0.8) -> int | None:
+    """How many seeds per net a mean needs to reach reliability ``target``, given a single run's (Spearman-Brown:
+    k r / (1 + (k - 1) r) >= target); None where a single run measures nothing (r <= 0 or NaN)."""
+    if not single_run > 0:
+        return None
+    if single_run >= target:
+        return 1
+    return math.ceil(target * (1 - single_run) / (single_run * (1 - target)) - 1e-9)
+
+
 def net_means(runs: Array | Sequence[Sequence[float]]) -> list[float]:
     """Each net's accuracy over its seeds (NaN: a missing run), the seeds' shared offsets taken out, so that a
     net missing a seed that runs high or low for every net is not moved by that: with every run present,

@@ -175,8 +175,15 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         f"{rel['reliability']:.2f} (ceiling {rel['ceiling']:.2f}): seed noise sd {100 * rel['noise_sd']:.2f} "
         f"pts vs {100 * rel['between_net_sd']:.2f} between nets"
     )
-    if rel["reliability"] < 0.8:
-        print("  below 0.8: the ranking below is uncertain; train longer (--steps) or sample more different nets")
+    if not rel["reliability"] >= 0.8:
+        need = evidence.seeds_for(rel["reliability_single_run"])
+        more = (
+            f"run the check again with --seeds {need} (a mean of {need} seeds reaches about 0.8; only the new "
+            "seeds train)"
+            if need is not None and protocol.seeds and need <= 10
+            else "train longer (--steps)"
+        )
+        print(f"  below 0.8: the ranking below is uncertain; {more}, or sample more different nets")
     rows = sorted(table.items(), key=lambda kv: -(kv[1]["balanced"] if not math.isnan(kv[1]["balanced"]) else -9))
     print(
         render_table(

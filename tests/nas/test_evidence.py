@@ -71,6 +71,9 @@ def test_more_seeds_raise_reliability_as_spearman_brown_says_and_missing_runs_co
     plain = np.nanmean(partial, axis=1)
     assert abs(np.mean(plain[:1500] - true[:1500]) - np.mean(plain[1500:] - true[1500:])) > 0.1
     assert evidence.net_means(runs[:5]) == pytest.approx(list(runs[:5].mean(axis=1)))  # complete: plain means
+    # how many seeds a mean needs for 0.8: 0.54 one run (hwnas's own truth) -> 4, as Spearman-Brown says
+    assert [evidence.seeds_for(v) for v in (0.54, 0.5, 0.8, 0.9, 0.0, math.nan)] == [4, 4, 1, 1, None, None]
+    assert evidence.seeds_for(0.3) == 10 and 10 * 0.3 / (1 + 9 * 0.3) >= 0.8 > 9 * 0.3 / (1 + 8 * 0.3)
     with pytest.raises(ValueError, match="some with two seeds"):
         evidence.reliability([[1.0, math.nan], [2.0, math.nan], [3.0, math.nan]])
     with pytest.raises(ValueError, match="at least one run"):
