@@ -16,6 +16,10 @@ What a new user meets on this machine, measured per device profile:
    second measurement scored against the first), with the median
    predicted/measured ratio overall and for nets with and without
    squeeze-excite / h-swish (is a bias modelling or drift?).
+   *Re-anchored*: the fresh table's predictions scaled by the host's speed
+   just before the nets were measured against its speed at the build (its
+   reference layers timed again): does a table re-anchored at the moment of
+   use follow the machine's drift between build and use?
 4. **The shipped table on the same measured nets** (``--against shipped``):
    what a user who trusted it would have seen.
 5. **Noise across time.** Once every space of a profile is done, each space's
@@ -110,6 +114,17 @@ def bias(pred: np.ndarray, meas: np.ndarray, codes: list[str]) -> dict[str, floa
     }
 
 
+def drift(profile: str, table: Any) -> float:
+    """The host's speed now against when ``table`` was measured: its reference layers timed again (a second or
+    two), geometric mean of now / then. Scaling the table's predictions by it is what a table re-anchored at
+    the moment of use would predict: does that follow the machine's drift between a build and its use?"""
+    from latency_tables.host import REFERENCE_LAYERS, judge_signature, measure_signature
+    from latency_tables.profiles import DeviceProfile
+
+    then = {k: table.entries[k].median_ms for k in REFERENCE_LAYERS if k in table.entries}
+    return judge_signature(then, measure_signature(DeviceProfile.parse(profile), list(then)))[0]
+
+
 def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed: int) -> list[dict[str, Any]]:
     from latency_tables.api import load_predictor
     from latency_tables.first_use import ensure_host_table
@@ -125,6 +140,7 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
         build_s = time.perf_counter() - start
         print(f"  {built.summary()}", flush=True)
         predictor = load_predictor(profile, table=built.path, space=name)
+        speed = drift(profile, built.table)  # timed next to the validation: the machine's speed as it measures
         result = validate(predictor, space, samples, seed=seed, rounds=rounds, progress=ProgressBar(f"validate {name}"))
         measured_at = time.monotonic()
         codes = [r.arch for r in result.rows]
@@ -153,6 +169,8 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
                 },
                 "validation": {k: v for k, v in result.as_dict().items() if k != "nets"},
                 "bias": bias(pred, m1, codes),
+                # the table's predictions scaled by the host's speed now against at its build (reference layers)
+                "reanchored": {"speed_now_vs_build": speed, **compare(pred * speed, m1)},
                 "shipped": {**compare(ship_pred, m1), **bias(ship_pred, m1, codes)},
                 "measured_at": measured_at,
                 "nets": [
@@ -171,6 +189,7 @@ def measure_later(profile: str, spaces: list[dict[str, Any]], rounds: int, gap: 
     noise across time (later vs first measurement) and the fresh table against the later measurement."""
     from latency_tables.profiler import measurement_lock
     from latency_tables.profiles import DeviceProfile
+    from latency_tables.table import LatencyTable
     from latency_tables.validate import measure_interleaved
     from latency_tables.validation_result import compare
 
@@ -181,6 +200,7 @@ def measure_later(profile: str, spaces: list[dict[str, Any]], rounds: int, gap: 
             time.sleep(wait)
         archs = [ss.Architecture.decode(n["arch"]) for n in r["nets"]]
         elapsed = time.monotonic() - r["measured_at"]
+        speed = drift(profile, LatencyTable.load(Path(r["first_use"]["table"])))
         with measurement_lock():  # one pass, as many rounds as each of the first two
             later = measure_interleaved(archs, DeviceProfile.parse(profile), rounds, ProgressBar(f"{r['space']} again"))
         m1 = np.asarray([n["m1"] for n in r["nets"]])
@@ -190,9 +210,20 @@ def measure_later(profile: str, spaces: list[dict[str, Any]], rounds: int, gap: 
             "noise": compare(later, m1),
             "predicted": compare(pred, later),
             "median_ratio_later_first": float(np.median(later / m1)),
+            "reanchored": {"speed_now_vs_build": speed, **compare(pred * speed, later)},
         }
         for n, x in zip(r["nets"], later, strict=True):
             n["later"] = float(x)
+
+
+def reanchored(now: dict[str, Any] | None, later: dict[str, Any] | None) -> str:
+    """The table scaled by the host's speed at the measurement: within +-10% (that speed), then the same later."""
+    if now is None:  # a result written before the re-anchoring was measured
+        return "-"
+    text = f"{pct(now['within_10_pct'])} ({now['speed_now_vs_build']:.2f}x)"
+    if later is not None and "reanchored" in later:
+        text += f", {pct(later['reanchored']['within_10_pct'])} ({later['reanchored']['speed_now_vs_build']:.2f}x)"
+    return text
 
 
 def pct(v: float | None) -> str:
@@ -275,6 +306,7 @@ def main() -> None:
                 if later is None
                 else f"{pct(later['predicted']['within_10_pct'])} ({pct(later['noise']['within_10_pct'])}), "
                 f"{later['median_ratio_later_first']:.2f}, {later['seconds_after'] / 60:.0f} min",
+                reanchored(r.get("reanchored"), later),
                 f"{pct(s['within_10_pct'])}, {s['mape_pct']:.0f}%, {s['median_ratio']:.2f}",
             ]
         )
@@ -289,6 +321,7 @@ def main() -> None:
                 "MAPE",
                 "pred/meas",
                 "later: +-10% (noise), later/first, after",
+                "re-anchored: +-10% (speed), later",
                 "shipped: +-10%, MAPE, pred/meas",
             ],
             rows,
