@@ -260,19 +260,17 @@ def test_a_stop_during_the_build_ends_the_run_before_any_trial(tmp_path: Path, m
     assert "while building a latency table" in result.notes[0]
 
 
-# ------------------------------------------------------------ shipped, a file, a host that cannot measure
-def test_a_stop_while_the_build_waits_for_the_measurement_lock_ends_the_wait(tmp_path: Path) -> None:
-    """Another job measures (or trains) on this host for as long as it takes: a search stopped meanwhile (its
-    worker shut down) gives up waiting at once and leaves its table unbuilt, to be built when it resumes."""
+def stopped_while_another_measures(cfg: SearchConfig, storage: str) -> Any:
+    """Run a search while another process holds the host's measurement lock (a job measuring or training), stop
+    it once it waits there, and return its result: it must give up the wait, not sit in it."""
     import fcntl
     import threading
 
     from latency_tables.portable import lock_path
 
-    save_shipped(tiny_table(host=other_host()))
     stop = threading.Event()
     outcome: list[Any] = []
-    search = Search(config(), f"sqlite:///{tmp_path / 's.db'}", stop=stop.is_set)
+    search = Search(cfg, storage, stop=stop.is_set)
     run = threading.Thread(target=lambda: outcome.append(search.run()), daemon=True)
     lock_path().parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path(), "a") as holder:
@@ -287,8 +285,16 @@ def test_a_stop_while_the_build_waits_for_the_measurement_lock_ends_the_wait(tmp
         finally:
             fcntl.flock(holder, fcntl.LOCK_UN)
             run.join(30)
-    assert search.stopped and outcome[0].trials == []
-    assert "while building a latency table" in outcome[0].notes[0]
+    assert search.stopped
+    return outcome[0]
+
+
+def test_a_stop_while_the_build_waits_for_the_measurement_lock_ends_the_wait(tmp_path: Path) -> None:
+    """Another job measures (or trains) on this host for as long as it takes: a search stopped meanwhile (its
+    worker shut down) gives up waiting at once and leaves its table unbuilt, to be built when it resumes."""
+    save_shipped(tiny_table(host=other_host()))
+    result = stopped_while_another_measures(config(), f"sqlite:///{tmp_path / 's.db'}")
+    assert result.trials == [] and "while building a latency table" in result.notes[0]
     assert not list(user_table_dir().glob("*.json*"))  # nothing measured
 
 
@@ -297,10 +303,7 @@ def test_a_stop_while_a_trial_waits_to_measure_a_missing_layer_requeues_it(
 ) -> None:
     """A trial's latency needs a layer the table lacks, measured after the host's measurement lock, which another
     job holds: a stop ends that wait too, and the trial, logged in flight, runs first on resume."""
-    import fcntl
-    import threading
-
-    from latency_tables.portable import lock_path, measurement_lock
+    from latency_tables.portable import measurement_lock
 
     FakeFirstUse(monkeypatch, [])
     real = Objectives.cheap
@@ -311,30 +314,15 @@ def test_a_stop_while_a_trial_waits_to_measure_a_missing_layer_requeues_it(
 
     monkeypatch.setattr(Objectives, "cheap", cheap)
     cfg, storage = config(), f"sqlite:///{tmp_path / 's.db'}"
-    stop = threading.Event()
-    outcome: list[Any] = []
-    search = Search(cfg, storage, stop=stop.is_set)
-    run = threading.Thread(target=lambda: outcome.append(search.run()), daemon=True)
-    lock_path().parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path(), "a") as holder:
-        fcntl.flock(holder, fcntl.LOCK_EX)
-        try:
-            run.start()
-            run.join(1.0)
-            assert run.is_alive()
-            stop.set()
-            run.join(10)
-            assert not run.is_alive(), "the stopped search still waits for the measurement lock"
-        finally:
-            fcntl.flock(holder, fcntl.LOCK_UN)
-            run.join(30)
-    assert search.stopped and not any(t.state == "COMPLETE" for t in outcome[0].trials)
-    assert any("stopped on request with 1 trial(s) in flight" in n for n in outcome[0].notes)
+    result = stopped_while_another_measures(cfg, storage)
+    assert not any(t.state == "COMPLETE" for t in result.trials)
+    assert any("stopped on request with 1 trial(s) in flight" in n for n in result.notes)
     again = Search(cfg, storage).run(resume=True)
     assert any("1 trial(s) in flight when the last controller stopped were requeued" in n for n in again.notes)
     assert [t.state for t in again.trials] == ["COMPLETE"] * 4
 
 
+# ------------------------------------------------------------ shipped, a file, a host that cannot measure
 def test_shipped_predicts_from_the_shipped_file_and_flags_every_latency(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
