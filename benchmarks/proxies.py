@@ -151,8 +151,6 @@ def summarise(store: RunStore, archs: list[Any], key: str = "accuracy") -> dict[
     cpu = sum(r["cpu_seconds"] for r in store.runs())
     out: dict[str, Any] = {"runs": len(store), "nets_with_two_seeds_or_more": len(kept), "cpu_hours": cpu / 3600}
     if len(kept) >= 3:
-        per_net = [sum(v == v for v in row) for row in table]
-        out["seeds_per_net"] = {str(k): per_net.count(k) for k in sorted(set(per_net))}
         out |= evidence.reliability(table)
         out["reliability_per_cpu_hour"] = out["reliability"] / out["cpu_hours"] if cpu else None
         values = [v for row in table for v in row if v == v]
@@ -491,7 +489,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"only {len(archs)} nets have two seeds in {TRUTH_FILE}; run `truth` first")
         return 1
     truth_test, truth_val = evidence.net_means(test_runs), evidence.net_means(val_runs)
-    seeds_per_net = [sum(v == v for v in row) for row in test_runs]
     macs = [float(count_cost(a).macs) for a in archs]
     spaces = [space_of(a) for a in archs]
     # the shipped tables, not this host's: the committed evidence must not depend on the VM a report ran on
@@ -534,12 +531,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     held = subset(held_idx, truth_test)
     table = judge(scores, truth_test, macs, latency, samples=args.bootstrap)
     reliability = {"test": evidence.reliability(test_runs), "val": evidence.reliability(val_runs)}
+    seeds_per_net = reliability["test"]["seeds_per_net"]  # {seeds: nets}
     winner = choice["choice"]
     print()
     rel = reliability["test"]
     print(
         f"ground truth: {len(archs)} nets ({', '.join(f'{spaces.count(s)} {s}' for s in SPACES)}), "
-        f"{min(seeds_per_net)}-{max(seeds_per_net)} seeds each (mean {sum(seeds_per_net) / len(archs):.1f}), "
+        f"{min(map(int, seeds_per_net))}-{max(map(int, seeds_per_net))} seeds each "
+        f"(mean {sum(int(k) * n for k, n in seeds_per_net.items()) / len(archs):.1f}), "
         f"test accuracy {min(truth_test):.4f}..{max(truth_test):.4f}; reliability {rel['reliability']:.2f} "
         f"(one run {rel['reliability_single_run']:.2f}), ceiling {rel['ceiling']:.2f}; noise sd "
         f"{100 * rel['noise_sd']:.2f} pts vs nets {100 * rel['between_net_sd']:.2f}"
@@ -622,7 +621,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             **protocol.model_dump(mode="json"),
             "dataset": DATA.model_dump(mode="json"),
             "cpu_hours": cpu_hours,
-            "seeds_per_net": {str(k): seeds_per_net.count(k) for k in sorted(set(seeds_per_net))},
+            "seeds_per_net": seeds_per_net,
             "test_accuracy_range": [min(truth_test), max(truth_test)],
         },
         "reliability": reliability,
@@ -765,7 +764,9 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("status", help="the ground truth's progress and reliability so far (trains nothing)")
     a.add_argument("--protocol", choices=list(PROTOCOLS), default=TRUTH_PROTOCOL)
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
-    a.add_argument("--seeds", type=int, default=TRUTH_SEEDS, help="seeds per net the truth plans (default 4)")
+    a.add_argument(
+        "--seeds", type=int, default=TRUTH_SEEDS, choices=range(2, 11), help="seeds per net the truth plans (default 4)"
+    )
     a = sub.add_parser("validity", help="the truth's first nets trained 4x as long: does its order hold?")
     a.add_argument("--per-space", type=int, default=TRUTH_PER_SPACE)
     a.add_argument("--workers", type=int, default=2)

@@ -364,11 +364,5 @@ def paired(
 ) -> tuple[list[Architecture], list[float], list[float]]:
     """The nets trained with both seeds, and their two accuracies (``key``: accuracy, val_accuracy or
     test_accuracy)."""
-    kept, first, second = [], [], []
-    for a in archs:
-        r0, r1 = store.get(a.encode(), seeds[0]), store.get(a.encode(), seeds[1])
-        if r0 is not None and r1 is not None and key in r0 and key in r1:
-            kept.append(a)
-            first.append(r0[key])
-            second.append(r1[key])
-    return kept, first, second
+    kept, rows = seed_matrix(store, archs, seeds, key=key, min_seeds=2)
+    return kept, [row[0] for row in rows], [row[1] for row in rows]

@@ -143,6 +143,7 @@ def reliability(runs: Array | Sequence[Sequence[float]]) -> dict[str, Any]:
         "nets": n,
         "seeds": k,
         "runs": int(seen.sum()),
+        "seeds_per_net": {str(c): int((per_net == c).sum()) for c in sorted(set(per_net.tolist()))},
         "noise_sd": math.sqrt(noise_var),
         # the first two seeds' difference (what a two-seed truth always reported), then each seed's own
         "seed_offset": float(seed[0] - seed[1]),
