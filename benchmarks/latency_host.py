@@ -20,6 +20,9 @@ What a new user meets on this machine, measured per device profile:
    just before the nets were measured against its speed at the build (its
    reference layers timed again): does a table re-anchored at the moment of
    use follow the machine's drift between build and use?
+   *Re-anchored on nets*: the same, with the host's speed taken from a few of
+   the table's own calibration nets (whole nets, spread over its latency
+   range) timed again, against their figures at the build.
 4. **The shipped table on the same measured nets** (``--against shipped``):
    what a user who trusted it would have seen.
 5. **Noise across time.** Once every space of a profile is done, each space's
@@ -125,6 +128,45 @@ def drift(profile: str, table: Any) -> float:
     return judge_signature(then, measure_signature(DeviceProfile.parse(profile), list(then)))[0]
 
 
+def drift_nets(profile: str, table: Any, space: str, count: int = 6, rounds: int = 2) -> dict[str, Any]:
+    """The host's speed now against when ``table`` was measured, from whole nets: ``count`` of the table's
+    calibration nets of ``space`` (evenly spread over their latencies) timed again. ``speed``: geometric mean
+    of now / then; ``intercept_ms`` and ``scale``: now ~ intercept + scale * then, by least squares (a drift
+    in a net's fixed cost as well as in its speed). Whole nets drift apart from isolated layers on these VMs;
+    does re-timing a few whole nets follow them?"""
+    from latency_tables.profiler import measurement_lock
+    from latency_tables.profiles import DeviceProfile
+    from latency_tables.validate import measure_interleaved
+
+    nets = sorted((n for n in table.networks if n.space == space), key=lambda n: n.median_ms)
+    picks = [nets[i] for i in sorted({round(i) for i in np.linspace(0, len(nets) - 1, min(count, len(nets)))})]
+    if len(picks) < 2:
+        raise SystemExit(f"the fresh table holds {len(picks)} calibration nets of {space}: nothing to re-time")
+    with measurement_lock():
+        now = measure_interleaved([ss.Architecture.decode(n.arch) for n in picks], DeviceProfile.parse(profile), rounds)
+    then = np.asarray([n.median_ms for n in picks])
+    scale, intercept = np.polyfit(then, now, 1)
+    return {
+        "speed": float(np.exp(np.mean(np.log(now / then)))),
+        "intercept_ms": float(intercept),
+        "scale": float(scale),
+        "then_ms": then.tolist(),
+        "now_ms": now.tolist(),
+    }
+
+
+def scored_on_nets(pred: np.ndarray, measured: np.ndarray, nets: dict[str, Any]) -> dict[str, Any]:
+    """The table's predictions re-anchored on re-timed nets, scaled and affine, scored against ``measured``."""
+    from latency_tables.validation_result import compare
+
+    return {
+        "speed_now_vs_build": nets["speed"],
+        **compare(pred * nets["speed"], measured),
+        "affine": compare(nets["intercept_ms"] + nets["scale"] * pred, measured),
+        "nets": nets,
+    }
+
+
 def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed: int) -> list[dict[str, Any]]:
     from latency_tables.api import load_predictor
     from latency_tables.first_use import ensure_host_table
@@ -141,6 +183,7 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
         print(f"  {built.summary()}", flush=True)
         predictor = load_predictor(profile, table=built.path, space=name)
         speed = drift(profile, built.table)  # timed next to the validation: the machine's speed as it measures
+        speed_nets = drift_nets(profile, built.table, name)
         result = validate(predictor, space, samples, seed=seed, rounds=rounds, progress=ProgressBar(f"validate {name}"))
         measured_at = time.monotonic()
         codes = [r.arch for r in result.rows]
@@ -171,6 +214,7 @@ def run_profile(profile: str, spaces: list[str], samples: int, rounds: int, seed
                 "bias": bias(pred, m1, codes),
                 # the table's predictions scaled by the host's speed now against at its build (reference layers)
                 "reanchored": {"speed_now_vs_build": speed, **compare(pred * speed, m1)},
+                "reanchored_nets": scored_on_nets(pred, m1, speed_nets),
                 "shipped": {**compare(ship_pred, m1), **bias(ship_pred, m1, codes)},
                 "measured_at": measured_at,
                 "nets": [
@@ -200,7 +244,9 @@ def measure_later(profile: str, spaces: list[dict[str, Any]], rounds: int, gap: 
             time.sleep(wait)
         archs = [ss.Architecture.decode(n["arch"]) for n in r["nets"]]
         elapsed = time.monotonic() - r["measured_at"]
-        speed = drift(profile, LatencyTable.load(Path(r["first_use"]["table"])))
+        table = LatencyTable.load(Path(r["first_use"]["table"]))
+        speed = drift(profile, table)
+        speed_nets = drift_nets(profile, table, r["space"])
         with measurement_lock():  # one pass, as many rounds as each of the first two
             later = measure_interleaved(archs, DeviceProfile.parse(profile), rounds, ProgressBar(f"{r['space']} again"))
         m1 = np.asarray([n["m1"] for n in r["nets"]])
@@ -211,19 +257,23 @@ def measure_later(profile: str, spaces: list[dict[str, Any]], rounds: int, gap: 
             "predicted": compare(pred, later),
             "median_ratio_later_first": float(np.median(later / m1)),
             "reanchored": {"speed_now_vs_build": speed, **compare(pred * speed, later)},
+            "reanchored_nets": scored_on_nets(pred, later, speed_nets),
         }
         for n, x in zip(r["nets"], later, strict=True):
             n["later"] = float(x)
 
 
-def reanchored(now: dict[str, Any] | None, later: dict[str, Any] | None) -> str:
-    """The table scaled by the host's speed at the measurement: within +-10% (that speed), then the same later."""
-    if now is None:  # a result written before the re-anchoring was measured
+def reanchored(now: dict[str, Any] | None, later: dict[str, Any] | None, key: str = "reanchored") -> str:
+    """The table scaled by the host's speed at the measurement: within +-10% (that speed), then the same later;
+    re-anchored on nets, the affine re-anchoring's within +-10% after a slash."""
+
+    def one(r: dict[str, Any]) -> str:
+        text = f"{pct(r['within_10_pct'])} ({r['speed_now_vs_build']:.2f}x)"
+        return text + (f" / {pct(r['affine']['within_10_pct'])}" if "affine" in r else "")
+
+    if now is None:  # a result written before this re-anchoring was measured
         return "-"
-    text = f"{pct(now['within_10_pct'])} ({now['speed_now_vs_build']:.2f}x)"
-    if later is not None and "reanchored" in later:
-        text += f", {pct(later['reanchored']['within_10_pct'])} ({later['reanchored']['speed_now_vs_build']:.2f}x)"
-    return text
+    return one(now) + (f", {one(later[key])}" if later is not None and key in later else "")
 
 
 def pct(v: float | None) -> str:
@@ -307,6 +357,7 @@ def main() -> None:
                 else f"{pct(later['predicted']['within_10_pct'])} ({pct(later['noise']['within_10_pct'])}), "
                 f"{later['median_ratio_later_first']:.2f}, {later['seconds_after'] / 60:.0f} min",
                 reanchored(r.get("reanchored"), later),
+                reanchored(r.get("reanchored_nets"), later, "reanchored_nets"),
                 f"{pct(s['within_10_pct'])}, {s['mape_pct']:.0f}%, {s['median_ratio']:.2f}",
             ]
         )
@@ -322,6 +373,7 @@ def main() -> None:
                 "pred/meas",
                 "later: +-10% (noise), later/first, after",
                 "re-anchored: +-10% (speed), later",
+                "on nets: +-10% (speed) / affine, later",
                 "shipped: +-10%, MAPE, pred/meas",
             ],
             rows,
