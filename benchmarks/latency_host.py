@@ -134,20 +134,19 @@ def drift_nets(profile: str, table: Any, space: str, count: int = 6, rounds: int
     of now / then; ``intercept_ms`` and ``scale``: now ~ intercept + scale * then, by least squares (a drift
     in a net's fixed cost as well as in its speed). Whole nets drift apart from isolated layers on these VMs;
     does re-timing a few whole nets follow them?"""
-    from latency_tables.profiler import measurement_lock
+    from latency_tables.host import judge_nets, measure_nets
     from latency_tables.profiles import DeviceProfile
-    from latency_tables.validate import measure_interleaved
 
     nets = sorted((n for n in table.networks if n.space == space), key=lambda n: n.median_ms)
     picks = [nets[i] for i in sorted({round(i) for i in np.linspace(0, len(nets) - 1, min(count, len(nets)))})]
     if len(picks) < 2:
         raise SystemExit(f"the fresh table holds {len(picks)} calibration nets of {space}: nothing to re-time")
-    with measurement_lock():
-        now = measure_interleaved([ss.Architecture.decode(n.arch) for n in picks], DeviceProfile.parse(profile), rounds)
+    # timed as the host check times its probe nets (under the measurement lock), judged by its geometric mean
+    now = np.asarray(measure_nets(DeviceProfile.parse(profile), [n.arch for n in picks], rounds))
     then = np.asarray([n.median_ms for n in picks])
     scale, intercept = np.polyfit(then, now, 1)
     return {
-        "speed": float(np.exp(np.mean(np.log(now / then)))),
+        "speed": judge_nets(then.tolist(), now.tolist())[0],
         "intercept_ms": float(intercept),
         "scale": float(scale),
         "then_ms": then.tolist(),
