@@ -562,6 +562,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"a pick at random within each budget gives up {100 * table[winner]['regret']['random']:.2f} pts")
     # the default's regret against the baselines' and a random pick's: paired, on the same resamples of nets
     budgets = evidence.budgets_for(latency)
+    # each net's truth is a mean of its seeds: a run's noise over the square root of how many it has
+    truth_sd = [rel["noise_sd"] / math.sqrt(sum(v == v for v in row)) for row in test_runs]
     regret_vs = {
         other: evidence.regret_difference(
             scores[winner],
@@ -569,15 +571,18 @@ def cmd_report(args: argparse.Namespace) -> int:
             truth_test,
             latency,
             budgets,
+            truth_sd=truth_sd,
             samples=args.bootstrap,
         )
         for other in (*BASELINES, "random pick")
     }
     for other, d in regret_vs.items():
         lo, hi = d["interval"]
+        nlo, nhi = d["nets_resampled_interval"]
         print(
             f"regret of {winner} minus {other}: {100 * d['difference']:+.2f} pts "
-            f"[90%: {100 * lo:+.2f}, {100 * hi:+.2f}]"
+            f"[90% over the truth's noise: {100 * lo:+.2f}, {100 * hi:+.2f}; over resampled nets: "
+            f"{100 * nlo:+.2f}, {100 * nhi:+.2f}, median {100 * d['nets_resampled_median']:+.2f}]"
         )
     print(
         f"default: {winner} (chosen on {len(choose_idx)} nets' validation accuracy by balanced Spearman, "

@@ -21,7 +21,8 @@ Pure statistics over lists (no torch): ``benchmarks/proxies.py`` and
   nets' latency), how much accuracy a user gives up by taking the proxy's
   favourite instead of the best net, beside what a random pick gives up;
   :func:`regret_difference` compares two scorers' (or one and a random
-  pick) with a paired bootstrap interval.
+  pick) on the same redraws of the truth within its noise, and on the same
+  resamples of nets.
 - :func:`assess`: all of that, with bootstrap intervals, for one scorer; its
   ``balanced`` score is the mean of Spearman and cost-controlled Spearman: a
   Pareto front needs both the order across costs and the order at equal cost.
@@ -203,17 +204,30 @@ def cost_bins(cost: Array, bins: int = 5) -> np.ndarray:
     return out
 
 
-def cost_controlled_spearman(pred: Array, truth: Array, cost: Array, bins: int = 5) -> float:
-    """Mean Spearman within ``bins`` bins of similar cost, fewer where that many would hold under 4 nets each
-    (14 nets: 3 bins, not 5 bins of 2-3 nets that say nothing); nan under 8 nets (one bin is not cost
-    control); bins with no spread are skipped."""
+def control_bins(cost: Array, bins: int = 5) -> np.ndarray | None:
+    """The bins :func:`cost_controlled_spearman` judges within: ``bins`` of similar cost, fewer where that many
+    would hold under 4 nets each (14 nets: 3 bins, not 5 bins of 2-3 nets that say nothing); None under 8 nets
+    (one bin is not cost control)."""
+    c = _arr(cost)
+    bins = min(bins, len(c) // 4)
+    return cost_bins(c, bins) if bins >= 2 else None
+
+
+def cost_controlled_spearman(
+    pred: Array, truth: Array, cost: Array | None, bins: int = 5, *, labels: np.ndarray | None = None
+) -> float:
+    """Mean Spearman within bins of similar cost (:func:`control_bins`), or within given bin ``labels`` (a
+    bootstrap resample keeps the full sample's bins: :func:`assess`); nan without two bins; bins under 4 nets
+    or with no spread are skipped."""
     p, t = _arr(pred), _arr(truth)
-    bins = min(bins, len(p) // 4)
-    if bins < 2:
-        return math.nan
-    labels = cost_bins(cost, bins)
+    if labels is None:
+        if cost is None:
+            raise ValueError("cost_controlled_spearman: needs the nets' cost or their bin labels")
+        labels = control_bins(cost, bins)
+        if labels is None:
+            return math.nan
     values = []
-    for b in range(bins):
+    for b in np.unique(labels):
         idx = labels == b
         if idx.sum() >= 4:
             rho = _spearman(p[idx], t[idx])
@@ -261,11 +275,25 @@ def top_hit(pred: Array, truth: Array, fraction: float = 0.1) -> float:
 
 
 def bootstrap(
-    stat: Callable[[np.ndarray], float], n: int, *, samples: int = 1000, seed: int = 0, level: float = 0.9
+    stat: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    samples: int = 1000,
+    seed: int = 0,
+    level: float = 0.9,
+    strata: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Percentile interval of ``stat(indices)`` over resamples of ``n`` nets with replacement."""
+    """Percentile interval of ``stat(indices)`` over resamples of ``n`` nets with replacement; with ``strata``
+    (a label per net), each stratum resampled within itself, so every resample keeps its size."""
     rng = np.random.default_rng(seed)
-    values = [stat(rng.integers(0, n, n)) for _ in range(samples)]
+    groups = [np.flatnonzero(strata == s) for s in np.unique(strata)] if strata is not None else None
+
+    def draw() -> np.ndarray:
+        if groups is None:
+            return rng.integers(0, n, n)
+        return np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
+
+    values = [stat(draw()) for _ in range(samples)]
     values = [v for v in values if not math.isnan(v)]
     if not values:
         return (math.nan, math.nan)
@@ -292,24 +320,49 @@ def regret_difference(
     latency: Array,
     budgets: Sequence[float],
     *,
+    truth_sd: Array | None = None,
     samples: int = 1000,
     seed: int = 0,
     level: float = 0.9,
 ) -> dict[str, Any]:
-    """Mean regret of ``pred`` minus that of ``other`` (``None``: a pick at random), with a paired bootstrap
-    interval: both see the same resample of nets. A resample that leaves a budget's best net out lowers every
-    scorer's regret alike, which biases an interval of one scorer's regret low but mostly cancels here."""
+    """Mean regret of ``pred`` minus that of ``other`` (``None``: a pick at random), with two paired intervals.
+
+    ``interval`` (given ``truth_sd``, each net's truth's noise sd: a run's over the square root of its seeds):
+    the same nets, their truth redrawn as noise of that size around it; would other training seeds turn the
+    verdict? Both scorers are judged on the same draw. ``nets_resampled_interval``: a bootstrap over nets
+    (without ``truth_sd`` it is the only ``interval``). That one answers for other draws of nets, but is pulled
+    toward zero: a resample holds ~63% of the distinct nets, so each budget has fewer to choose from and every
+    scorer's regret, and their difference, shrinks (``nets_resampled_median`` shows how far)."""
     p, t, lat = _arr(pred), _arr(truth), _arr(latency)
     q = None if other is None else _arr(other)
 
-    def diff(i: np.ndarray) -> float:
-        mine = regret(p[i], t[i], lat[i], budgets)
-        theirs = mine["random"] if q is None else regret(q[i], t[i], lat[i], budgets)["mean"]
+    def diff_on(i: np.ndarray, truth_values: np.ndarray) -> float:
+        tv = truth_values[i]
+        mine = regret(p[i], tv, lat[i], budgets)
+        theirs = mine["random"] if q is None else regret(q[i], tv, lat[i], budgets)["mean"]
         return float(mine["mean"] - theirs)
 
     n = len(t)
-    lo, hi = bootstrap(diff, n, samples=samples, seed=seed, level=level)
-    return {"difference": diff(np.arange(n)), "interval": (lo, hi), "against": "random pick" if q is None else "other"}
+    everything = np.arange(n)
+    rng = np.random.default_rng(seed)
+    boot = np.array([diff_on(rng.integers(0, n, n), t) for _ in range(samples)])
+    boot = boot[~np.isnan(boot)]
+    nets_lo, nets_hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)]) if len(boot) else (math.nan,) * 2
+    out: dict[str, Any] = {
+        "difference": diff_on(everything, t),
+        "against": "random pick" if q is None else "other",
+        "nets_resampled_interval": (float(nets_lo), float(nets_hi)),
+        "nets_resampled_median": float(np.median(boot)) if len(boot) else math.nan,
+    }
+    if truth_sd is None:
+        return out | {"interval": (nets_lo, nets_hi), "interval_kind": "nets resampled"}
+    sd = _arr(truth_sd)
+    if len(sd) != n or not np.isfinite(sd).all() or (sd < 0).any():
+        raise ValueError(f"regret_difference: truth_sd needs a finite sd >= 0 for each of the {n} nets")
+    noise_rng = np.random.default_rng(seed + 1)
+    draws = [diff_on(everything, t + noise_rng.normal(size=n) * sd) for _ in range(samples)]
+    lo, hi = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)])
+    return out | {"interval": (float(lo), float(hi)), "interval_kind": "truth redrawn within its noise"}
 
 
 def assess(
@@ -334,12 +387,20 @@ def assess(
     n = len(t)
     rho = _spearman(p, t)
 
+    # the bins of equal cost (and of equal latency) are the full sample's, and a resample draws nets within each:
+    # re-binning every resample would let duplicated nets straddle a bin's edge and mix costs the bins keep
+    # apart, which pulls a count's interval up, away from its own figure (macs: -0.05, interval centred on +0.10)
+    cost_labels, lat_labels = control_bins(c, bins), control_bins(lat, bins)
+
+    def controlled(i: np.ndarray, labels: np.ndarray | None) -> float:
+        return math.nan if labels is None else cost_controlled_spearman(p[i], t[i], None, labels=labels[i])
+
     def balanced(i: np.ndarray) -> float:
-        return (_spearman(p[i], t[i]) + cost_controlled_spearman(p[i], t[i], c[i], bins)) / 2
+        return (_spearman(p[i], t[i]) + controlled(i, cost_labels)) / 2
 
     return {
         "balanced": balanced(np.arange(n)),
-        "balanced_interval": bootstrap(balanced, n, samples=samples, seed=seed + 2),
+        "balanced_interval": bootstrap(balanced, n, samples=samples, seed=seed + 2, strata=cost_labels),
         "spearman": rho,
         "spearman_interval": bootstrap(lambda i: _spearman(p[i], t[i]), n, samples=samples, seed=seed),
         "kendall": float(kendall_tau_b(p, t)) if n > 2 else math.nan,
@@ -349,13 +410,13 @@ def assess(
             samples=samples,
             seed=seed + 3,
         ),
-        "cost_controlled_spearman": cost_controlled_spearman(p, t, c, bins),
+        "cost_controlled_spearman": controlled(np.arange(n), cost_labels),
         "cost_controlled_interval": bootstrap(
-            lambda i: cost_controlled_spearman(p[i], t[i], c[i], bins), n, samples=samples, seed=seed + 1
+            lambda i: controlled(i, cost_labels), n, samples=samples, seed=seed + 1, strata=cost_labels
         ),
-        "latency_controlled_spearman": cost_controlled_spearman(p, t, lat, bins),
+        "latency_controlled_spearman": controlled(np.arange(n), lat_labels),
         "latency_controlled_interval": bootstrap(
-            lambda i: cost_controlled_spearman(p[i], t[i], lat[i], bins), n, samples=samples, seed=seed + 4
+            lambda i: controlled(i, lat_labels), n, samples=samples, seed=seed + 4, strata=lat_labels
         ),
         "top10_hit": top_hit(p, t),
         # a scorer that scored no net picks nothing: its regret is unknown, not that of the first net listed

@@ -101,6 +101,26 @@ def test_cost_control_sees_through_a_proxy_that_only_counts_cost() -> None:
     assert np.isnan(evidence.cost_controlled_spearman(knows_quality[:7], truth[:7], cost[:7]))  # one bin: no control
 
 
+def test_a_resample_keeps_the_bins_of_equal_cost() -> None:
+    """The equal-cost interval resamples nets within the full sample's bins. Re-binning each resample let
+    duplicated nets straddle a bin's edge and mix costs the bins keep apart: a count's interval then strayed
+    from its own figure by up to 0.2 on a truth like the benchmark's (groups of three nets of similar cost)."""
+    strata = np.repeat([0, 1, 2], [5, 7, 9])
+    sizes = []
+    evidence.bootstrap(lambda i: sizes.append(np.bincount(strata[i]).tolist()) or 0.0, 21, samples=20, strata=strata)
+    assert sizes == [[5, 7, 9]] * 20
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        cost = np.repeat(np.geomspace(5, 60, 20), 3) * rng.uniform(0.95, 1.05, 60)
+        truth = 0.6 * np.log(cost) + rng.normal(scale=0.15, size=60)  # bigger is better, by noise at equal cost
+        r = evidence.assess(cost, truth, cost, cost, samples=300)
+        for figure, (lo, hi) in (
+            (r["cost_controlled_spearman"], r["cost_controlled_interval"]),
+            (r["latency_controlled_spearman"], r["latency_controlled_interval"]),
+        ):
+            assert lo <= figure <= hi and abs((lo + hi) / 2 - figure) < 0.1
+
+
 def test_latency_control_sees_a_proxy_that_favours_work_a_search_gets_cheaply() -> None:
     """At equal latency, nets differ in MACs (fused against depthwise blocks): where the extra MACs buy nothing, a
     MAC count ranks nets of one latency by nothing a user wants, however well it ranks them across latency."""
@@ -150,8 +170,30 @@ def test_regret_is_judged_on_ten_budgets_and_compared_in_pairs() -> None:
     assert lo <= vs_random["difference"] <= hi < 0  # a good scorer beats picking at random, and surely
     inverse = evidence.regret_difference(-a, a, true, latency, evidence.budgets_for(latency), samples=200)
     assert inverse["difference"] > 0 and inverse["interval"][0] > 0
+    assert vs_random["interval_kind"] == "nets resampled"
     # a scorer that scored nothing has no regret (not that of the first net listed)
     assert math.isnan(evidence.assess([math.nan] * 100, true, latency, latency, samples=5)["regret"]["mean"])
+
+
+def test_regret_difference_over_the_truths_own_noise() -> None:
+    """Resampled nets leave each budget fewer to choose from, which shrinks every regret and every difference
+    toward zero; redrawing the truth within its measured noise keeps the nets and asks whether other seeds
+    could turn the verdict."""
+    rng = np.random.default_rng(5)
+    latency = np.geomspace(1, 100, 60)
+    true = np.log(latency) + rng.normal(scale=0.5, size=60)
+    good, blind = true + rng.normal(scale=0.2, size=60), latency  # blind: ranks by cost alone
+    budgets = evidence.budgets_for(latency)
+    quiet = evidence.regret_difference(good, blind, true, latency, budgets, truth_sd=np.full(60, 0.01), samples=200)
+    loud = evidence.regret_difference(good, blind, true, latency, budgets, truth_sd=np.full(60, 1.0), samples=200)
+    assert quiet["interval_kind"] == "truth redrawn within its noise"
+    lo, hi = quiet["interval"]
+    assert lo <= quiet["difference"] <= hi < 0 and hi - lo < 0.1  # little noise: a sure verdict
+    assert loud["interval"][1] - loud["interval"][0] > 5 * (hi - lo)  # noise as wide as the nets' spread: none
+    assert quiet["nets_resampled_median"] > quiet["difference"]  # the shrinkage, measured
+    assert quiet["nets_resampled_interval"] == loud["nets_resampled_interval"]  # the truth's noise plays no part
+    with pytest.raises(ValueError, match="truth_sd"):
+        evidence.regret_difference(good, blind, true, latency, budgets, truth_sd=[0.1] * 3)
 
 
 def test_assess_gives_intervals_and_ranks_unscorable_nets_last() -> None:
