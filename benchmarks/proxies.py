@@ -531,6 +531,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     held = subset(held_idx, truth_test)
     table = judge(scores, truth_test, macs, latency, samples=args.bootstrap)
     reliability = {"test": evidence.reliability(test_runs), "val": evidence.reliability(val_runs)}
+    # the ceiling of the equal-cost figures: how well the truth itself orders nets within the bins they use
+    mac_bins = evidence.control_bins(macs)
+    within = evidence.reliability_within(test_runs, mac_bins) if mac_bins is not None else None
     seeds_per_net = reliability["test"]["seeds_per_net"]  # {seeds: nets}
     winner = choice["choice"]
     print()
@@ -543,6 +546,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         f"(one run {rel['reliability_single_run']:.2f}), ceiling {rel['ceiling']:.2f}; noise sd "
         f"{100 * rel['noise_sd']:.2f} pts vs nets {100 * rel['between_net_sd']:.2f}"
     )
+    if within is not None:
+        w = within["pooled"]
+        print(
+            f"at equal MACs (within MAC quintiles): reliability {w['reliability']:.2f}, ceiling {w['ceiling']:.2f} "
+            f"(nets {100 * w['between_net_sd']:.2f} pts apart within a bin; per bin "
+            + ", ".join(f"{b['reliability']:.2f}" for b in within["bins"])
+            + ")"
+        )
     header = (
         f"{'scorer':44s} {'spearman [90%]':>22s} {'kendall':>7s} {'cost-ctl [90%]':>22s} {'lat-ctl':>7s} "
         f"{'top10':>5s} {'regret':>7s} {'s/net':>6s}"
@@ -633,6 +644,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         },
         "reliability": reliability,
         "ceiling": rel["ceiling"],
+        "reliability_at_equal_macs": within,
+        "cost_controlled_ceiling": within["pooled"]["ceiling"] if within is not None else None,
         "latency": latency_source,
         "choice": {
             **choice,
@@ -679,6 +692,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                             "nets": len(archs),
                             "reliability": rel["reliability"],
                             "ceiling": rel["ceiling"],
+                            "cost_controlled_ceiling": payload["cost_controlled_ceiling"],
                             "held_out": payload["choice"]["held_out"],
                             "baselines_held_out": payload["choice"]["baselines_held_out"],
                             "all_nets": {

@@ -7,7 +7,9 @@ Pure statistics over lists (no torch): ``benchmarks/proxies.py`` and
   the ground truth itself is (two or more training seeds per net). Its
   reliability bounds every correlation that can be measured against it
   (Spearman's attenuation: ceiling = sqrt(reliability)); :func:`net_means`
-  is the truth itself, each net's mean over its seeds.
+  is the truth itself, each net's mean over its seeds;
+  :func:`reliability_within` the same among nets of equal cost, the ceiling
+  of the equal-cost figures.
 - :func:`cost_controlled_spearman`: rank agreement among nets of about the
   same cost (bins of equal MACs), averaged over bins. Under a latency
   objective this is the proxy's whole job; ``macs`` and ``params`` are near
@@ -155,6 +157,40 @@ def reliability(runs: Array | Sequence[Sequence[float]]) -> dict[str, Any]:
         "ceiling": math.sqrt(of_mean) if not math.isnan(of_mean) else math.nan,
         "spearman_between_seeds": float(np.mean(pairs)) if pairs else math.nan,
     }
+
+
+def reliability_within(runs: Array | Sequence[Sequence[float]], labels: Array) -> dict[str, Any]:
+    """:func:`reliability` among nets of one bin (``labels``: a bin per net, e.g. :func:`control_bins` of MACs):
+    how well the truth itself can order nets of equal cost, and so the ceiling of any equal-cost Spearman.
+
+    The nets' spread is measured around their own bin's mean (a bin's mean is its level of cost, which equal-cost
+    figures leave out); the noise is the whole truth's. ``pooled`` over every bin; ``bins`` one by one (a bin's
+    figure rests on a few nets: a rough guide)."""
+    x = np.atleast_2d(np.asarray(runs, dtype=float))
+    lab = np.asarray(labels)
+    if len(lab) != len(x):
+        raise ValueError(f"reliability_within: {len(lab)} labels for {len(x)} nets")
+    whole = reliability(x)
+    noise_var = whole["noise_sd"] ** 2
+    per_net = np.isfinite(x).sum(axis=1)
+    means = np.asarray(net_means(x))
+
+    def judge(idx: list[np.ndarray]) -> dict[str, Any]:
+        dof = sum(len(i) - 1 for i in idx)
+        if dof < 2:
+            return {"nets": int(sum(len(i) for i in idx)), "reliability": math.nan, "ceiling": math.nan}
+        spread = sum(float(((means[i] - means[i].mean()) ** 2).sum()) for i in idx) / dof
+        noise = float(np.mean(noise_var / per_net[np.concatenate(idx)]))
+        r = max(0.0, 1 - noise / spread) if spread > 0 else math.nan
+        return {
+            "nets": int(sum(len(i) for i in idx)),
+            "between_net_sd": math.sqrt(spread),
+            "reliability": r,
+            "ceiling": math.sqrt(r) if not math.isnan(r) else math.nan,
+        }
+
+    groups = [np.flatnonzero(lab == b) for b in np.unique(lab)]
+    return {"pooled": judge(groups), "bins": [judge([g]) for g in groups], "noise_sd": whole["noise_sd"]}
 
 
 def seeds_for(single_run: float, target: float = 0.8) -> int | None:

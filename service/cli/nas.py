@@ -150,6 +150,7 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
     )
     table = judge(scores, truth, macs, latency, samples=args.bootstrap, budgets=budgets)
     choice = evidence.choose(table, simplicity_order(scores, seconds), key="balanced", interval="balanced_interval")
+    mac_bins = evidence.control_bins(macs)
     report = {
         "space": space.name,
         "dataset": data.name,
@@ -157,6 +158,8 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         "nets": [a.encode() for a in kept],
         "accuracy": {f"seed{s}": [row[j] for row in runs] for j, s in enumerate(protocol.seeds)},
         "reliability": evidence.reliability(runs),
+        # the ceiling of the equal-MAC figures: how well the truth itself orders nets of equal cost
+        "reliability_at_equal_macs": evidence.reliability_within(runs, mac_bins) if mac_bins is not None else None,
         "budgets_in": budget_in,
         "budgets": budgets if budgets is not None else evidence.budgets_for(latency),
         "recommended": choice["choice"],
@@ -175,6 +178,11 @@ def cmd_proxies_check(args: argparse.Namespace) -> None:
         f"{rel['reliability']:.2f} (ceiling {rel['ceiling']:.2f}): seed noise sd {100 * rel['noise_sd']:.2f} "
         f"pts vs {100 * rel['between_net_sd']:.2f} between nets"
     )
+    if (within := report["reliability_at_equal_macs"]) is not None:
+        print(
+            f"  at equal MACs: reliability {within['pooled']['reliability']:.2f} (ceiling "
+            f"{within['pooled']['ceiling']:.2f}), the most any 'equal MACs' figure below can reach"
+        )
     if not rel["reliability"] >= 0.8:
         need = evidence.seeds_for(rel["reliability_single_run"])
         more = (

@@ -80,6 +80,26 @@ def test_more_seeds_raise_reliability_as_spearman_brown_says_and_missing_runs_co
         evidence.net_means([[1.0, 2.0], [math.nan, math.nan]])
 
 
+def test_reliability_within_bins_is_the_ceiling_at_equal_cost() -> None:
+    """Levels of cost far apart make a truth reliable across cost and say nothing of its order at equal cost:
+    that order is judged against the spread within each bin."""
+    rng = np.random.default_rng(7)
+    labels = np.repeat(np.arange(5), 400)
+    within = np.where(labels == 4, 0.0, 1.0)  # the last bin's nets are all alike
+    true = 10.0 * labels + within * rng.normal(size=2000)
+    runs = true[:, None] + rng.normal(size=(2000, 2))  # noise sd 1, two seeds: a mean's noise var 0.5
+    whole = evidence.reliability(runs)
+    assert whole["reliability"] > 0.99
+    got = evidence.reliability_within(runs, labels)
+    # four bins of true var 1 and one of 0, against noise 0.5: pooled 1 - 0.5 / (0.8 + 0.5)
+    assert got["pooled"]["reliability"] == pytest.approx(1 - 0.5 / 1.3, abs=0.04)
+    assert got["pooled"]["ceiling"] == pytest.approx(math.sqrt(got["pooled"]["reliability"]))
+    assert [b["reliability"] for b in got["bins"][:4]] == pytest.approx([1 / 1.5] * 4, abs=0.06)
+    assert got["bins"][4]["reliability"] < 0.2 and got["bins"][4]["nets"] == 400
+    with pytest.raises(ValueError, match="labels"):
+        evidence.reliability_within(runs, labels[:10])
+
+
 def test_cost_control_sees_through_a_proxy_that_only_counts_cost() -> None:
     rng = np.random.default_rng(1)
     cost = rng.uniform(1, 100, 500)

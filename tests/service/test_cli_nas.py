@@ -134,6 +134,12 @@ def test_proxies_check_then_fit_then_search_with_the_predictor(
     assert report["recommended"] not in ("macs", "params")  # the counts are baselines, never recommended
     assert "a pick at random within each budget gives up" in text
     assert report["protocol"]["warmup"] == 0.1
+    # how well the truth itself orders nets of equal cost: the ceiling of the equal-MAC column
+    assert "at equal MACs: reliability" in text
+    assert (
+        report["reliability_at_equal_macs"]["pooled"]["nets"] == 10
+        and len(report["reliability_at_equal_macs"]["bins"]) == 2
+    )
     runs = (out / "runs.jsonl").read_text().splitlines()
     assert len(runs) == 1 + 20
     scored = (out / "scores.jsonl").read_text()
