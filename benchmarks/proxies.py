@@ -472,7 +472,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from nas.proxies.check import BASELINES, all_scores, judge, predictor_label, simplicity_order
+    from nas.proxies.check import (
+        BASELINES,
+        all_scores,
+        choice_stability,
+        judge,
+        predictor_label,
+        simplicity_order,
+    )
     from searchspace.cost import count_cost
 
     if args.write_default and args.name != "proxies":
@@ -529,6 +536,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"no proxy within {SPEED_GOAL_32} s per 32x32 net on this host: choosing without the speed limit")
         choice = unlimited
     held = subset(held_idx, truth_test)
+    # the same rule on other random halves: how much the choice owes to the half it was made on
+    stability = choice_stability(scores, truth_val, macs, latency, fast or order, samples=100, seed=args.seed + 1)
     table = judge(scores, truth_test, macs, latency, samples=args.bootstrap)
     reliability = {"test": evidence.reliability(test_runs), "val": evidence.reliability(val_runs)}
     # the ceiling of the equal-cost figures: how well the truth itself orders nets within the bins they use
@@ -604,6 +613,10 @@ def cmd_report(args: argparse.Namespace) -> int:
             for n in (winner, *BASELINES)
         )
     )
+    print(
+        f"the same rule on {sum(stability.values())} other random halves chooses: "
+        + ", ".join(f"{n} {k}" for n, k in sorted(stability.items(), key=lambda kv: -kv[1]) if k)
+    )
     speed = default_speed(winner, predictor_name)
     print(f"seconds per evaluation of the default on one core: {speed}")
     if unlimited["choice"] != winner:
@@ -652,6 +665,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             "nets_chosen_on": len(choose_idx),
             "candidates": fast,
             "without_speed_limit": unlimited,
+            "other_halves": stability,
             "regret_minus": regret_vs,
             "held_out": held_out_figures(held[winner]),
             "baselines_held_out": {n: held_out_figures(held[n]) for n in BASELINES},
@@ -715,6 +729,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                                 for n in BASELINES
                             },
                             "passed_over": choice["passed_over"],
+                            "chosen_on_other_halves": stability,
                             "seconds_per_eval": speed,
                             "goals": goals,
                         }

@@ -10,6 +10,8 @@ are trained (:mod:`nas.proxies.check`):
 - :func:`judge`: each scorer's evidence (:mod:`nas.proxies.evidence`);
   :func:`simplicity_order`: the order a choice between them prefers (the
   :data:`BASELINES`, ``macs`` and ``params``, are judged but never chosen);
+  :func:`choice_stability`: how often the same choice comes out of other
+  random halves of the nets;
 - :func:`budget_axis`: what regret's budgets (and latency control) are drawn on.
 """
 
@@ -262,6 +264,42 @@ def judge(
         name: evidence.assess(values, truth, macs, latency, budgets=budgets, samples=samples)
         for name, values in columns.items()
     }
+
+
+def choice_stability(
+    columns: Mapping[str, Sequence[float]],
+    truth: Sequence[float],
+    macs: Sequence[float],
+    latency: Sequence[float],
+    candidates: Sequence[str],
+    *,
+    splits: int = 50,
+    samples: int = 200,
+    seed: int = 0,
+) -> dict[str, int]:
+    """How many of ``splits`` random halves of the nets choose each candidate. The rule is
+    :func:`nas.proxies.evidence.choose` by balanced Spearman with its half-width margin, ``candidates`` simplest
+    first. A choice made on one half of a few dozen nets can owe much to which half it was: this says how much."""
+    import numpy as np
+
+    from nas.proxies import evidence
+
+    if not candidates:
+        raise ValueError("choice_stability: no candidates")
+    n = len(truth)
+    rng = np.random.default_rng(seed)
+    counts = dict.fromkeys(candidates, 0)
+    for _ in range(splits):
+        idx = np.sort(rng.permutation(n)[: n // 2])
+        results = judge(
+            {c: [columns[c][i] for i in idx] for c in candidates},
+            [truth[i] for i in idx],
+            [macs[i] for i in idx],
+            [latency[i] for i in idx],
+            samples=samples,
+        )
+        counts[evidence.choose(results, candidates, key="balanced", interval="balanced_interval")["choice"]] += 1
+    return counts
 
 
 def predictor_label(proxies: Sequence[str] = PREDICTOR_PROXIES) -> str:

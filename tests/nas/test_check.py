@@ -206,3 +206,27 @@ def test_the_counts_are_baselines_never_candidates_for_a_default() -> None:
     results = {n: {"balanced": 0.1, "balanced_interval": (0.0, 0.2)} for n in seconds}
     results["macs"] = results["params"] = {"balanced": 0.9, "balanced_interval": (0.85, 0.95)}
     assert evidence.choose(results, order, key="balanced", interval="balanced_interval")["choice"] == "meco_opt"
+
+
+def test_choice_stability_counts_what_other_halves_choose() -> None:
+    """A clearly better candidate wins on nearly every half; between two alike, the simpler one keeps it (the
+    margin), so a choice that flips between halves shows as a split count."""
+    import numpy as np
+
+    from nas.proxies.check import choice_stability
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=60)
+    cost = np.exp(rng.normal(size=60))
+    columns = {
+        "blind": rng.normal(size=60).tolist(),
+        "sees": (truth + rng.normal(scale=0.3, size=60)).tolist(),
+        "sees_too": (truth + rng.normal(scale=0.3, size=60)).tolist(),
+    }
+    args = (columns, truth.tolist(), cost.tolist(), cost.tolist())
+    got = choice_stability(*args, ["blind", "sees"], splits=10, samples=40)
+    assert sum(got.values()) == 10 and got["sees"] >= 9
+    alike = choice_stability(*args, ["sees", "sees_too"], splits=10, samples=40)
+    assert alike["sees"] >= 7
+    with pytest.raises(ValueError, match="no candidates"):
+        choice_stability(columns, truth.tolist(), cost.tolist(), cost.tolist(), [])
