@@ -537,7 +537,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         choice = unlimited
     held = subset(held_idx, truth_test)
     # the same rule on other random halves: how much the choice owes to the half it was made on
-    stability = choice_stability(scores, truth_val, macs, latency, fast or order, samples=100, seed=args.seed + 1)
+    stability = choice_stability(scores, truth_val, macs, fast or order, samples=100, seed=args.seed + 1)
     table = judge(scores, truth_test, macs, latency, samples=args.bootstrap)
     reliability = {"test": evidence.reliability(test_runs), "val": evidence.reliability(val_runs)}
     # the ceiling of the equal-cost figures: how well the truth itself orders nets within the bins they use

@@ -27,7 +27,8 @@ Pure statistics over lists (no torch): ``benchmarks/proxies.py`` and
   resamples of nets.
 - :func:`assess`: all of that, with bootstrap intervals, for one scorer; its
   ``balanced`` score is the mean of Spearman and cost-controlled Spearman: a
-  Pareto front needs both the order across costs and the order at equal cost.
+  Pareto front needs both the order across costs and the order at equal cost
+  (:func:`balanced` computes that key alone, with its interval).
 - :func:`choose`: the default, picked with a margin: a candidate replaces a
   simpler one only when it beats it by more than the half-width of its
   interval.
@@ -329,11 +330,15 @@ def bootstrap(
             return rng.integers(0, n, n)
         return np.concatenate([g[rng.integers(0, len(g), len(g))] for g in groups])
 
-    values = [stat(draw()) for _ in range(samples)]
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
+    return percentile_interval([stat(draw()) for _ in range(samples)], level)
+
+
+def percentile_interval(values: Sequence[float], level: float = 0.9) -> tuple[float, float]:
+    """The central ``level`` share of ``values`` (NaNs left out; NaN bounds when nothing is left)."""
+    kept = [v for v in values if not math.isnan(v)]
+    if not kept:
         return (math.nan, math.nan)
-    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    lo, hi = np.percentile(kept, [50 * (1 - level), 50 * (1 + level)])
     return (float(lo), float(hi))
 
 
@@ -381,24 +386,52 @@ def regret_difference(
     n = len(t)
     everything = np.arange(n)
     rng = np.random.default_rng(seed)
-    boot = np.array([diff_on(rng.integers(0, n, n), t) for _ in range(samples)])
-    boot = boot[~np.isnan(boot)]
-    nets_lo, nets_hi = np.percentile(boot, [50 * (1 - level), 50 * (1 + level)]) if len(boot) else (math.nan,) * 2
+    boot = [diff_on(rng.integers(0, n, n), t) for _ in range(samples)]
+    nets_interval = percentile_interval(boot, level)
     out: dict[str, Any] = {
         "difference": diff_on(everything, t),
         "against": "random pick" if q is None else "other",
-        "nets_resampled_interval": (float(nets_lo), float(nets_hi)),
-        "nets_resampled_median": float(np.median(boot)) if len(boot) else math.nan,
+        "nets_resampled_interval": nets_interval,
+        "nets_resampled_median": percentile_interval(boot, 0.0)[0],  # the central 0%: the median
     }
     if truth_sd is None:
-        return out | {"interval": (nets_lo, nets_hi), "interval_kind": "nets resampled"}
+        return out | {"interval": nets_interval, "interval_kind": "nets resampled"}
     sd = _arr(truth_sd)
     if len(sd) != n or not np.isfinite(sd).all() or (sd < 0).any():
         raise ValueError(f"regret_difference: truth_sd needs a finite sd >= 0 for each of the {n} nets")
     noise_rng = np.random.default_rng(seed + 1)
     draws = [diff_on(everything, t + noise_rng.normal(size=n) * sd) for _ in range(samples)]
-    lo, hi = np.percentile(draws, [50 * (1 - level), 50 * (1 + level)])
-    return out | {"interval": (float(lo), float(hi)), "interval_kind": "truth redrawn within its noise"}
+    return out | {"interval": percentile_interval(draws, level), "interval_kind": "truth redrawn within its noise"}
+
+
+def _ranked_last(pred: Array) -> tuple[np.ndarray, np.ndarray]:
+    """Scores with a net the scorer could not score ranked last (what a search would do with it), and which
+    nets were scored."""
+    p = _arr(pred)
+    ok = np.isfinite(p)
+    return np.where(ok, p, np.nanmin(p[ok]) - 1 if ok.any() else 0.0), ok
+
+
+def _controlled(p: np.ndarray, t: np.ndarray, labels: np.ndarray | None, i: np.ndarray) -> float:
+    return math.nan if labels is None else cost_controlled_spearman(p[i], t[i], None, labels=labels[i])
+
+
+def balanced(
+    pred: Array, truth: Array, cost: Array, *, bins: int = 5, samples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """What a default is chosen by (:func:`choose`): the mean of Spearman and cost-controlled Spearman, with its
+    bootstrap interval (nets resampled within the full sample's bins of equal cost, as in :func:`assess`)."""
+    p, _ = _ranked_last(pred)
+    t = _arr(truth)
+    labels = control_bins(cost, bins)
+
+    def stat(i: np.ndarray) -> float:
+        return (_spearman(p[i], t[i]) + _controlled(p, t, labels, i)) / 2
+
+    return {
+        "balanced": stat(np.arange(len(t))),
+        "balanced_interval": bootstrap(stat, len(t), samples=samples, seed=seed + 2, strata=labels),
+    }
 
 
 def assess(
@@ -416,9 +449,7 @@ def assess(
     p, t, c, lat = _arr(pred), _arr(truth), _arr(cost), _arr(latency)
     if not (len(p) == len(t) == len(c) == len(lat)):
         raise ValueError("assess: pred, truth, cost and latency must describe the same nets")
-    ok = np.isfinite(p)
-    # a net the scorer could not score ranks last (what a search would do with it)
-    p = np.where(ok, p, np.nanmin(p[ok]) - 1 if ok.any() else 0.0)
+    p, ok = _ranked_last(p)
     budgets = list(budgets) if budgets is not None else budgets_for(lat)
     n = len(t)
     rho = _spearman(p, t)
@@ -429,14 +460,10 @@ def assess(
     cost_labels, lat_labels = control_bins(c, bins), control_bins(lat, bins)
 
     def controlled(i: np.ndarray, labels: np.ndarray | None) -> float:
-        return math.nan if labels is None else cost_controlled_spearman(p[i], t[i], None, labels=labels[i])
-
-    def balanced(i: np.ndarray) -> float:
-        return (_spearman(p[i], t[i]) + controlled(i, cost_labels)) / 2
+        return _controlled(p, t, labels, i)
 
     return {
-        "balanced": balanced(np.arange(n)),
-        "balanced_interval": bootstrap(balanced, n, samples=samples, seed=seed + 2, strata=cost_labels),
+        **balanced(p, t, c, bins=bins, samples=samples, seed=seed),
         "spearman": rho,
         "spearman_interval": bootstrap(lambda i: _spearman(p[i], t[i]), n, samples=samples, seed=seed),
         "kendall": float(kendall_tau_b(p, t)) if n > 2 else math.nan,

@@ -270,7 +270,6 @@ def choice_stability(
     columns: Mapping[str, Sequence[float]],
     truth: Sequence[float],
     macs: Sequence[float],
-    latency: Sequence[float],
     candidates: Sequence[str],
     *,
     splits: int = 50,
@@ -291,13 +290,12 @@ def choice_stability(
     counts = dict.fromkeys(candidates, 0)
     for _ in range(splits):
         idx = np.sort(rng.permutation(n)[: n // 2])
-        results = judge(
-            {c: [columns[c][i] for i in idx] for c in candidates},
-            [truth[i] for i in idx],
-            [macs[i] for i in idx],
-            [latency[i] for i in idx],
-            samples=samples,
-        )
+        half_truth, half_macs = [truth[i] for i in idx], [macs[i] for i in idx]
+        # only the choice's key: judge() would compute every other measure and its interval too
+        results = {
+            c: evidence.balanced([columns[c][i] for i in idx], half_truth, half_macs, samples=samples)
+            for c in candidates
+        }
         counts[evidence.choose(results, candidates, key="balanced", interval="balanced_interval")["choice"]] += 1
     return counts
 

@@ -223,10 +223,10 @@ def test_choice_stability_counts_what_other_halves_choose() -> None:
         "sees": (truth + rng.normal(scale=0.3, size=60)).tolist(),
         "sees_too": (truth + rng.normal(scale=0.3, size=60)).tolist(),
     }
-    args = (columns, truth.tolist(), cost.tolist(), cost.tolist())
+    args = (columns, truth.tolist(), cost.tolist())
     got = choice_stability(*args, ["blind", "sees"], splits=10, samples=40)
     assert sum(got.values()) == 10 and got["sees"] >= 9
     alike = choice_stability(*args, ["sees", "sees_too"], splits=10, samples=40)
     assert alike["sees"] >= 7
     with pytest.raises(ValueError, match="no candidates"):
-        choice_stability(columns, truth.tolist(), cost.tolist(), cost.tolist(), [])
+        choice_stability(columns, truth.tolist(), cost.tolist(), [])
